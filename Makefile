@@ -1,0 +1,45 @@
+# Two commands on a fresh machine:  `make run`  and  `make test`.
+# Both create/update .venv and are safe to repeat: the install step reruns only
+# when pyproject.toml changes.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+RUN_ARGS ?=
+
+.PHONY: run test lab install install-test lint bench clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[notebooks]"
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[test,notebooks]"
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+## make run: set up, then train + record + analyse the default study (digits) into data/runs/default
+run: install
+	$(BIN)/actconf run --out data/runs/default --overwrite $(RUN_ARGS)
+
+## make test: set up with test extras, then run the whole suite
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make lab: open JupyterLab on the notebooks
+lab: install
+	$(BIN)/jupyter lab notebooks --allow-root
+
+lint: install-test
+	$(BIN)/ruff check src tests benchmarks
+
+bench: install-test
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,66 @@
+"""Exceptions raised by actconf.
+
+Every error actconf raises on purpose derives from :class:`ActconfError`, so that
+``except actconf.ActconfError`` catches them all. Where a built-in category fits,
+the class also derives from it (``ValueError``, ``FileExistsError``, ...), so code
+that already catches those keeps working.
+
+This module has no dependencies; it is one of the three files to copy when using
+the recorder without installing actconf (see ``callbacks.py``).
+"""
+
+from __future__ import annotations
+
+
+class ActconfError(Exception):
+    """Base class of all actconf errors."""
+
+
+class InvalidParameterError(ActconfError, ValueError):
+    """A parameter has a wrong type or value."""
+
+
+class InvalidInputError(ActconfError, ValueError):
+    """Input data (arrays, files) do not have the expected form."""
+
+
+class ModelNotSupportedError(ActconfError, TypeError):
+    """The model cannot be recorded as given (e.g. a subclassed model without a graph)."""
+
+
+class DatasetNotAvailableError(ActconfError, FileNotFoundError):
+    """A dataset is neither on disk nor downloadable."""
+
+
+class RunExistsError(ActconfError, FileExistsError):
+    """A run directory already holds a run and overwriting was not allowed."""
+
+
+class NotARunError(ActconfError, FileNotFoundError):
+    """A path does not hold an actconf run."""
+
+
+class RunFormatError(ActconfError):
+    """A run was written in a format this version of actconf cannot read."""
+
+
+class CorruptRunError(ActconfError):
+    """Part of a run on disk is damaged; the message names the array and snapshot."""
+
+
+class MissingDataError(ActconfError, LookupError):
+    """Something needed was not recorded in this run (e.g. logits, MC-dropout passes)."""
+
+
+__all__ = [
+    "ActconfError",
+    "CorruptRunError",
+    "DatasetNotAvailableError",
+    "InvalidInputError",
+    "InvalidParameterError",
+    "MissingDataError",
+    "ModelNotSupportedError",
+    "NotARunError",
+    "RunExistsError",
+    "RunFormatError",
+]

@@ -1,0 +1,12 @@
+"""Figures (matplotlib/seaborn). Every function returns a matplotlib Figure and never calls ``plt.show()``.
+
+Maps (topographic activation maps) live in ``_maps``; statistics plots
+(correlations, strength/distinctness, confidence, calibration) in ``_stats``.
+"""
+
+from ._maps import *  # noqa: F403
+from ._maps import __all__ as _maps_all
+from ._stats import *  # noqa: F403
+from ._stats import __all__ as _stats_all
+
+__all__ = [*_maps_all, *_stats_all]

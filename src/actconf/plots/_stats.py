@@ -1,0 +1,3 @@
+"""Statistics figures: correlations, strength/distinctness, confidence, calibration."""
+
+__all__: list[str] = []

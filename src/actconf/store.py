@@ -1,0 +1,764 @@
+"""The on-disk run format: crash-safe writing and lazy reading.
+
+A *run* is a directory::
+
+    run/
+      manifest.json      what was recorded: format version, dataset, probe samples,
+                         class names, layers and their sizes, model, configuration
+      snapshots.jsonl    the commit log: one JSON line per completed snapshot
+      arrays.zarr/       Zarr v3 group, one array per recorded quantity, chunked one
+                         snapshot per chunk along the first axis
+        probe_inputs             (sample, ...)                  the probe set itself
+        activations/<layer>      (snapshot, sample, neuron)
+        outputs/logits           (snapshot, sample, class)      when the model has them
+        outputs/probabilities    (snapshot, sample, class)
+        outputs/mc_probabilities (snapshot, mc, sample, class)  with MC-dropout passes
+
+Crash safety: a snapshot's arrays are written first (Zarr's local store writes every
+file to a temporary name and renames it into place), and only then is its line
+appended to ``snapshots.jsonl`` in a single ``write``. Readers trust nothing that
+the commit log does not list, so a process killed at any moment leaves a run that
+opens with every completed snapshot and no partial one. Arrays grow in blocks
+(their Zarr shape may exceed the number of committed snapshots while recording) and
+are trimmed when recording ends.
+
+Writing needs only numpy and zarr (so that this file, ``errors.py`` and
+``callbacks.py`` can be copied into a project that does not install actconf);
+reading additionally uses pandas, xarray and dask, imported when a run is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import (
+    CorruptRunError,
+    InvalidParameterError,
+    MissingDataError,
+    NotARunError,
+    RunExistsError,
+    RunFormatError,
+)
+
+FORMAT_NAME = "actconf-run"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SNAPSHOTS = "snapshots.jsonl"
+ARRAYS = "arrays.zarr"
+_INITIAL_CAPACITY = 16
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Run",
+    "RunWriter",
+    "is_run",
+    "open_run",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays and paths so that ``json`` can write them."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not np.isfinite(value):
+        return None if np.isnan(value) else (1e308 if value > 0 else -1e308)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def is_run(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a directory holding an actconf run (it has a manifest)."""
+    return (Path(path) / MANIFEST).is_file()
+
+
+def safe_array_key(name: str) -> str:
+    """A Zarr-safe node name for a layer name (letters, digits, ``_``, ``-``, ``.``)."""
+    key = "".join(c if (c.isalnum() or c in "_-.") else "_" for c in name)
+    return key or "_"
+
+
+def _check_target_directory(path: Path, overwrite: bool) -> None:
+    """Refuse to write where a run (or unrelated data) already is; see ``RunWriter``."""
+    if path.exists() and not path.is_dir():
+        raise RunExistsError(
+            f"Cannot record into {str(path)!r}: it exists and is a file, not a directory. "
+            "Choose another directory."
+        )
+    if is_run(path):
+        if not overwrite:
+            raise RunExistsError(
+                f"{str(path)!r} already holds an actconf run; it was left untouched. "
+                "Choose a new directory, or pass overwrite=True to replace that run."
+            )
+        return
+    if path.is_dir() and any(path.iterdir()):
+        raise RunExistsError(
+            f"{str(path)!r} is a non-empty directory that is not an actconf run; actconf "
+            "will not write into it (not even with overwrite=True, which only replaces runs). "
+            "Choose a new or empty directory."
+        )
+
+
+# --------------------------------------------------------------------------- writing
+class RunWriter:
+    """Append snapshots to a run directory, crash-safely.
+
+    Parameters
+    ----------
+    path : path-like
+        The run directory. It must not exist, be empty, or (with ``overwrite=True``)
+        hold a previous run, which is then deleted.
+    manifest : dict
+        JSON-serialisable description of the run. ``format``, ``format_version`` and
+        ``arrays`` are filled in by the writer.
+    arrays : dict
+        ``name -> (per_snapshot_shape, dims, dtype)``; ``dims`` names every axis
+        including the leading ``"snapshot"``.
+    static : dict, optional
+        ``name -> (array, dims)`` written once (e.g. the probe inputs).
+    overwrite : bool, default=False
+        Replace an existing run at ``path``.
+    fsync : bool, default=False
+        Also ``fsync`` the commit log after every snapshot. Not needed for crash
+        safety against a killed process; it protects against power loss, at a cost.
+
+    Notes
+    -----
+    Validate everything before constructing a writer: the constructor is the first
+    step that touches the disk.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        manifest: Mapping[str, Any],
+        arrays: Mapping[str, tuple[Sequence[int], Sequence[str], str]],
+        static: Mapping[str, tuple[np.ndarray, Sequence[str]]] | None = None,
+        overwrite: bool = False,
+        fsync: bool = False,
+    ) -> None:
+        import zarr
+
+        self.path = Path(path)
+        self.fsync = bool(fsync)
+        _check_target_directory(self.path, overwrite)
+        if is_run(self.path):  # overwrite=True: replace the previous run entirely
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+        self._specs = {
+            name: (tuple(int(s) for s in shape), tuple(dims), str(np.dtype(dtype)))
+            for name, (shape, dims, dtype) in arrays.items()
+        }
+        for name, (shape, dims, _) in self._specs.items():
+            if len(dims) != len(shape) + 1 or dims[0] != "snapshot":
+                raise InvalidParameterError(
+                    f"Array {name!r}: dims {dims} must start with 'snapshot' and name every "
+                    f"axis of the per-snapshot shape {shape}."
+                )
+        root = zarr.open_group(str(self.path / ARRAYS), mode="w", zarr_format=3)
+        self._arrays = {}
+        for name, (shape, dims, dtype) in self._specs.items():
+            fill = np.nan if np.dtype(dtype).kind == "f" else 0
+            self._arrays[name] = root.create_array(
+                name,
+                shape=(_INITIAL_CAPACITY, *shape),
+                chunks=(1, *shape) if shape else (1,),
+                dtype=dtype,
+                fill_value=fill,
+                dimension_names=list(dims),
+            )
+        static_info = {}
+        for name, (value, dims) in (static or {}).items():
+            value = np.asarray(value)
+            arr = root.create_array(
+                name,
+                shape=value.shape,
+                chunks=value.shape if value.size else None,
+                dtype=value.dtype,
+                dimension_names=list(dims),
+            )
+            arr[...] = value
+            static_info[name] = {"shape": list(value.shape), "dims": list(dims), "dtype": str(value.dtype)}
+        self._capacity = _INITIAL_CAPACITY
+
+        full = dict(manifest)
+        full["format"] = FORMAT_NAME
+        full["format_version"] = FORMAT_VERSION
+        full.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        full["arrays"] = {
+            name: {"shape": list(shape), "dims": list(dims), "dtype": dtype}
+            for name, (shape, dims, dtype) in self._specs.items()
+        }
+        full["static_arrays"] = static_info
+        self.manifest = _jsonable(full)
+        # The commit log exists (empty) before the manifest: a directory with a
+        # manifest is always a complete, openable run.
+        (self.path / SNAPSHOTS).write_bytes(b"")
+        _atomic_write_text(self.path / MANIFEST, json.dumps(self.manifest, indent=1))
+        self._fd = os.open(self.path / SNAPSHOTS, os.O_WRONLY | os.O_APPEND)
+        self.n_snapshots = 0
+
+    # ..................................................................... appending
+    def append(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> int:
+        """Write one snapshot and commit it; return its index.
+
+        ``arrays`` must hold every declared array with its per-snapshot shape.
+        The snapshot becomes visible to readers only when this returns.
+        """
+        if self._fd is None:
+            raise InvalidParameterError("This RunWriter is closed; open a new one to write more.")
+        missing = set(self._specs) - set(arrays)
+        if missing:
+            raise InvalidParameterError(f"append() is missing arrays {sorted(missing)}.")
+        index = self.n_snapshots
+        if index >= self._capacity:
+            self._grow(max(2 * self._capacity, index + 1))
+        for name, (shape, _, dtype) in self._specs.items():
+            value = np.asarray(arrays[name], dtype=dtype)
+            if value.shape != shape:
+                raise InvalidParameterError(
+                    f"append(): array {name!r} has shape {value.shape}, expected {shape}."
+                )
+            self._arrays[name][index] = value
+        row = dict(_jsonable(meta))
+        row["index"] = index
+        line = (json.dumps(row, separators=(",", ":")) + "\n").encode("utf-8")
+        os.write(self._fd, line)  # one write: the commit point
+        if self.fsync:
+            os.fsync(self._fd)
+        self.n_snapshots = index + 1
+        return index
+
+    def _grow(self, capacity: int) -> None:
+        for name, arr in self._arrays.items():
+            arr.resize((capacity, *self._specs[name][0]))
+        self._capacity = capacity
+
+    def update_manifest(self, **fields: Any) -> None:
+        """Add or replace top-level manifest fields (written atomically)."""
+        self.manifest.update(_jsonable(fields))
+        _atomic_write_text(self.path / MANIFEST, json.dumps(self.manifest, indent=1))
+
+    def trim(self) -> None:
+        """Shrink the arrays to the committed snapshots (done by ``close``)."""
+        n = self.n_snapshots
+        if self._capacity != n:
+            for name, arr in self._arrays.items():
+                arr.resize((n, *self._specs[name][0]))
+            self._capacity = n
+
+    def close(self) -> None:
+        """Trim the arrays and close the commit log. Safe to call twice."""
+        if self._fd is None:
+            return
+        self.trim()
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- reading
+def open_run(path: str | os.PathLike) -> Run:
+    """Open a run directory written by :class:`~actconf.ActivationRecorder`.
+
+    Opening is cheap: arrays are read lazily, when used. A run that is still being
+    recorded can be opened and later brought up to date with :meth:`Run.refresh`.
+
+    Parameters
+    ----------
+    path : path-like
+        The run directory.
+
+    Returns
+    -------
+    Run
+
+    Raises
+    ------
+    NotARunError
+        ``path`` does not exist or holds no run.
+    RunFormatError
+        The run was written by a newer actconf.
+    CorruptRunError
+        The manifest or commit log is damaged.
+    """
+    return Run(path)
+
+
+class _SnapshotArray:
+    """Array-like view of the committed part of a Zarr array, for ``dask.array.from_array``.
+
+    Reading errors are re-raised as :class:`CorruptRunError` naming the array and the
+    snapshot whose chunk is damaged.
+    """
+
+    def __init__(self, run: Run, name: str, n: int):
+        self._run = run
+        self._name = name
+        z = run._zarr_array(name)
+        self._z = z
+        self.shape = (n, *z.shape[1:])
+        self.dtype = z.dtype
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            return np.asarray(self._z[key])
+        except Exception as exc:  # find the first unreadable snapshot in the request
+            first = key[0] if isinstance(key, tuple) else key
+            snaps = range(self.shape[0])[first] if isinstance(first, slice) else [int(first)]
+            for i in snaps:
+                try:
+                    self._z[i]
+                except Exception as inner:
+                    raise self._run._damaged(self._name, i, inner) from inner
+            raise CorruptRunError(
+                f"Array {self._name!r} of run {str(self._run.path)!r} cannot be read: {exc}"
+            ) from exc
+
+
+class Run:
+    """A recorded training run, opened from disk (see :func:`open_run`).
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    manifest : dict
+        Everything recorded about the run's setup.
+    snapshots : pandas.DataFrame
+        One row per committed snapshot, indexed ``0..n-1`` ("snapshot"), with
+        columns ``kind`` ("initial", "batch", "epoch"), ``epoch``, ``batch``,
+        ``step``, ``progress`` (epochs of training done, as a float), ``label``,
+        ``time`` (seconds since training began), ``wall_time``, ``nonfinite`` and
+        the Keras logs at that point (``loss``, ``accuracy``, ``val_*``, ...).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise NotARunError(
+                f"{str(self.path)!r} does not exist or is not a directory. Pass the directory "
+                "that ActivationRecorder (or `actconf run --out`) wrote."
+            )
+        if not is_run(self.path):
+            raise NotARunError(
+                f"{str(self.path)!r} is not an actconf run: it has no {MANIFEST}. Pass the "
+                "directory that ActivationRecorder (or `actconf run --out`) wrote."
+            )
+        try:
+            manifest = json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CorruptRunError(f"The manifest of run {str(self.path)!r} is damaged: {exc}") from exc
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+            raise NotARunError(f"{str(self.path / MANIFEST)!r} is not an actconf run manifest.")
+        version = manifest.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise RunFormatError(
+                f"Run {str(self.path)!r} has format version {version!r}, but this actconf reads "
+                f"versions up to {FORMAT_VERSION}. Upgrade actconf (pip install -U actconf)."
+            )
+        self.manifest: dict[str, Any] = manifest
+        self._rows: list[dict[str, Any]] = []
+        self._log_offset = 0
+        self._zarr_root = None
+        self._zarr_cache: dict[str, Any] = {}
+        self._table = None
+        self.refresh()
+
+    # ..................................................................... metadata
+    def refresh(self) -> int:
+        """Read snapshots committed since the last look; return how many are new."""
+        try:
+            with open(self.path / SNAPSHOTS, "rb") as fh:
+                fh.seek(self._log_offset)
+                data = fh.read()
+        except FileNotFoundError as exc:
+            raise CorruptRunError(f"Run {str(self.path)!r} has no {SNAPSHOTS}: {exc}") from exc
+        new = 0
+        pos = 0
+        while True:
+            end = data.find(b"\n", pos)
+            if end < 0:  # an incomplete last line is a commit that never finished
+                break
+            line = data[pos:end]
+            try:
+                row = json.loads(line)
+                ok = isinstance(row, dict) and row.get("index") == len(self._rows)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise CorruptRunError(
+                    f"{SNAPSHOTS} of run {str(self.path)!r} is damaged at snapshot "
+                    f"{len(self._rows)} (byte {self._log_offset + pos}): {line[:80]!r}."
+                )
+            self._rows.append(row)
+            pos = end + 1
+            new += 1
+        self._log_offset += pos
+        if new:
+            self._table = None
+        return new
+
+    @property
+    def n_snapshots(self) -> int:
+        """Number of committed snapshots."""
+        return len(self._rows)
+
+    @property
+    def snapshots(self):
+        """The snapshot table (see the class docstring)."""
+        if self._table is None:
+            import pandas as pd
+
+            records = []
+            for row in self._rows:
+                rec = {k: v for k, v in row.items() if k not in ("logs", "index")}
+                for key, value in (row.get("logs") or {}).items():
+                    rec[key] = np.nan if value is None else value
+                records.append(rec)
+            table = pd.DataFrame.from_records(records, index=pd.RangeIndex(len(records), name="snapshot"))
+            if "label" not in table and len(table):
+                table["label"] = [snapshot_label(r) for r in self._rows]
+            self._table = table
+        return self._table
+
+    @property
+    def layers(self) -> list[str]:
+        """Names of the recorded layers, in model order."""
+        return [entry["name"] for entry in self.manifest["layers"]]
+
+    @property
+    def layer_sizes(self) -> dict[str, int]:
+        """Number of neurons recorded per layer."""
+        return {entry["name"]: int(entry["n_neurons"]) for entry in self.manifest["layers"]}
+
+    @property
+    def labels(self) -> np.ndarray:
+        """True class of every probe sample, shape ``(n_samples,)``."""
+        return np.asarray(self.manifest["probe"]["labels"], dtype=np.int64)
+
+    @property
+    def probe_indices(self) -> np.ndarray:
+        """Index of every probe sample in the dataset's test split (or -1 if unknown)."""
+        return np.asarray(self.manifest["probe"]["indices"], dtype=np.int64)
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.manifest["probe"]["labels"])
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.manifest["class_names"])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.manifest["class_names"])
+
+    @property
+    def has_logits(self) -> bool:
+        return "outputs/logits" in self.manifest["arrays"]
+
+    @property
+    def mc_samples(self) -> int:
+        """Number of MC-dropout passes recorded per snapshot (0 if none)."""
+        return int(self.manifest.get("outputs", {}).get("mc_samples", 0))
+
+    def layer_info(self, layer: str) -> dict[str, Any]:
+        """Manifest entry of one layer (name, array key, kind, output shape, size)."""
+        for entry in self.manifest["layers"]:
+            if entry["name"] == layer:
+                return entry
+        raise InvalidParameterError(
+            f"Layer {layer!r} is not in run {str(self.path)!r}. Recorded layers: "
+            f"{', '.join(repr(n) for n in self.layers)}."
+        )
+
+    def check_layer(self, layer: str | None) -> str:
+        """Return ``layer`` if recorded (``None`` means the first recorded layer)."""
+        if layer is None:
+            return self.layers[0]
+        return self.layer_info(layer)["name"]
+
+    def snapshot_index(self, select: Any = None) -> np.ndarray:
+        """Resolve a snapshot selector to an array of snapshot positions.
+
+        ``select`` may be ``None`` or ``"all"`` (every snapshot), ``"epochs"`` (the
+        initial state and every epoch end), ``"batches"``, ``"initial"``,
+        ``"final"``/``"last"``, an int (negative counts from the end), a slice, a
+        sequence of ints, a boolean mask, or a dict of column values such as
+        ``{"epoch": 3}`` (rows matching all of them).
+        """
+        n = self.n_snapshots
+        table = self.snapshots
+        all_idx = np.arange(n)
+        if select is None or (isinstance(select, str) and select == "all"):
+            idx = all_idx
+        elif isinstance(select, str):
+            kinds = {"epochs": ("initial", "epoch"), "batches": ("batch",), "initial": ("initial",)}
+            if select in ("final", "last"):
+                idx = all_idx[-1:]
+            elif select in kinds:
+                idx = all_idx[table["kind"].isin(kinds[select]).to_numpy()] if n else all_idx
+            else:
+                raise InvalidParameterError(
+                    f"Unknown snapshot selector {select!r}. Use 'all', 'epochs', 'batches', "
+                    "'initial', 'final', an int, a slice, a list of ints, a boolean mask or a "
+                    "dict such as {'epoch': 3}."
+                )
+        elif isinstance(select, Mapping):
+            mask = np.ones(n, dtype=bool)
+            for col, value in select.items():
+                if col not in table:
+                    raise InvalidParameterError(
+                        f"Snapshot selector column {col!r} is not in the snapshot table; columns "
+                        f"are {', '.join(map(repr, table.columns))}."
+                    )
+                mask &= (table[col] == value).to_numpy()
+            idx = all_idx[mask]
+        elif isinstance(select, slice):
+            idx = all_idx[select]
+        else:
+            arr = np.asarray(select)
+            if arr.dtype == bool:
+                if arr.shape != (n,):
+                    raise InvalidParameterError(
+                        f"A boolean snapshot mask must have length {n}; got shape {arr.shape}."
+                    )
+                idx = all_idx[arr]
+            elif np.issubdtype(arr.dtype, np.integer):
+                flat = arr.reshape(-1)
+                bad = flat[(flat >= n) | (flat < -n)]
+                if bad.size:
+                    raise InvalidParameterError(
+                        f"Snapshot position(s) {bad.tolist()} out of range: run {str(self.path)!r} "
+                        f"has {n} snapshots (0..{n - 1})."
+                    )
+                idx = all_idx[flat]
+            else:
+                raise InvalidParameterError(
+                    f"Cannot select snapshots with {select!r}; see Run.snapshot_index for the "
+                    "accepted selectors."
+                )
+        if idx.size == 0:
+            raise InvalidParameterError(
+                f"The snapshot selector {select!r} matches no snapshot of run {str(self.path)!r} "
+                f"({n} snapshots; kinds: {sorted(set(table['kind'])) if n else []})."
+            )
+        return idx
+
+    # ..................................................................... arrays
+    def _zarr_array(self, name: str):
+        import zarr
+
+        cached = self._zarr_cache.get(name)
+        if cached is not None and cached.shape[0] >= self.n_snapshots:
+            return cached
+        try:
+            if self._zarr_root is None:
+                self._zarr_root = zarr.open_group(str(self.path / ARRAYS), mode="r")
+            arr = self._zarr_root[name]
+        except Exception as exc:
+            raise CorruptRunError(
+                f"Array {name!r} of run {str(self.path)!r} cannot be opened ({type(exc).__name__}: "
+                f"{exc}). Its metadata under {ARRAYS}/{name}/ is damaged or missing."
+            ) from exc
+        if name in self._specs_static() or arr.shape[0] >= self.n_snapshots:
+            self._zarr_cache[name] = arr
+            return arr
+        raise CorruptRunError(
+            f"Array {name!r} of run {str(self.path)!r} holds {arr.shape[0]} snapshots but "
+            f"{self.n_snapshots} are committed: the array is damaged."
+        )
+
+    def _specs_static(self) -> dict[str, Any]:
+        return self.manifest.get("static_arrays", {})
+
+    def _damaged(self, name: str, snapshot: int, exc: BaseException) -> CorruptRunError:
+        label = self._rows[snapshot].get("label") or snapshot_label(self._rows[snapshot])
+        return CorruptRunError(
+            f"Array {name!r} of run {str(self.path)!r} is damaged at snapshot {snapshot} "
+            f"({label}): {type(exc).__name__}: {exc}. The other snapshots are readable; "
+            "select around it with snapshot positions, or re-record the run."
+        )
+
+    def read(self, name: str, snapshots: Any = None) -> np.ndarray:
+        """Read a recorded array eagerly as numpy (``snapshots`` as in :meth:`snapshot_index`)."""
+        if name not in self.manifest["arrays"]:
+            raise MissingDataError(
+                f"Run {str(self.path)!r} has no array {name!r}; it has "
+                f"{', '.join(map(repr, self.manifest['arrays']))}."
+            )
+        idx = self.snapshot_index(snapshots)
+        view = _SnapshotArray(self, name, self.n_snapshots)
+        if idx.size and np.all(np.diff(idx) == 1):
+            return view[slice(int(idx[0]), int(idx[-1]) + 1)]
+        return np.stack([view[int(i)] for i in idx]) if idx.size else view[0:0]
+
+    def _lazy(self, name: str, dims: Sequence[str], coords: dict[str, Any]):
+        import dask.array as da
+        import xarray as xr
+
+        n = self.n_snapshots
+        if n == 0:
+            raise MissingDataError(
+                f"Run {str(self.path)!r} has no committed snapshot yet; wait for the first one "
+                "and call run.refresh()."
+            )
+        view = _SnapshotArray(self, name, n)
+        per = int(np.prod(view.shape[1:], dtype=np.int64)) * view.dtype.itemsize
+        step = max(1, min(n, (64 << 20) // max(per, 1)))
+        chunks = (step, *view.shape[1:])
+        data = da.from_array(view, chunks=chunks, lock=False, asarray=True, fancy=False,
+                             name=f"actconf-{self.path.name}-{name}-{n}", inline_array=True)
+        table = self.snapshots
+        snap_coords = {
+            "snapshot": np.arange(n),
+            "epoch": ("snapshot", table["epoch"].to_numpy()),
+            "step": ("snapshot", table["step"].to_numpy()),
+            "progress": ("snapshot", table["progress"].to_numpy(dtype=float)),
+        }
+        return xr.DataArray(data, dims=tuple(dims), coords={**snap_coords, **coords}, name=name)
+
+    def _sample_coords(self) -> dict[str, Any]:
+        return {
+            "sample": np.arange(self.n_samples),
+            "label": ("sample", self.labels),
+            "probe_index": ("sample", self.probe_indices),
+        }
+
+    def activations(self, layer: str | None = None):
+        """Lazy activations of one layer, ``xarray.DataArray`` (snapshot, sample, neuron).
+
+        ``layer=None`` means the first recorded layer. Call ``.values`` (or
+        ``.isel(snapshot=...)`` first) to read.
+        """
+        info = self.layer_info(self.check_layer(layer))
+        return self._lazy(
+            info["array"],
+            ("snapshot", "sample", "neuron"),
+            {**self._sample_coords(), "neuron": np.arange(int(info["n_neurons"]))},
+        )
+
+    def probabilities(self):
+        """Lazy predicted class probabilities, ``xarray.DataArray`` (snapshot, sample, class)."""
+        return self._lazy(
+            "outputs/probabilities",
+            ("snapshot", "sample", "class"),
+            {**self._sample_coords(), "class": self.class_names},
+        )
+
+    def logits(self):
+        """Lazy logits, ``xarray.DataArray`` (snapshot, sample, class).
+
+        Raises
+        ------
+        MissingDataError
+            The model's output was already a probability (softmax) so no logits exist.
+        """
+        if not self.has_logits:
+            raise MissingDataError(
+                f"Run {str(self.path)!r} has no logits: the model's last layer outputs "
+                "probabilities (softmax), so logit-based measures such as 'energy' are not "
+                "available. Record a model whose last layer is linear (logits, as the paper's "
+                "models), or use a probability-based measure (max_softmax, margin, entropy)."
+            )
+        return self._lazy(
+            "outputs/logits",
+            ("snapshot", "sample", "class"),
+            {**self._sample_coords(), "class": self.class_names},
+        )
+
+    def mc_probabilities(self):
+        """Lazy MC-dropout probabilities, ``xarray.DataArray`` (snapshot, mc, sample, class)."""
+        if self.mc_samples == 0:
+            raise MissingDataError(
+                f"Run {str(self.path)!r} has no MC-dropout passes. Record them with "
+                "ActivationRecorder(..., mc_samples=K) (e.g. K=20) on a model with Dropout."
+            )
+        return self._lazy(
+            "outputs/mc_probabilities",
+            ("snapshot", "mc", "sample", "class"),
+            {**self._sample_coords(), "mc": np.arange(self.mc_samples), "class": self.class_names},
+        )
+
+    def probe_inputs(self) -> np.ndarray:
+        """The probe inputs as recorded, shape ``(n_samples, *input_shape)``."""
+        if "probe_inputs" not in self._specs_static():
+            raise MissingDataError(f"Run {str(self.path)!r} did not store its probe inputs.")
+        return np.asarray(self._zarr_array("probe_inputs")[...])
+
+    def verify(self) -> None:
+        """Read every committed chunk; raise :class:`CorruptRunError` at the first damaged one."""
+        for name in self.manifest["arrays"]:
+            view = _SnapshotArray(self, name, self.n_snapshots)
+            for i in range(self.n_snapshots):
+                view[i]
+
+    # ..................................................................... display
+    def summary(self) -> str:
+        """A few lines that say what the run holds."""
+        table = self.snapshots
+        kinds = table["kind"].value_counts().to_dict() if len(table) else {}
+        lines = [
+            f"actconf run at {self.path}",
+            f"  dataset: {self.manifest.get('dataset', {}).get('name', '?')}, "
+            f"{self.n_samples} probe samples, {self.n_classes} classes",
+            "  layers: " + ", ".join(f"{k} ({v} neurons)" for k, v in self.layer_sizes.items()),
+            f"  snapshots: {self.n_snapshots} ("
+            + ", ".join(f"{kinds.get(k, 0)} {k}" for k in ("initial", "batch", "epoch"))
+            + ")",
+        ]
+        if len(table):
+            last = table.iloc[-1]
+            metrics = [f"{c}={last[c]:.4f}" for c in table.columns if c in ("loss", "accuracy", "val_loss", "val_accuracy") and np.isfinite(last[c])]
+            lines.append(f"  last: {last['label']}" + (" — " + ", ".join(metrics) if metrics else ""))
+            if bool(table["nonfinite"].any()):
+                lines.append(f"  WARNING: {int(table['nonfinite'].sum())} snapshot(s) hold NaN/inf values (diverged training?)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<actconf.Run {str(self.path)!r}: {self.n_snapshots} snapshots, layers {self.layer_sizes}>"
+
+
+def snapshot_label(row: Mapping[str, Any]) -> str:
+    """Human-readable name of a snapshot row: 'initial', 'epoch 3' or 'epoch 1 · batch 10'."""
+    kind = row.get("kind")
+    if kind == "initial":
+        return "initial"
+    if kind == "batch":
+        return f"epoch {row.get('epoch')} · batch {row.get('batch')}"
+    return f"epoch {row.get('epoch')}"
