@@ -284,6 +284,14 @@ class RunWriter:
         os.close(self._fd)
         self._fd = None
 
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+
     def __enter__(self) -> RunWriter:
         return self
 

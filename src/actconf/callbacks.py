@@ -1,0 +1,597 @@
+"""``ActivationRecorder``: record hidden activity and outputs on a probe set during ``fit``.
+
+This file, ``store.py`` and ``errors.py`` work on their own: copy the three into a
+folder of your project (e.g. ``actconf_lite/`` with an empty ``__init__.py``) to
+record without installing actconf; they need only ``keras``, ``numpy`` and ``zarr``.
+The recorder uses ``keras`` and ``keras.ops`` only, so it runs on every Keras 3
+backend (TensorFlow, JAX, PyTorch).
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from .errors import InvalidInputError, InvalidParameterError, ModelNotSupportedError
+from .store import RunWriter, _check_target_directory, safe_array_key, snapshot_label
+
+__all__ = ["ActivationRecorder"]
+
+_OUTPUT_MODES = ("auto", "logits", "probabilities")
+_DROPOUT_TYPES = tuple(
+    getattr(keras.layers, n)
+    for n in ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+              "AlphaDropout", "GaussianDropout")
+    if hasattr(keras.layers, n)
+)
+
+
+def _bad(name: str, expected: str, value: Any, hint: str = "") -> InvalidParameterError:
+    text = repr(value) if len(repr(value)) < 80 else repr(value)[:77] + "..."
+    msg = f"The {name!r} parameter of ActivationRecorder must be {expected}. Got {text} instead."
+    return InvalidParameterError(msg + (" " + hint if hint else ""))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z.astype(np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _is_conv(layer: Any) -> bool:
+    return hasattr(layer, "kernel_size") and hasattr(layer, "data_format") and (
+        hasattr(layer, "filters") or hasattr(layer, "depth_multiplier")
+    )
+
+
+def _has_weights(layer: Any) -> bool:
+    return isinstance(layer, keras.layers.Dense | keras.layers.EinsumDense) or (
+        _is_conv(layer) and bool(layer.weights)
+    )
+
+
+def _activation_name(layer: Any) -> str | None:
+    act = getattr(layer, "activation", None)
+    if act is None:
+        return None
+    return getattr(act, "__name__", type(act).__name__)
+
+
+class _AlwaysDropout(keras.layers.Layer):
+    """Wraps a dropout layer so that it drops units even when called with ``training=False``."""
+
+    def __init__(self, inner: keras.layers.Layer, **kwargs: Any):
+        super().__init__(name=f"mc_{inner.name}", **kwargs)
+        self.inner = inner
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return self.inner(inputs, training=True)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+class ActivationRecorder(keras.callbacks.Callback):
+    """Record hidden-layer activations and model outputs on a fixed probe set.
+
+    At the start of training the recorder builds one multi-output probe model
+    (the chosen layers plus the model output) and then calls it directly — never
+    ``model.predict`` and never rebuilt — on the probe inputs: once before training
+    (the untrained state), at every epoch end and, if asked, every
+    ``every_n_batches`` batches during the first ``batch_epochs`` epochs. Each
+    snapshot is committed to ``directory`` as soon as it is taken (see
+    :mod:`actconf.store`), so a crash loses no completed snapshot; open the run
+    with :func:`actconf.open_run` at any time, even while training goes on.
+
+    What is recorded per probe sample: for Dense layers the units; for
+    convolutional layers the spatial mean of every channel (one "neuron" per
+    channel); for other layers the flattened output. The model's output as logits
+    and softmax probabilities when the last layer is linear, or as probabilities
+    when it already is a softmax (a separate ``Softmax``/``Activation("softmax")``
+    layer after a linear one yields both). Plus a row of metadata: epoch, batch,
+    global step, times, and the Keras logs at that point (batch-level logs are
+    Keras' running means over the epoch so far).
+
+    Args:
+        directory: Path of the run directory to create. It must not exist, be
+            empty, or hold a previous run (replaced only with ``overwrite=True``).
+        x_probe: Probe inputs, an array of shape ``(n_samples, *input_shape)``;
+            or a probe object with attributes ``x``, ``y``, ``indices`` and
+            ``class_names`` (such as :func:`actconf.make_probe` returns).
+        y_probe: Integer class labels of the probe samples (needed for class
+            groupings and correctness). Optional.
+        layers: Names (or layer objects) of the layers to record. Default: every
+            Dense/Conv layer except the output layer.
+        every_n_batches: Also record every N batches (int >= 1), during the first
+            ``batch_epochs`` epochs. Default ``None``: epoch ends only.
+        batch_epochs: Number of epochs during which batch snapshots are taken
+            (default 1, the early-training view); ``None`` for all epochs.
+        record_initial: Record the untrained state before the first batch.
+        overwrite: Replace a run already present in ``directory``.
+        mc_samples: Number of MC-dropout passes per snapshot (dropout active,
+            everything else — BatchNorm included — in inference mode). 0 = none.
+        output: ``"auto"`` (detect from the last layer), ``"logits"`` or
+            ``"probabilities"``: what the model's output is.
+        probe_batch_size: Probe samples per forward call.
+        probe_indices: Index of each probe sample in its dataset split (stored
+            so that the run remembers which samples it used).
+        class_names: Names of the classes (default ``"0"``, ``"1"``, ...).
+        dataset: Free-form description of the data (dict), stored in the manifest.
+        config: Free-form configuration (dict), stored in the manifest.
+        store_inputs: Store the probe inputs in the run (default True).
+        fsync: ``fsync`` the commit log after every snapshot (power-loss safety;
+            not needed against crashes of the process).
+
+    Example:
+
+    ```python
+    recorder = ActivationRecorder("runs/mlp", x_test[:500], y_test[:500],
+                                  every_n_batches=10)
+    model.fit(x_train, y_train, epochs=20, callbacks=[recorder])
+    run = actconf.open_run("runs/mlp")
+    ```
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        x_probe: Any,
+        y_probe: Any = None,
+        *,
+        layers: Sequence[Any] | None = None,
+        every_n_batches: int | None = None,
+        batch_epochs: int | None = 1,
+        record_initial: bool = True,
+        overwrite: bool = False,
+        mc_samples: int = 0,
+        output: str = "auto",
+        probe_batch_size: int = 1024,
+        probe_indices: Any = None,
+        class_names: Sequence[str] | None = None,
+        dataset: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        store_inputs: bool = True,
+        fsync: bool = False,
+    ) -> None:
+        super().__init__()
+        if hasattr(x_probe, "x") and hasattr(x_probe, "y") and not isinstance(x_probe, np.ndarray):
+            probe = x_probe
+            x_probe = probe.x
+            y_probe = probe.y if y_probe is None else y_probe
+            if probe_indices is None:
+                probe_indices = getattr(probe, "indices", None)
+            if class_names is None:
+                class_names = getattr(probe, "class_names", None)
+        if not isinstance(directory, str | os.PathLike):
+            raise _bad("directory", "a path (str or os.PathLike)", directory)
+        self.directory = Path(directory)
+        self.overwrite = bool(overwrite)
+        _check_target_directory(self.directory, self.overwrite)
+
+        try:
+            x = np.asarray(x_probe, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise _bad("x_probe", "a numeric array of shape (n_samples, *input_shape)", type(x_probe).__name__) from None
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise _bad("x_probe", "an array of shape (n_samples, *input_shape) with n_samples >= 1",
+                       f"an array of shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise _bad("x_probe", "finite (no NaN or inf)", "an array with non-finite values")
+        self.x_probe = x
+        n = x.shape[0]
+        if y_probe is None:
+            self.y_probe = np.full(n, -1, dtype=np.int64)
+        else:
+            y = np.asarray(y_probe)
+            if y.ndim == 2 and y.shape[1] > 1:
+                raise _bad("y_probe", "integer class labels of shape (n_samples,)", f"an array of shape {y.shape}",
+                           "For one-hot labels pass y.argmax(axis=1).")
+            y = y.reshape(-1)
+            if y.shape[0] != n or not (np.issubdtype(y.dtype, np.integer) or np.all(np.mod(y, 1) == 0)):
+                raise _bad("y_probe", f"{n} integer class labels (one per probe sample)",
+                           f"an array of shape {np.shape(y_probe)} and dtype {y.dtype}")
+            self.y_probe = y.astype(np.int64)
+        if probe_indices is None:
+            self.probe_indices = np.arange(n, dtype=np.int64)
+        else:
+            idx = np.asarray(probe_indices).reshape(-1)
+            if idx.shape[0] != n or not np.issubdtype(idx.dtype, np.integer):
+                raise _bad("probe_indices", f"{n} integers (one per probe sample)", f"shape {idx.shape}, dtype {idx.dtype}")
+            self.probe_indices = idx.astype(np.int64)
+
+        if layers is not None:
+            if isinstance(layers, str | keras.layers.Layer):
+                layers = [layers]
+            layers = list(layers)
+            if not layers or not all(isinstance(item, str | keras.layers.Layer) for item in layers):
+                raise _bad("layers", "None or a non-empty list of layer names / layers", layers)
+        self.layers_requested = layers
+        if every_n_batches is not None and (not _is_int(every_n_batches) or every_n_batches < 1):
+            raise _bad("every_n_batches", "None or an int >= 1", every_n_batches,
+                       "Use e.g. every_n_batches=10 to record every 10 batches early in training.")
+        self.every_n_batches = None if every_n_batches is None else int(every_n_batches)
+        if batch_epochs is not None and (not _is_int(batch_epochs) or batch_epochs < 1):
+            raise _bad("batch_epochs", "None or an int >= 1", batch_epochs)
+        self.batch_epochs = batch_epochs
+        if not _is_int(mc_samples) or mc_samples < 0:
+            raise _bad("mc_samples", "an int >= 0", mc_samples)
+        self.mc_samples = int(mc_samples)
+        if output not in _OUTPUT_MODES:
+            raise _bad("output", "one of " + ", ".join(map(repr, _OUTPUT_MODES)), output)
+        self.output = output
+        if not _is_int(probe_batch_size) or probe_batch_size < 1:
+            raise _bad("probe_batch_size", "an int >= 1", probe_batch_size)
+        self.probe_batch_size = int(probe_batch_size)
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.dataset = dict(dataset or {})
+        self.config = dict(config or {})
+        self.record_initial = bool(record_initial)
+        self.store_inputs = bool(store_inputs)
+        self.fsync = bool(fsync)
+
+        self._writer: RunWriter | None = None
+        self._model_id: int | None = None
+
+    # ------------------------------------------------------------------ set-up
+    def _output_layer(self, model: keras.Model) -> Any:
+        history = getattr(model.outputs[0], "_keras_history", None)
+        return history[0] if history is not None else model.layers[-1]
+
+    def _symbolic_model(self, model: keras.Model) -> None:
+        """Raise a clear error unless the model has a symbolic graph to tap."""
+        if isinstance(model, keras.Sequential) and not model.built:
+            # A Sequential model without keras.Input is built by its first batch, after
+            # on_train_begin; build it now from the probe shape (same weights fit would make).
+            model.build((None, *self.x_probe.shape[1:]))
+        try:
+            inputs = model.inputs
+            outputs = model.outputs
+            ok = bool(inputs) and bool(outputs)
+        except (AttributeError, ValueError):
+            ok = False
+        if not ok:
+            raise ModelNotSupportedError(
+                f"ActivationRecorder cannot tap the layers of {type(model).__name__}: it is a "
+                "subclassed keras.Model without a symbolic graph (no model.inputs/outputs, so "
+                "layer outputs are unknown). Build the model with the Functional API "
+                "(keras.Input -> layers -> keras.Model(inputs, outputs)) or as keras.Sequential "
+                "starting with keras.Input(shape), possibly reusing the layers of your class."
+            )
+
+    def _resolve_layers(self, model: keras.Model) -> list[Any]:
+        output_layer = self._output_layer(model)
+        excluded = {id(output_layer)}
+        if not output_layer.weights:  # e.g. Activation('softmax'): its input layer makes the logits
+            inbound = getattr(output_layer.input, "_keras_history", None)
+            if inbound is not None:
+                excluded.add(id(inbound[0]))
+        candidates = [lyr for lyr in model.layers if not isinstance(lyr, keras.layers.InputLayer)]
+        valid_names = [lyr.name for lyr in candidates if id(lyr) not in excluded]
+        if self.layers_requested is None:
+            chosen = [lyr for lyr in candidates if id(lyr) not in excluded and _has_weights(lyr)]
+            if not chosen:
+                raise ModelNotSupportedError(
+                    "The model has no hidden Dense or Conv layer to record by default. Pass "
+                    f"layers=[...] with some of: {', '.join(map(repr, valid_names))}."
+                )
+            return chosen
+        chosen = []
+        for item in self.layers_requested:
+            name = item if isinstance(item, str) else item.name
+            match = [lyr for lyr in candidates if lyr.name == name]
+            if not match:
+                raise InvalidParameterError(
+                    f"Layer {name!r} is not in model {model.name!r}. Hidden layers that can be "
+                    f"recorded: {', '.join(map(repr, valid_names))}."
+                )
+            if id(match[0]) in excluded:
+                raise InvalidParameterError(
+                    f"Layer {name!r} produces the model's output (logits/probabilities), which is "
+                    "recorded anyway; it is not a hidden layer. Choose among: "
+                    f"{', '.join(map(repr, valid_names))}."
+                )
+            if name in [c.name for c in chosen]:
+                raise InvalidParameterError(f"Layer {name!r} is listed twice in 'layers'.")
+            chosen.append(match[0])
+        return chosen
+
+    def _check_probe_shape(self, model: keras.Model) -> None:
+        expected = tuple(model.inputs[0].shape)[1:]
+        got = self.x_probe.shape[1:]
+        fits = len(expected) == len(got) and all(e is None or e == g for e, g in zip(expected, got, strict=True))
+        if len(model.inputs) != 1 or not fits:
+            raise InvalidInputError(
+                f"The probe inputs have shape {got} per sample, but model {model.name!r} expects "
+                f"{expected if len(model.inputs) == 1 else [tuple(t.shape)[1:] for t in model.inputs]}. "
+                "Give the probe samples the same shape as the training inputs (one model input is "
+                "supported)."
+            )
+
+    def _output_kind(self, model: keras.Model) -> tuple[str, Any]:
+        """Return (mode, logits tensor or None) for the model's first output."""
+        out = model.outputs[0]
+        layer = self._output_layer(model)
+        if self.output != "auto":
+            return self.output, (out if self.output == "logits" else None)
+        name = _activation_name(layer)
+        is_softmax_layer = isinstance(layer, keras.layers.Softmax) or (
+            isinstance(layer, keras.layers.Activation) and name == "softmax"
+        )
+        if is_softmax_layer:
+            logits = layer.input
+            return "probabilities", (logits if not isinstance(logits, list | tuple) else None)
+        if name == "softmax":
+            return "probabilities", None
+        if name == "linear":
+            return "logits", out
+        raise ModelNotSupportedError(
+            f"Cannot tell whether the output of layer {layer.name!r} (activation {name!r}) is "
+            "logits or probabilities. Pass output='logits' or output='probabilities'."
+        )
+
+    @staticmethod
+    def _reduce(layer: Any, tensor: Any) -> tuple[Any, str]:
+        rank = len(tensor.shape)
+        if rank == 2:
+            return tensor, "dense" if _has_weights(layer) else "units"
+        if _is_conv(layer):
+            if getattr(layer, "data_format", "channels_last") == "channels_first":
+                axes = tuple(range(2, rank))
+            else:
+                axes = tuple(range(1, rank - 1))
+            return ops.mean(tensor, axis=axes), "conv"
+        size = int(np.prod([d for d in tensor.shape[1:]]))
+        return ops.reshape(tensor, (-1, size)), "flatten"
+
+    def _build(self, model: keras.Model) -> None:
+        self._symbolic_model(model)
+        self._check_probe_shape(model)
+        layers = self._resolve_layers(model)
+        mode, logits_tensor = self._output_kind(model)
+        n_classes = int(model.outputs[0].shape[-1])
+        if n_classes < 2:
+            raise ModelNotSupportedError(
+                f"The model output has {n_classes} unit(s); ActivationRecorder needs one unit per "
+                "class (>= 2), e.g. Dense(n_classes) logits."
+            )
+        labelled = self.y_probe[self.y_probe >= 0]
+        if labelled.size and labelled.max() >= n_classes:
+            raise InvalidInputError(
+                f"y_probe holds class {int(labelled.max())}, but the model outputs only {n_classes} "
+                "classes. Check the labels or the model's output size."
+            )
+        class_names = self.class_names or [str(i) for i in range(n_classes)]
+        if len(class_names) != n_classes:
+            raise _bad("class_names", f"{n_classes} names (one per model output)", class_names)
+
+        outputs, infos, used_keys = [], [], set()
+        for layer in layers:
+            try:
+                tensor = layer.output
+            except (AttributeError, ValueError) as exc:
+                raise ModelNotSupportedError(
+                    f"Layer {layer.name!r} has no single symbolic output ({exc}); it may be shared "
+                    "or nested. Record another layer."
+                ) from None
+            reduced, kind = self._reduce(layer, tensor)
+            key = "activations/" + safe_array_key(layer.name)
+            while key in used_keys:
+                key += "_"
+            used_keys.add(key)
+            outputs.append(reduced)
+            infos.append({"name": layer.name, "array": key, "kind": kind, "class": type(layer).__name__,
+                          "n_neurons": int(reduced.shape[-1]),
+                          "output_shape": [None if d is None else int(d) for d in tensor.shape]})
+        self._n_layers = len(outputs)
+        self._mode = mode
+        self._has_logits = logits_tensor is not None
+        outputs.append(model.outputs[0])
+        if mode == "probabilities" and self._has_logits:
+            outputs.append(logits_tensor)
+        self._probe = keras.Model(inputs=model.inputs, outputs=outputs, name="actconf_probe")
+        self._layer_infos = infos
+        self._mc_model = self._build_mc_model(model) if self.mc_samples else None
+        n = self.x_probe.shape[0]
+        self._x_batches = [
+            ops.convert_to_tensor(self.x_probe[i:i + self.probe_batch_size])
+            for i in range(0, n, self.probe_batch_size)
+        ]
+        self._class_names = class_names
+        self._n_classes = n_classes
+
+    def _build_mc_model(self, model: keras.Model) -> keras.Model:
+        if not any(isinstance(lyr, _DROPOUT_TYPES) for lyr in model.layers):
+            raise ModelNotSupportedError(
+                f"mc_samples={self.mc_samples} needs dropout layers, but model {model.name!r} has "
+                "none. Add Dropout to the model or set mc_samples=0."
+            )
+
+        def swap(layer: Any) -> Any:
+            return _AlwaysDropout(layer) if isinstance(layer, _DROPOUT_TYPES) else layer
+
+        clone = keras.models.clone_model(model, clone_function=swap)
+        return keras.Model(inputs=clone.inputs, outputs=clone.outputs[0], name="actconf_mc_probe")
+
+    def _manifest(self, model: keras.Model) -> dict[str, Any]:
+        lines: list[str] = []
+        try:
+            model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=100)
+        except Exception:  # summary is a convenience; never block recording on it
+            lines = []
+        try:
+            import importlib.metadata as md
+
+            versions = {p: md.version(p) for p in ("numpy", "keras", "zarr") if _installed(md, p)}
+            if _installed(md, "actconf"):
+                versions["actconf"] = md.version("actconf")
+        except Exception:
+            versions = {}
+        versions["python"] = platform.python_version()
+        versions["backend"] = keras.backend.backend()
+        return {
+            "dataset": self.dataset,
+            "probe": {"indices": self.probe_indices.tolist(), "labels": self.y_probe.tolist(),
+                      "input_shape": list(self.x_probe.shape[1:])},
+            "class_names": self._class_names,
+            "layers": self._layer_infos,
+            "outputs": {"mode": self._mode, "logits": self._has_logits or self._mode == "logits",
+                        "mc_samples": self.mc_samples},
+            "model": {"name": model.name, "class": type(model).__name__,
+                      "n_params": int(model.count_params()), "summary": "\n".join(lines)},
+            "recorder": {"every_n_batches": self.every_n_batches, "batch_epochs": self.batch_epochs,
+                         "record_initial": self.record_initial, "mc_samples": self.mc_samples,
+                         "probe_batch_size": self.probe_batch_size},
+            "config": self.config,
+            "versions": versions,
+        }
+
+    def _open_writer(self, model: keras.Model) -> None:
+        n, k = self.x_probe.shape[0], self._n_classes
+        arrays: dict[str, Any] = {
+            info["array"]: ((n, info["n_neurons"]), ("snapshot", "sample", "neuron"), "float32")
+            for info in self._layer_infos
+        }
+        arrays["outputs/probabilities"] = ((n, k), ("snapshot", "sample", "class"), "float32")
+        if self._has_logits or self._mode == "logits":
+            arrays["outputs/logits"] = ((n, k), ("snapshot", "sample", "class"), "float32")
+        if self.mc_samples:
+            arrays["outputs/mc_probabilities"] = (
+                (self.mc_samples, n, k), ("snapshot", "mc", "sample", "class"), "float32")
+        static = {}
+        if self.store_inputs:
+            dims = ("sample",) + tuple(f"input_{i}" for i in range(self.x_probe.ndim - 1))
+            static["probe_inputs"] = (self.x_probe, dims)
+        self._writer = RunWriter(self.directory, manifest=self._manifest(model), arrays=arrays,
+                                 static=static, overwrite=self.overwrite, fsync=self.fsync)
+
+    # ------------------------------------------------------------------ recording
+    def _forward(self) -> dict[str, np.ndarray]:
+        parts: list[list[np.ndarray]] = []
+        for xb in self._x_batches:
+            out = self._probe(xb, training=False)
+            out = out if isinstance(out, list | tuple) else [out]
+            parts.append([ops.convert_to_numpy(o) for o in out])
+        cols = [np.concatenate(col, axis=0) for col in zip(*parts, strict=True)]
+        arrays = {info["array"]: cols[i] for i, info in enumerate(self._layer_infos)}
+        head = cols[self._n_layers]
+        if self._mode == "logits":
+            arrays["outputs/logits"] = head
+            arrays["outputs/probabilities"] = _softmax(head)
+        else:
+            arrays["outputs/probabilities"] = head
+            if self._has_logits:
+                arrays["outputs/logits"] = cols[self._n_layers + 1]
+        if self._mc_model is not None:
+            passes = []
+            for _ in range(self.mc_samples):
+                out = np.concatenate(
+                    [ops.convert_to_numpy(self._mc_model(xb, training=False)) for xb in self._x_batches])
+                passes.append(_softmax(out) if self._mode == "logits" else out)
+            arrays["outputs/mc_probabilities"] = np.stack(passes)
+        return arrays
+
+    def _record(self, kind: str, epoch: int, batch: int, logs: dict[str, Any] | None) -> None:
+        # Keras' Callback.model property syncs the JAX backend's training state back into
+        # the model's variables (which the probe model shares); other backends: no-op.
+        _ = self.model
+        arrays = self._forward()
+        nonfinite = not all(bool(np.all(np.isfinite(a))) for a in arrays.values())
+        steps = self._steps_per_epoch
+        if kind == "batch":
+            progress = epoch - 1 + (batch / steps if steps else 0.0)
+        else:
+            progress = float(epoch)
+        clean_logs = {}
+        for key, value in (logs or {}).items():
+            try:
+                clean_logs[str(key)] = float(np.asarray(value))
+            except (TypeError, ValueError):
+                continue
+        row = {"kind": kind, "epoch": int(epoch), "batch": int(batch), "step": int(self._step),
+               "progress": float(progress), "time": time.perf_counter() - self._t0,
+               "wall_time": time.time(), "nonfinite": nonfinite, "logs": clean_logs}
+        row["label"] = snapshot_label(row)
+        self._writer.append(arrays, row)
+
+    # ------------------------------------------------------------------ Keras hooks
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        model = self.model
+        self._steps_per_epoch = (self.params or {}).get("steps")
+        if self._writer is not None and self._model_id == id(model):
+            self._epoch_offset = None  # a further fit() call: keep appending to the same run
+            return
+        if self._writer is not None:
+            raise InvalidParameterError(
+                "This ActivationRecorder already recorded another model into "
+                f"{str(self.directory)!r}; create a new recorder (and directory) per model."
+            )
+        self._build(model)
+        _check_target_directory(self.directory, self.overwrite)
+        self._open_writer(model)
+        self._model_id = id(model)
+        self._t0 = time.perf_counter()
+        self._step = 0
+        self._last_epoch = 0
+        self._epoch_offset = 0
+        self._keras_epoch = 0
+        self._batches_this_epoch = 0
+        if self.record_initial:
+            self._record("initial", 0, 0, None)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._epoch_offset is None:  # first epoch of a later fit() call
+            self._epoch_offset = max(0, self._last_epoch - epoch)
+        self._keras_epoch = epoch
+        self._batches_this_epoch = 0
+
+    def _epoch_number(self) -> int:
+        return self._keras_epoch + 1 + (self._epoch_offset or 0)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._step += 1
+        self._batches_this_epoch = batch + 1
+        n = self.every_n_batches
+        if n is None or (batch + 1) % n:
+            return
+        epoch = self._epoch_number()
+        if self.batch_epochs is not None and epoch > self.batch_epochs:
+            return
+        if self._steps_per_epoch and batch + 1 >= self._steps_per_epoch:
+            return  # the epoch-end snapshot follows immediately
+        self._record("batch", epoch, batch + 1, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        number = self._epoch_number()
+        self._record("epoch", number, self._batches_this_epoch, logs)
+        self._last_epoch = number
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._writer is not None:
+            self._writer.trim()
+
+    @property
+    def n_snapshots(self) -> int:
+        """Number of snapshots committed so far."""
+        return 0 if self._writer is None else self._writer.n_snapshots
+
+
+def _installed(md: Any, name: str) -> bool:
+    try:
+        md.version(name)
+        return True
+    except md.PackageNotFoundError:
+        return False
