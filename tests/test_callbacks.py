@@ -1,0 +1,374 @@
+"""ActivationRecorder: what it records, checked against independent computations."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import tiny_mlp
+
+import actconf
+from actconf.errors import (
+    InvalidInputError,
+    InvalidParameterError,
+    ModelNotSupportedError,
+    RunExistsError,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _relu(z):
+    return np.maximum(z, 0.0)
+
+
+def _hidden_numpy(x, weights):
+    """hidden_1 of tiny_mlp, computed with numpy from its weights (kernel, bias)."""
+    kernel, bias = weights[0], weights[1]
+    return _relu(x.reshape(len(x), -1) @ kernel + bias)
+
+
+def _logits_numpy(x, weights):
+    return _hidden_numpy(x, weights) @ weights[2] + weights[3]
+
+
+def test_snapshot_schedule(recorded_digits):
+    run = actconf.open_run(recorded_digits["path"])
+    table = run.snapshots
+    # 480 training samples / batch 32 = 15 steps per epoch; every 5 batches in epoch 1
+    # (batch 15 is the epoch end, recorded as the epoch snapshot instead).
+    assert list(table["kind"]) == ["initial", "batch", "batch", "epoch", "epoch"]
+    assert list(table["epoch"]) == [0, 1, 1, 1, 2]
+    assert list(table["batch"]) == [0, 5, 10, 15, 15]
+    assert list(table["step"]) == [0, 5, 10, 15, 30]
+    np.testing.assert_allclose(table["progress"], [0, 1 / 3, 2 / 3, 1, 2])
+    assert list(table["label"]) == ["initial", "epoch 1 · batch 5", "epoch 1 · batch 10", "epoch 1", "epoch 2"]
+    assert not table["nonfinite"].any()
+    assert np.all(np.diff(table["time"]) >= 0)
+
+
+def test_logs_match_history(recorded_digits):
+    run = actconf.open_run(recorded_digits["path"])
+    epochs = run.snapshots[run.snapshots["kind"] == "epoch"]
+    hist = recorded_digits["history"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(epochs[key].to_numpy(), hist[key], rtol=1e-6)
+    assert np.isnan(run.snapshots.loc[0, "loss"])  # nothing trained yet
+
+
+def test_activations_equal_numpy_forward_pass(recorded_digits):
+    run = actconf.open_run(recorded_digits["path"])
+    x = recorded_digits["x_probe"]
+    acts = run.activations("hidden_1").values
+    assert acts.shape == (5, 100, 32) and acts.dtype == np.float32
+    np.testing.assert_allclose(acts[0], _hidden_numpy(x, recorded_digits["initial_weights"]), atol=1e-5)
+    final = recorded_digits["model"].get_weights()
+    np.testing.assert_allclose(acts[-1], _hidden_numpy(x, final), atol=1e-5)
+    logits = run.logits().values
+    np.testing.assert_allclose(logits[-1], _logits_numpy(x, final), atol=1e-4)
+    # states in between differ from both ends: training moved the weights
+    assert not np.allclose(acts[1], acts[0]) and not np.allclose(acts[1], acts[-1])
+
+
+def test_probabilities_are_softmax_of_logits(recorded_digits):
+    from scipy.special import softmax
+
+    run = actconf.open_run(recorded_digits["path"])
+    logits = run.logits().values
+    probs = run.probabilities().values
+    np.testing.assert_allclose(probs, softmax(logits.astype(np.float64), axis=-1), atol=1e-6)
+
+
+def test_manifest_describes_the_run(recorded_digits):
+    run = actconf.open_run(recorded_digits["path"])
+    np.testing.assert_array_equal(run.labels, recorded_digits["y_probe"])
+    np.testing.assert_array_equal(run.probe_indices, recorded_digits["probe_idx"])
+    np.testing.assert_array_equal(run.probe_inputs(), recorded_digits["x_probe"])
+    assert run.layers == ["hidden_1"] and run.layer_sizes == {"hidden_1": 32}
+    assert run.class_names == [str(i) for i in range(10)]
+    m = run.manifest
+    assert m["model"]["n_params"] == recorded_digits["model"].count_params()
+    assert "hidden_1" in m["model"]["summary"]
+    assert m["versions"]["backend"] == "tensorflow"
+    assert m["recorder"]["every_n_batches"] == 5 and m["dataset"]["name"] == "digits"
+    assert run.has_logits and run.mc_samples == 2
+
+
+def test_mc_dropout_passes(recorded_digits):
+    run = actconf.open_run(recorded_digits["path"])
+    mc = run.mc_probabilities().values
+    assert mc.shape == (5, 2, 100, 10)
+    np.testing.assert_allclose(mc.sum(-1), 1.0, atol=1e-5)
+    # dropout is active: the two passes differ from each other and from the deterministic pass
+    assert np.abs(mc[-1, 0] - mc[-1, 1]).max() > 1e-3
+    assert np.abs(mc[-1, 0] - run.probabilities().values[-1]).max() > 1e-3
+
+
+def test_default_layers_cnn_with_batchnorm_and_softmax_layer(tmp_path):
+    """Conv channels are spatial means; logits come from the Softmax layer's input; MC keeps BN frozen."""
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    x = rng.random((96, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 3, 96)
+    inp = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(6, 3, activation="relu", name="conv_1")(inp)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.SpatialDropout2D(0.3)(h)
+    h = keras.layers.Flatten()(h)
+    h = keras.layers.Dense(5, activation="relu", name="dense_1")(h)
+    h = keras.layers.Dense(3, name="to_logits")(h)
+    out = keras.layers.Softmax(name="probs")(h)
+    model = keras.Model(inp, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    rec = ActivationRecorder(tmp_path / "cnn", x[:20], y[:20], mc_samples=3)
+    model.fit(x, y, epochs=1, batch_size=32, callbacks=[rec], verbose=0)
+    run = actconf.open_run(tmp_path / "cnn")
+    assert run.layers == ["conv_1", "dense_1"]
+    assert [e["kind"] for e in run.manifest["layers"]] == ["conv", "dense"]
+    tap = keras.Model(inp, [model.get_layer("conv_1").output, model.get_layer("to_logits").output])
+    conv_maps, logits = (np.asarray(t) for t in tap(x[:20], training=False))
+    np.testing.assert_allclose(run.activations("conv_1").values[-1], conv_maps.mean(axis=(1, 2)), atol=1e-5)
+    np.testing.assert_allclose(run.logits().values[-1], logits, atol=1e-5)
+    # BatchNorm statistics are not touched by recording MC passes
+    bn = model.get_layer("bn")
+    before = [keras.ops.convert_to_numpy(v) for v in (bn.moving_mean, bn.moving_variance)]
+    rec._forward()
+    after = [keras.ops.convert_to_numpy(v) for v in (bn.moving_mean, bn.moving_variance)]
+    for b, a in zip(before, after, strict=True):
+        np.testing.assert_array_equal(b, a)
+
+
+def test_sequential_without_input_layer(tmp_path, digits_small):
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    rec = ActivationRecorder(tmp_path / "seq", x_probe, y_probe)
+    model.fit(x_train[:64], y_train[:64], epochs=1, callbacks=[rec], verbose=0)
+    run = actconf.open_run(tmp_path / "seq")
+    assert run.n_snapshots == 2 and run.layer_sizes == {run.layers[0]: 8}
+    assert not run.has_logits  # softmax output: probabilities only
+    np.testing.assert_allclose(run.probabilities().values.sum(-1), 1.0, atol=1e-5)
+
+
+def test_second_fit_appends(tmp_path, digits_small):
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=8)
+    rec = ActivationRecorder(tmp_path / "twice", x_probe, y_probe)
+    model.fit(x_train[:64], y_train[:64], epochs=2, callbacks=[rec], verbose=0)
+    model.fit(x_train[:64], y_train[:64], epochs=1, callbacks=[rec], verbose=0)
+    table = actconf.open_run(tmp_path / "twice").snapshots
+    assert list(table["epoch"]) == [0, 1, 2, 3]
+    assert list(table["kind"]) == ["initial", "epoch", "epoch", "epoch"]
+    assert list(table["step"]) == [0, 2, 4, 6]
+
+
+def test_nonfinite_activations_are_flagged_not_fatal(tmp_path, digits_small):
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=8)
+    weights = model.get_weights()
+    weights[1][:] = np.inf  # hidden bias: activations become inf, logits NaN
+    model.set_weights(weights)
+    rec = ActivationRecorder(tmp_path / "nan", x_probe, y_probe)
+    model.fit(x_train[:32], y_train[:32], epochs=1, callbacks=[rec], verbose=0)
+    run = actconf.open_run(tmp_path / "nan")
+    assert run.snapshots["nonfinite"].all()
+    assert "NaN/inf" in run.summary()
+
+
+# ------------------------------------------------------------------ bad input
+def test_subclassed_model_is_refused_and_nothing_written(tmp_path, digits_small):
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.flat = keras.layers.Flatten()
+            self.out = keras.layers.Dense(10)
+
+        def call(self, x):
+            return self.out(self.flat(x))
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = Sub()
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    target = tmp_path / "sub"
+    rec = ActivationRecorder(target, x_probe, y_probe)
+    with pytest.raises(ModelNotSupportedError, match="Functional API"):
+        model.fit(x_train[:32], y_train[:32], epochs=1, callbacks=[rec], verbose=0)
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, True, "10"])
+def test_every_n_batches_must_be_positive_int(tmp_path, digits_small, value):
+    from actconf.callbacks import ActivationRecorder
+
+    _, _, x_probe, y_probe, _ = digits_small
+    with pytest.raises(InvalidParameterError, match="every_n_batches"):
+        ActivationRecorder(tmp_path / "r", x_probe, y_probe, every_n_batches=value)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("layers", "match"),
+    [(["nope"], "'hidden_1'"), (["logits"], "not a hidden layer"), (["hidden_1", "hidden_1"], "twice")],
+)
+def test_bad_layer_choice(tmp_path, digits_small, layers, match):
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    rec = ActivationRecorder(tmp_path / "r", x_probe, y_probe, layers=layers)
+    with pytest.raises(InvalidParameterError, match=match):
+        tiny_mlp(hidden=4).fit(x_train[:32], y_train[:32], epochs=1, callbacks=[rec], verbose=0)
+    assert not (tmp_path / "r").exists()
+
+
+def test_probe_shape_mismatch(tmp_path, digits_small):
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    rec = ActivationRecorder(tmp_path / "r", x_probe.reshape(len(x_probe), 64), y_probe)
+    with pytest.raises(InvalidInputError, match=r"\(64,\).*\(8, 8, 1\)"):
+        tiny_mlp(hidden=4).fit(x_train[:32], y_train[:32], epochs=1, callbacks=[rec], verbose=0)
+    assert not (tmp_path / "r").exists()
+
+
+def test_labels_out_of_range(tmp_path, digits_small):
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, _, _ = digits_small
+    rec = ActivationRecorder(tmp_path / "r", x_probe, np.full(len(x_probe), 12))
+    with pytest.raises(InvalidInputError, match="class 12"):
+        tiny_mlp(hidden=4).fit(x_train[:32], y_train[:32], epochs=1, callbacks=[rec], verbose=0)
+
+
+def test_existing_run_is_never_clobbered(recorded_digits, tmp_path):
+    from actconf.callbacks import ActivationRecorder
+
+    path = recorded_digits["path"]
+    before = (path / "snapshots.jsonl").read_bytes()
+    with pytest.raises(RunExistsError, match="overwrite=True"):
+        ActivationRecorder(path, recorded_digits["x_probe"], recorded_digits["y_probe"])
+    assert (path / "snapshots.jsonl").read_bytes() == before
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "thesis.txt").write_text("precious")
+    with pytest.raises(RunExistsError, match="not an actconf run"):
+        ActivationRecorder(other, recorded_digits["x_probe"], overwrite=True)
+    assert (other / "thesis.txt").read_text() == "precious"
+
+
+def test_overwrite_replaces_a_run(tmp_path, digits_small):
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=4)
+    model.fit(x_train[:32], y_train[:32], epochs=2, verbose=0,
+              callbacks=[ActivationRecorder(tmp_path / "r", x_probe, y_probe)])
+    assert actconf.open_run(tmp_path / "r").n_snapshots == 3
+    model.fit(x_train[:32], y_train[:32], epochs=1, verbose=0,
+              callbacks=[ActivationRecorder(tmp_path / "r", x_probe, y_probe, overwrite=True)])
+    assert actconf.open_run(tmp_path / "r").n_snapshots == 2
+
+
+def test_bad_probe_arguments(tmp_path):
+    from actconf.callbacks import ActivationRecorder
+
+    with pytest.raises(InvalidParameterError, match="x_probe"):
+        ActivationRecorder(tmp_path / "r", np.zeros((0, 4)))
+    with pytest.raises(InvalidParameterError, match="x_probe"):
+        ActivationRecorder(tmp_path / "r", np.array([[np.nan, 1.0]]))
+    with pytest.raises(InvalidParameterError, match="argmax"):
+        ActivationRecorder(tmp_path / "r", np.zeros((3, 4)), np.eye(3))
+    with pytest.raises(InvalidParameterError, match="output"):
+        ActivationRecorder(tmp_path / "r", np.zeros((3, 4)), output="probs")
+    with pytest.raises(InvalidParameterError, match="mc_samples"):
+        ActivationRecorder(tmp_path / "r", np.zeros((3, 4)), mc_samples=-1)
+
+
+def test_mc_needs_dropout(tmp_path, digits_small):
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(4, activation="relu"), keras.layers.Dense(10)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rec = ActivationRecorder(tmp_path / "r", x_probe, y_probe, mc_samples=4)
+    with pytest.raises(ModelNotSupportedError, match="dropout"):
+        model.fit(x_train[:32], y_train[:32], epochs=1, callbacks=[rec], verbose=0)
+    assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------------------------ portability
+_SCRIPT = """
+import sys, numpy as np, keras
+{import_line}
+rng = np.random.default_rng(0)
+x = rng.random((64, 6)).astype("float32"); y = rng.integers(0, 3, 64)
+keras.utils.set_random_seed(0)
+inp = keras.Input((6,)); h = keras.layers.Dense(5, activation="relu", name="h")(inp)
+h = keras.layers.Dropout(0.2)(h); out = keras.layers.Dense(3)(h)
+model = keras.Model(inp, out)
+model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+rec = ActivationRecorder(sys.argv[1], x[:10], y[:10], every_n_batches=1, mc_samples=2)
+model.fit(x, y, epochs=2, batch_size=16, callbacks=[rec], verbose=0)
+# (Keras itself may import matplotlib/pandas; the recorder must add nothing of actconf's analysis stack)
+heavy = [m for m in ("seaborn", "umap", "actconf.naps", "actconf.plots", "actconf.layout", "actconf.analysis") if m in sys.modules]
+print("HEAVY", heavy, "ACTCONF", "actconf" in sys.modules)
+"""
+
+
+def _run_script(tmp_path, script, env_extra, args):
+    env = {**os.environ, **env_extra}
+    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_jax_backend(tmp_path):
+    out = _run_script(tmp_path, textwrap.dedent(_SCRIPT.format(import_line="from actconf.callbacks import ActivationRecorder")),
+                      {"KERAS_BACKEND": "jax"}, [str(tmp_path / "jax")])
+    assert "HEAVY []" in out
+    run = actconf.open_run(tmp_path / "jax")
+    assert run.manifest["versions"]["backend"] == "jax"
+    # 4 batches per epoch, every batch in epoch 1 (the 4th is the epoch end) + epoch 2
+    assert list(run.snapshots["kind"]) == ["initial", "batch", "batch", "batch", "epoch", "epoch"]
+    acts = run.activations("h").values
+    assert acts.shape == (6, 10, 5) and np.isfinite(acts).all()
+    assert not np.allclose(acts[0], acts[-1])
+
+
+def test_copied_files_work_without_actconf(tmp_path):
+    """errors.py + store.py + callbacks.py copied into a user's folder record a readable run."""
+    lite = tmp_path / "actconf_lite"
+    lite.mkdir()
+    (lite / "__init__.py").write_text("")
+    for name in ("errors.py", "store.py", "callbacks.py"):
+        (lite / name).write_text((ROOT / "src" / "actconf" / name).read_text())
+    out = _run_script(tmp_path, textwrap.dedent(_SCRIPT.format(import_line="from actconf_lite.callbacks import ActivationRecorder")),
+                      {"PYTHONPATH": str(tmp_path)}, [str(tmp_path / "lite_run")])
+    assert "HEAVY [] ACTCONF False" in out
+    run = actconf.open_run(tmp_path / "lite_run")
+    assert run.n_snapshots == 6 and run.mc_samples == 2
