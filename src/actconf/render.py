@@ -1,0 +1,466 @@
+"""Topographic rendering: an interpolation operator built once per layout.
+
+A layout never changes while we look at a training run, and every interpolation
+method used for topographic maps is *linear in the neuron values*: the image of a
+value vector ``v`` is ``W @ v`` for a fixed matrix ``W`` (pixels x neurons) that
+depends only on the neuron positions. :class:`TopoRenderer` builds ``W`` once and
+then turns any stack of value vectors ``(..., n_neurons)`` into images
+``(..., H, W)`` with one matrix product, so hundreds of maps (snapshots x groups)
+cost about as much as a single call of :func:`scipy.interpolate.griddata`.
+
+Methods
+-------
+``"linear"``
+    Barycentric interpolation on the Delaunay triangulation of the neuron
+    positions, exactly what ``griddata(points, values, grid, method="linear")``
+    computes (the operator is obtained from SciPy's own
+    :class:`~scipy.interpolate.LinearNDInterpolator` applied to unit vectors, so
+    the triangulation and the inside/outside decision are SciPy's). Three
+    non-zeros per pixel: the operator is a sparse matrix.
+``"cubic"``
+    SciPy's Clough–Tocher interpolant (``griddata(..., method="cubic")``). Its
+    gradient estimate is a global Gauss–Seidel iteration, linear in the values,
+    which SciPy stops at a tolerance of 1e-6; the operator is built with the
+    iteration run to 1e-12, i.e. it is the *converged* Clough–Tocher
+    interpolant. It therefore equals ``CloughTocher2DInterpolator(points, values,
+    tol=1e-12)`` to rounding error and ``griddata(..., method="cubic")`` up to that
+    function's own stopping error (about 1e-7 of the value range). Every pixel
+    depends on every neuron through the gradients, so the operator is stored
+    dense.
+``"nearest"``
+    The value of the closest neuron (SciPy's ``NearestNDInterpolator``, ties
+    broken as it breaks them). Works for any number of neurons.
+
+The pixel grid
+--------------
+``resolution`` pixels along each axis, with pixel *centres* from the minimum to
+the maximum coordinate of the grid span (as ``numpy.linspace`` does, the
+convention of the TAM paper's code). The span is
+
+* the bounding box of the positions for ``mask="hull"`` and ``mask=None``. Layouts
+  (:class:`actconf.layout.Layout`) are normalised to ``[0, 1]`` per axis, so for
+  them this *is* the unit square, and a map covers exactly the area the neurons
+  occupy;
+* the square around the enclosing circle for ``mask="circle"`` (centre: centre of
+  the bounding box; radius: distance to the farthest neuron), so that the disc
+  is inscribed in the image like an EEG scalp map;
+* or whatever ``extent=(xmin, xmax, ymin, ymax)`` says.
+
+Image row ``i`` is ``y = ys[i]`` (increasing upwards): draw with
+``imshow(image, origin="lower", extent=renderer.extent)``.
+
+Masks
+-----
+``"hull"`` (default, as in the paper)
+    Pixels outside the convex hull of the neurons are NaN (blank).
+``"circle"``
+    Pixels outside the enclosing circle are NaN.
+``None``
+    No pixel is blank.
+
+Where a mask shows pixels outside the convex hull (``"circle"``, ``None``), the
+``linear`` and ``cubic`` maps are continued outwards with the value at the
+nearest point of the hull boundary (constant along the outward normal), so the
+map stays continuous and stays within the range of the boundary values.
+``nearest`` needs no continuation.
+
+NaN values
+----------
+A NaN neuron value blanks (NaN) every pixel whose interpolation weight on that
+neuron is non-zero: for ``linear`` the triangles around the neuron, for
+``nearest`` its Voronoi cell, for ``cubic`` the whole map (every pixel depends
+on every neuron). So a group whose NAP is all-NaN (too few samples) renders as an
+empty map, and a neuron whose statistic is undefined leaves a visible hole
+rather than a made-up value. ``griddata(method="linear")`` behaves the same.
+
+Degenerate layouts
+------------------
+``linear`` and ``cubic`` need a triangulation: at least three neurons that are
+not all on one line. Otherwise :class:`~actconf.errors.InvalidInputError` is
+raised, suggesting ``method="nearest"`` with ``mask="circle"`` or ``None``, which
+works for any layout (one neuron gives a constant map). A convex hull without
+area cannot serve as a mask either. Duplicate positions are allowed; SciPy's
+triangulation keeps one of them (the others get zero weight in ``linear`` and
+``cubic`` maps).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._validation import check_int, check_option, param_error
+from .errors import InvalidInputError
+
+__all__ = ["TopoRenderer", "get_renderer", "positions_of"]
+
+_METHODS = ("linear", "cubic", "nearest")
+_MASKS = ("hull", "circle", None)
+
+# Column chunk when evaluating SciPy interpolators on unit vectors (bounds the
+# temporary dense (pixels x chunk) array to a few tens of MB).
+_CHUNK_ELEMENTS = 4_000_000
+# Gradient iteration of the converged Clough-Tocher operator.
+_CT_TOL = 1e-12
+_CT_MAXITER = 100_000
+
+
+def positions_of(layout_or_positions: Any, caller: str = "TopoRenderer()") -> np.ndarray:
+    """Return neuron positions ``(n, 2)`` as a float array.
+
+    Accepts an array-like of shape ``(n, 2)`` or any object with a ``positions``
+    attribute (such as :class:`actconf.layout.Layout`).
+    """
+    raw = getattr(layout_or_positions, "positions", layout_or_positions)
+    try:
+        pos = np.array(raw, dtype=float)
+    except (TypeError, ValueError):
+        raise param_error(
+            "layout_or_positions", caller, "an array of shape (n_neurons, 2) or a Layout",
+            type(layout_or_positions).__name__,
+        ) from None
+    if pos.ndim != 2 or pos.shape[1] != 2 or pos.shape[0] < 1:
+        raise param_error(
+            "layout_or_positions", caller, "an array of shape (n_neurons, 2) or a Layout",
+            f"an array of shape {pos.shape}",
+        )
+    if not np.all(np.isfinite(pos)):
+        raise param_error(
+            "layout_or_positions", caller, "finite positions (no NaN or inf)",
+            f"{int(np.sum(~np.isfinite(pos).all(axis=1)))} neuron(s) with non-finite positions",
+        )
+    return pos
+
+
+def _pad_span(lo: float, hi: float, other: float) -> tuple[float, float]:
+    """Give a zero-width axis the width of the other axis (or 1)."""
+    if hi - lo > 0:
+        return lo, hi
+    width = other if other > 0 else 1.0
+    return lo - width / 2, hi + width / 2
+
+
+class TopoRenderer:
+    """Interpolation operator from neuron values to topographic map images.
+
+    Parameters
+    ----------
+    layout_or_positions : Layout or array-like of shape (n_neurons, 2)
+        Neuron positions, or an object with a ``positions`` attribute.
+    resolution : int, default=100
+        Pixels along each axis (>= 2); images are ``(resolution, resolution)``.
+    method : {"linear", "cubic", "nearest"}, default="linear"
+        Interpolation method (see the module docstring); ``linear`` is what the
+        TAM paper used (``griddata`` linear).
+    mask : {"hull", "circle"} or None, default="hull"
+        Which pixels are drawn; the others are NaN.
+    extent : tuple of 4 floats, optional
+        ``(xmin, xmax, ymin, ymax)`` of the pixel centres. By default the bounding
+        box of the positions (``"hull"``, ``None``) or the square around the
+        enclosing circle (``"circle"``).
+
+    Attributes
+    ----------
+    positions : ndarray of shape (n_neurons, 2)
+    n_neurons : int
+    shape : tuple (H, W)
+    xs : ndarray of shape (W,)
+        x coordinate of each pixel column (pixel centres).
+    ys : ndarray of shape (H,)
+        y coordinate of each pixel row (row 0 is the lowest y).
+    extent : tuple
+        ``(left, right, bottom, top)`` pixel *edges*, for
+        ``imshow(..., origin="lower", extent=renderer.extent)``.
+    mask : ndarray of bool, shape (H, W)
+        True where pixels are drawn.
+    circle : tuple (cx, cy, radius)
+        The enclosing circle used by ``mask="circle"`` (centre of the bounding
+        box, distance to the farthest neuron), also handy to draw an outline.
+    pixel_index : ndarray of int
+        Flat (row-major) indices of the drawn pixels, the rows of ``operator``.
+    operator : scipy.sparse.csr_matrix or ndarray, shape (mask.sum(), n_neurons)
+        Interpolation weights of the drawn pixels (row-major pixel order).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from actconf.render import TopoRenderer
+    >>> pos = np.random.default_rng(0).random((128, 2))
+    >>> r = TopoRenderer(pos, resolution=50)
+    >>> r.render(np.zeros((3, 4, 128))).shape
+    (3, 4, 50, 50)
+    """
+
+    def __init__(
+        self,
+        layout_or_positions: Any,
+        *,
+        resolution: int = 100,
+        method: str = "linear",
+        mask: str | None = "hull",
+        extent: tuple[float, float, float, float] | None = None,
+    ) -> None:
+        caller = "TopoRenderer()"
+        pos = positions_of(layout_or_positions, caller)
+        resolution = check_int("resolution", resolution, caller, min_value=2)
+        check_option("method", method, _METHODS, caller)
+        if mask is not None:
+            check_option("mask", mask, ("hull", "circle"), caller)
+        self.positions = pos
+        self.n_neurons = int(pos.shape[0])
+        self.resolution = int(resolution)
+        self.method = method
+        self.mask_kind = mask
+        self.shape = (self.resolution, self.resolution)
+
+        # -- grid span ------------------------------------------------------------
+        lo, hi = pos.min(axis=0), pos.max(axis=0)
+        centre = (lo + hi) / 2
+        radius = float(np.max(np.hypot(*(pos - centre).T)))
+        if radius <= 0:
+            radius = 0.5
+        self.circle = (float(centre[0]), float(centre[1]), radius)
+        if extent is not None:
+            try:
+                ext = tuple(float(e) for e in extent)
+            except (TypeError, ValueError):
+                ext = ()
+            if len(ext) != 4 or not all(np.isfinite(ext)) or not (ext[0] < ext[1] and ext[2] < ext[3]):
+                raise param_error("extent", caller, "(xmin, xmax, ymin, ymax) with xmin < xmax and ymin < ymax",
+                                  extent)
+            x0, x1, y0, y1 = ext
+        elif mask == "circle":
+            x0, x1 = centre[0] - radius, centre[0] + radius
+            y0, y1 = centre[1] - radius, centre[1] + radius
+        else:
+            wx, wy = hi - lo
+            x0, x1 = _pad_span(lo[0], hi[0], wy)
+            y0, y1 = _pad_span(lo[1], hi[1], wx)
+        self.xs = np.linspace(x0, x1, self.resolution)
+        self.ys = np.linspace(y0, y1, self.resolution)
+        dx = (x1 - x0) / (self.resolution - 1)
+        dy = (y1 - y0) / (self.resolution - 1)
+        self.extent = (x0 - dx / 2, x1 + dx / 2, y0 - dy / 2, y1 + dy / 2)
+        gx, gy = np.meshgrid(self.xs, self.ys)
+        grid = np.column_stack([gx.ravel(), gy.ravel()])
+
+        # -- triangulation (needed by linear/cubic and by the hull mask) -----------
+        tri = None
+        if method != "nearest" or mask == "hull":
+            tri = self._triangulate(pos, method, mask)
+
+        # -- which pixels are drawn -------------------------------------------------
+        inside_hull = None
+        if tri is not None:
+            from scipy.interpolate import LinearNDInterpolator
+
+            probe = LinearNDInterpolator(tri, np.ones(self.n_neurons))(grid)
+            inside_hull = ~np.isnan(probe)
+        if mask == "hull":
+            drawn = inside_hull
+        elif mask == "circle":
+            # a little slack so neurons on the rim and the rim pixels themselves survive rounding
+            drawn = np.hypot(grid[:, 0] - centre[0], grid[:, 1] - centre[1]) <= radius * (1 + 1e-9)
+        else:
+            drawn = np.ones(len(grid), dtype=bool)
+        if not drawn.any():
+            raise InvalidInputError(
+                f"TopoRenderer(): no pixel of the {self.resolution}x{self.resolution} grid lies inside the "
+                f"{mask!r} mask of these {self.n_neurons} neuron positions. Use mask=None or a larger extent."
+            )
+        self.mask = drawn.reshape(self.shape)
+        self.pixel_index = np.flatnonzero(drawn)
+
+        # -- the operator -----------------------------------------------------------
+        points = grid[drawn]
+        if method == "nearest":
+            self.operator = self._nearest_operator(pos, points)
+        else:
+            inside = inside_hull[drawn]
+            query = points.copy()
+            if not inside.all():
+                query[~inside] = self._project_to_hull(tri, points[~inside])
+            op = self._interpolator_operator(tri, query, method)
+            if method == "linear":
+                op = sp.csr_matrix(op)
+                op.eliminate_zeros()
+            self.operator = op
+
+    # ------------------------------------------------------------------ building
+    @staticmethod
+    def _triangulate(pos: np.ndarray, method: str, mask: str | None):
+        from scipy.spatial import Delaunay, QhullError
+
+        n = len(pos)
+        reason = None
+        if n < 3:
+            reason = f"only {n} neuron(s)"
+        else:
+            centred = pos - pos.mean(axis=0)
+            sv = np.linalg.svd(centred, compute_uv=False)
+            if sv[1] <= 1e-12 * max(sv[0], 1e-300):
+                reason = f"all {n} neurons lie on one line"
+        if reason is None:
+            try:
+                return Delaunay(pos)
+            except QhullError as exc:  # pragma: no cover - guarded by the checks above
+                reason = f"the triangulation failed ({str(exc).splitlines()[0]})"
+        what = f"method={method!r}" if method != "nearest" else f"mask={mask!r}"
+        raise InvalidInputError(
+            f"TopoRenderer(): {what} needs at least 3 neurons that are not all on one line "
+            f"(a convex hull with area), but {reason}. Use method='nearest' with mask='circle' "
+            "or mask=None for such layouts."
+        )
+
+    @staticmethod
+    def _project_to_hull(tri, pts: np.ndarray) -> np.ndarray:
+        """Closest point on the convex hull boundary, nudged a hair inside."""
+        edges = tri.convex_hull  # (E, 2) vertex indices
+        a = tri.points[edges[:, 0]]
+        b = tri.points[edges[:, 1]]
+        ab = b - a
+        best = np.empty_like(pts)
+        best_d = np.full(len(pts), np.inf)
+        for k in range(len(edges)):  # few edges; vectorised over pixels
+            t = np.clip(((pts - a[k]) @ ab[k]) / (ab[k] @ ab[k]), 0.0, 1.0)
+            q = a[k] + t[:, None] * ab[k]
+            d = np.sum((pts - q) ** 2, axis=1)
+            closer = d < best_d
+            best[closer] = q[closer]
+            best_d[closer] = d[closer]
+        centroid = tri.points[np.unique(edges)].mean(axis=0)
+        scale = float(np.ptp(tri.points, axis=0).max())
+        direction = centroid - best
+        norm = np.hypot(direction[:, 0], direction[:, 1])[:, None]
+        return best + direction / np.maximum(norm, 1e-300) * (1e-9 * scale)
+
+    def _interpolator_operator(self, tri, query: np.ndarray, method: str) -> np.ndarray:
+        """Weights of ``query`` points: SciPy's interpolator applied to unit vectors."""
+        from scipy.interpolate import CloughTocher2DInterpolator, LinearNDInterpolator
+
+        n = self.n_neurons
+        out = np.empty((len(query), n))
+        chunk = max(1, _CHUNK_ELEMENTS // max(1, len(query)))
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            unit = np.zeros((n, stop - start))
+            unit[np.arange(start, stop), np.arange(stop - start)] = 1.0
+            if method == "linear":
+                interp = LinearNDInterpolator(tri, unit)
+            else:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    interp = CloughTocher2DInterpolator(tri, unit, tol=_CT_TOL, maxiter=_CT_MAXITER)
+                if caught:  # one warning instead of one per neuron
+                    warnings.warn(
+                        "TopoRenderer(): the Clough-Tocher gradient estimate did not fully converge "
+                        f"for {len(caught)} neuron(s); cubic maps may deviate slightly from SciPy's.",
+                        RuntimeWarning, stacklevel=3,
+                    )
+            out[:, start:stop] = interp(query)
+        bad = np.isnan(out).any(axis=1)
+        if bad.any():  # a nudged boundary point judged outside: fall back to the nearest vertex
+            vert = np.argmin(((query[bad, None, :] - tri.points[None]) ** 2).sum(-1), axis=1)
+            out[bad] = 0.0
+            out[np.flatnonzero(bad), vert] = 1.0
+        return out
+
+    def _nearest_operator(self, pos: np.ndarray, points: np.ndarray) -> sp.csr_matrix:
+        from scipy.interpolate import NearestNDInterpolator
+
+        idx = NearestNDInterpolator(pos, np.arange(self.n_neurons))(points).astype(np.int64)
+        rows = np.arange(len(points))
+        return sp.csr_matrix((np.ones(len(points)), (rows, idx)), shape=(len(points), self.n_neurons))
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, values: Any) -> np.ndarray:
+        """Render maps.
+
+        Parameters
+        ----------
+        values : array-like of shape (..., n_neurons)
+            Neuron values; any leading dimensions (snapshots, groups, ...). NaN
+            values blank the pixels that depend on them (see the module
+            docstring).
+
+        Returns
+        -------
+        ndarray of shape (..., H, W), float64
+            NaN outside the mask. ``images[..., i, j]`` is the value at
+            ``(xs[j], ys[i])``.
+        """
+        try:
+            arr = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            raise param_error("values", "TopoRenderer.render()", "a numeric array of shape (..., n_neurons)",
+                              type(values).__name__) from None
+        if arr.ndim == 0 or arr.shape[-1] != self.n_neurons:
+            raise InvalidInputError(
+                f"TopoRenderer.render(): the last axis of 'values' must have one entry per neuron "
+                f"({self.n_neurons}, the number of positions in the layout). Got an array of shape "
+                f"{arr.shape} instead. Check that the layout belongs to the same layer as the values."
+            )
+        lead = arr.shape[:-1]
+        flat = arr.reshape(-1, self.n_neurons)
+        m = flat.shape[0]
+        h, w = self.shape
+        out = np.full((m, h * w), np.nan)
+        if m:
+            # (pixels, n) @ (n, m) -> (pixels, m): one product for every map
+            out[:, self.pixel_index] = (self.operator @ flat.T).T
+        return out.reshape(*lead, h, w)
+
+    __call__ = render
+
+    def __repr__(self) -> str:
+        return (f"TopoRenderer(n_neurons={self.n_neurons}, resolution={self.resolution}, "
+                f"method={self.method!r}, mask={self.mask_kind!r})")
+
+
+# ---------------------------------------------------------------------- cache
+_CACHE: OrderedDict[tuple, TopoRenderer] = OrderedDict()
+_CACHE_SIZE = 16
+
+
+def get_renderer(
+    layout_or_positions: Any,
+    *,
+    resolution: int = 100,
+    method: str = "linear",
+    mask: str | None = "hull",
+    extent: tuple[float, float, float, float] | None = None,
+) -> TopoRenderer:
+    """A :class:`TopoRenderer`, reused when the same positions and options come again.
+
+    Figures, animations and widgets call this, so that redrawing maps of one
+    layout never rebuilds the operator. The cache holds the 16 most recently
+    used renderers, keyed by the positions' bytes and the options.
+
+    Parameters
+    ----------
+    layout_or_positions, resolution, method, mask, extent
+        As for :class:`TopoRenderer`.
+
+    Returns
+    -------
+    TopoRenderer
+    """
+    pos = positions_of(layout_or_positions, "get_renderer()")
+    digest = hashlib.sha1(np.ascontiguousarray(pos).tobytes()).hexdigest()
+    ext = None if extent is None else tuple(float(e) for e in extent)
+    key = (digest, pos.shape, resolution, method, mask, ext)
+    try:
+        hit = _CACHE.pop(key)
+    except (KeyError, TypeError):
+        hit = None
+    if hit is None:
+        hit = TopoRenderer(pos, resolution=resolution, method=method, mask=mask, extent=extent)
+    _CACHE[key] = hit
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return hit

@@ -1,0 +1,274 @@
+"""TopoRenderer against SciPy's griddata / interpolators, masks, degenerate input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.interpolate import CloughTocher2DInterpolator, griddata
+
+from actconf.errors import InvalidInputError, InvalidParameterError
+from actconf.render import TopoRenderer, get_renderer
+
+
+def _grid(r):
+    return tuple(np.meshgrid(r.xs, r.ys))
+
+
+def _layouts():
+    rng = np.random.default_rng(123)
+    yield "uniform128", rng.random((128, 2))
+    yield "clustered40", np.clip(rng.normal(0.5, 0.15, (40, 2)), 0, 1)
+    # a SOM-like regular grid: many cocircular points and pixel/neuron distance ties
+    g = np.linspace(0, 1, 6)
+    yield "regular36", np.column_stack([np.repeat(g, 6), np.tile(g, 6)])
+    yield "unnormalised25", rng.normal(0, 30, (25, 2))
+
+
+LAYOUTS = list(_layouts())
+
+
+@pytest.mark.parametrize(("name", "pos"), LAYOUTS, ids=[n for n, _ in LAYOUTS])
+def test_linear_equals_griddata(name, pos):
+    rng = np.random.default_rng(7)
+    r = TopoRenderer(pos, resolution=60)
+    values = rng.standard_normal((4, len(pos))) * 3
+    images = r.render(values)
+    gx, gy = _grid(r)
+    for v, img in zip(values, images, strict=True):
+        ref = griddata(pos, v, (gx, gy), method="linear")
+        # same blank pixels (outside the hull) and the same values inside
+        np.testing.assert_array_equal(np.isnan(img), np.isnan(ref))
+        assert np.nanmax(np.abs(img - ref)) <= 1e-9
+
+
+@pytest.mark.parametrize(("name", "pos"), LAYOUTS, ids=[n for n, _ in LAYOUTS])
+def test_nearest_equals_griddata_inside_hull(name, pos):
+    rng = np.random.default_rng(8)
+    r = TopoRenderer(pos, resolution=50, method="nearest")
+    v = rng.standard_normal(len(pos))
+    img = r.render(v)
+    gx, gy = _grid(r)
+    ref = griddata(pos, v, (gx, gy), method="nearest")
+    hull = ~np.isnan(griddata(pos, v, (gx, gy), method="linear"))
+    np.testing.assert_array_equal(r.mask, hull)
+    np.testing.assert_array_equal(img[hull], ref[hull])
+    # and without a mask nearest extrapolates everywhere, exactly like griddata
+    full = TopoRenderer(pos, resolution=50, method="nearest", mask=None).render(v)
+    np.testing.assert_array_equal(full, ref)
+
+
+@pytest.mark.parametrize(("name", "pos"), LAYOUTS[:3], ids=[n for n, _ in LAYOUTS[:3]])
+def test_cubic_equals_clough_tocher(name, pos):
+    rng = np.random.default_rng(9)
+    r = TopoRenderer(pos, resolution=40, method="cubic")
+    assert isinstance(r.operator, np.ndarray)  # dense: every pixel depends on all neurons
+    v = rng.standard_normal(len(pos))
+    img = r.render(v)
+    gx, gy = _grid(r)
+    # the converged interpolant: equal to rounding error
+    tight = CloughTocher2DInterpolator(pos, v, tol=1e-12, maxiter=100_000)(gx, gy)
+    np.testing.assert_array_equal(np.isnan(img), np.isnan(tight))
+    assert np.nanmax(np.abs(img - tight)) <= 1e-9
+    # griddata's cubic stops its gradient iteration at tol=1e-6: equal up to that
+    ref = griddata(pos, v, (gx, gy), method="cubic")
+    np.testing.assert_array_equal(np.isnan(img), np.isnan(ref))
+    assert np.nanmax(np.abs(img - ref)) <= 1e-5 * np.abs(v).max()
+
+
+def test_batch_shapes_and_linearity():
+    rng = np.random.default_rng(0)
+    pos = rng.random((30, 2))
+    r = TopoRenderer(pos, resolution=20)
+    vals = rng.standard_normal((2, 3, 30))
+    out = r.render(vals)
+    assert out.shape == (2, 3, 20, 20)
+    # a stack equals rendering each map alone
+    np.testing.assert_allclose(out[1, 2], r.render(vals[1, 2]), atol=1e-12, equal_nan=True)
+    # xarray / lists go through np.asarray
+    assert r.render(vals[0, 0].tolist()).shape == (20, 20)
+    assert r.render(np.zeros((0, 30))).shape == (0, 20, 20)
+
+
+def test_linear_operator_is_sparse_rows_sum_to_one():
+    pos = np.random.default_rng(1).random((64, 2))
+    r = TopoRenderer(pos, resolution=30)
+    assert sp.issparse(r.operator)
+    assert r.operator.shape == (r.mask.sum(), 64)
+    assert r.operator.getnnz(axis=1).max() <= 3
+    np.testing.assert_allclose(np.asarray(r.operator.sum(axis=1)).ravel(), 1.0, atol=1e-12)
+    np.testing.assert_array_equal(r.pixel_index, np.flatnonzero(r.mask))
+
+
+def test_grid_spans_bounding_box_and_extent_matches_imshow():
+    pos = np.array([[0.1, 0.2], [0.9, 0.3], [0.5, 0.8], [0.5, 0.5]])
+    r = TopoRenderer(pos, resolution=11)
+    assert r.xs[0] == pytest.approx(0.1) and r.xs[-1] == pytest.approx(0.9)
+    assert r.ys[0] == pytest.approx(0.2) and r.ys[-1] == pytest.approx(0.8)
+    assert r.extent == pytest.approx((0.06, 0.94, 0.17, 0.83))
+    # a neuron's value appears at its own pixel when it sits on a pixel centre
+    v = np.array([1.0, 2.0, 3.0, 4.0])
+    img = r.render(v)
+    assert img[0, 0] == pytest.approx(1.0)  # (0.1, 0.2) is pixel (row 0, col 0)
+    assert img[-1, 5] == pytest.approx(3.0)  # (0.5, 0.8): row 10, column 5
+    assert img[5, 5] == pytest.approx(4.0)  # (0.5, 0.5): row 5, column 5
+
+
+def test_explicit_extent():
+    pos = np.random.default_rng(2).random((20, 2)) * 0.5 + 0.25
+    r = TopoRenderer(pos, resolution=21, extent=(0, 1, 0, 1), mask=None)
+    np.testing.assert_allclose(r.xs, np.linspace(0, 1, 21))
+    assert r.mask.all()
+    with pytest.raises(InvalidParameterError, match="'extent'"):
+        TopoRenderer(pos, extent=(1, 0, 0, 1))
+
+
+def test_masks():
+    rng = np.random.default_rng(3)
+    pos = rng.random((50, 2))
+    v = rng.standard_normal(50)
+    hull = TopoRenderer(pos, resolution=40, mask="hull")
+    circ = TopoRenderer(pos, resolution=40, mask="circle")
+    none = TopoRenderer(pos, resolution=40, mask=None)
+    assert 0.5 < hull.mask.mean() < 1
+    assert none.mask.all() and not np.isnan(none.render(v)).any()
+    # circle: exactly the pixels within the enclosing circle, which is inscribed in the grid
+    cx, cy, rad = circ.circle
+    gx, gy = np.meshgrid(circ.xs, circ.ys)
+    np.testing.assert_array_equal(circ.mask, np.hypot(gx - cx, gy - cy) <= rad * (1 + 1e-9))
+    assert circ.xs[0] == pytest.approx(cx - rad) and circ.ys[-1] == pytest.approx(cy + rad)
+    assert np.all(np.hypot(pos[:, 0] - cx, pos[:, 1] - cy) <= rad + 1e-12)
+    img = circ.render(v)
+    assert np.isnan(img[~circ.mask]).all() and not np.isnan(img[circ.mask]).any()
+
+
+@pytest.mark.parametrize("method", ["linear", "cubic"])
+def test_continuation_outside_hull_is_continuous_and_bounded(method):
+    rng = np.random.default_rng(4)
+    pos = rng.random((40, 2))
+    v = rng.standard_normal(40)
+    none = TopoRenderer(pos, resolution=50, mask=None, method=method)
+    hull = TopoRenderer(pos, resolution=50, mask="hull", method=method)
+    a, b = none.render(v), hull.render(v)
+    # inside the hull nothing changes
+    np.testing.assert_allclose(a[hull.mask], b[hull.mask], atol=1e-12)
+    outside = ~hull.mask
+    assert outside.any()
+    if method == "linear":
+        # boundary values are convex combinations of hull vertices' values
+        assert a[outside].min() >= v.min() - 1e-9 and a[outside].max() <= v.max() + 1e-9
+    # continuity: neighbouring pixels across the hull boundary differ like neighbours inside
+    jumps_inside = np.nanmax(np.abs(np.diff(b, axis=1)))
+    assert np.max(np.abs(np.diff(a, axis=1))) <= 1.5 * jumps_inside + 1e-9
+
+
+def test_nan_values_become_gaps():
+    rng = np.random.default_rng(5)
+    pos = rng.random((30, 2))
+    v = rng.standard_normal(30)
+    v[4] = np.nan
+    r = TopoRenderer(pos, resolution=40)
+    img = r.render(v)
+    gx, gy = _grid(r)
+    ref = griddata(pos, v, (gx, gy), method="linear")
+    np.testing.assert_array_equal(np.isnan(img), np.isnan(ref))  # the same holes as griddata
+    assert np.isnan(img[r.mask]).any() and not np.isnan(img[r.mask]).all()
+    # pixels that do not touch neuron 4 keep their values
+    col = r.operator[:, 4].toarray().ravel()
+    flat = img.reshape(-1)[r.pixel_index]
+    np.testing.assert_array_equal(np.isnan(flat), col != 0)
+    # an all-NaN map (a group too small to average) is empty
+    assert np.isnan(r.render(np.full(30, np.nan))).all()
+
+
+def test_value_errors():
+    pos = np.random.default_rng(6).random((10, 2))
+    r = TopoRenderer(pos, resolution=10)
+    with pytest.raises(InvalidInputError, match=r"one entry per neuron \(10.*shape \(3, 11\)"):
+        r.render(np.zeros((3, 11)))
+    with pytest.raises(InvalidInputError):
+        r.render(1.0)
+    with pytest.raises(InvalidParameterError, match="'values'"):
+        r.render(["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"resolution": 1}, "'resolution' parameter of TopoRenderer\\(\\) must be an int >= 2"),
+        ({"resolution": 10.5}, "'resolution'"),
+        ({"method": "spline"}, "'method' parameter .* one of 'linear', 'cubic', 'nearest'"),
+        ({"mask": "head"}, "'mask'"),
+    ],
+)
+def test_parameter_errors(kwargs, match):
+    pos = np.random.default_rng(6).random((10, 2))
+    with pytest.raises(InvalidParameterError, match=match):
+        TopoRenderer(pos, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((5, 3)), np.zeros((0, 2)), np.array([[0.0, np.nan], [1, 1], [0, 1]]), "layout"],
+)
+def test_bad_positions(bad):
+    with pytest.raises(InvalidParameterError, match="'layout_or_positions'"):
+        TopoRenderer(bad)
+
+
+def test_accepts_layout_like_object():
+    class FakeLayout:
+        positions = np.random.default_rng(0).random((12, 2))
+
+    r = TopoRenderer(FakeLayout(), resolution=15)
+    np.testing.assert_array_equal(r.positions, FakeLayout.positions)
+    assert r.n_neurons == 12
+
+
+@pytest.mark.parametrize(
+    "pos",
+    [np.array([[0.2, 0.3]]), np.array([[0.0, 0.0], [1.0, 1.0]]), np.column_stack([np.linspace(0, 1, 8)] * 2)],
+    ids=["one", "two", "collinear"],
+)
+def test_degenerate_layouts(pos):
+    for method in ("linear", "cubic"):
+        with pytest.raises(InvalidInputError, match="not all on one line.*method='nearest'"):
+            TopoRenderer(pos, method=method)
+    with pytest.raises(InvalidInputError, match="mask='hull'"):
+        TopoRenderer(pos, method="nearest", mask="hull")
+    # the documented fallback works and gives each pixel its nearest neuron's value
+    v = np.arange(len(pos), dtype=float)
+    for mask in ("circle", None):
+        r = TopoRenderer(pos, method="nearest", mask=mask, resolution=21)
+        img = r.render(v)
+        assert np.isfinite(img[r.mask]).all() and r.mask.any()
+        assert set(np.unique(img[r.mask])) <= set(v)
+        assert r.xs[-1] > r.xs[0] and r.ys[-1] > r.ys[0]  # a zero-width axis is padded
+    if len(pos) == 1:
+        assert np.all(TopoRenderer(pos, method="nearest", mask=None).render(v) == 0.0)
+
+
+def test_duplicate_positions_match_griddata():
+    rng = np.random.default_rng(11)
+    pos = rng.random((20, 2))
+    pos[5] = pos[2]
+    v = rng.standard_normal(20)
+    r = TopoRenderer(pos, resolution=30)
+    gx, gy = _grid(r)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = griddata(pos, v, (gx, gy), method="linear")
+    assert np.nanmax(np.abs(r.render(v) - ref)) <= 1e-9
+
+
+def test_get_renderer_caches():
+    pos = np.random.default_rng(12).random((16, 2))
+    a = get_renderer(pos, resolution=12)
+    b = get_renderer(pos.copy(), resolution=12)
+    c = get_renderer(pos, resolution=13)
+    assert a is b and a is not c
+    moved = pos.copy()
+    moved[0, 0] += 1e-3
+    assert get_renderer(moved, resolution=12) is not a
