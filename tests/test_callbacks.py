@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_mlp
 
 import actconf
 from actconf.errors import (
@@ -19,6 +18,7 @@ from actconf.errors import (
     ModelNotSupportedError,
     RunExistsError,
 )
+from conftest import tiny_mlp
 
 ROOT = Path(__file__).resolve().parents[1]
 

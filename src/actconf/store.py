@@ -619,8 +619,8 @@ class Run:
         label = self._rows[snapshot].get("label") or snapshot_label(self._rows[snapshot])
         return CorruptRunError(
             f"Array {name!r} of run {str(self.path)!r} is damaged at snapshot {snapshot} "
-            f"({label}): {type(exc).__name__}: {exc}. The other snapshots are readable; "
-            "select around it with snapshot positions, or re-record the run."
+            f"({label}): {type(exc).__name__}: {exc}. The other snapshots are readable, e.g. "
+            f"run.read({name!r}, snapshots=[...]) without {snapshot}; or re-record the run."
         )
 
     def read(self, name: str, snapshots: Any = None) -> np.ndarray:
