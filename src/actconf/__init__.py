@@ -39,6 +39,7 @@ _LAZY: dict[str, str] = {
     "make_probe": "datasets",
     "Dataset": "datasets",
     "Probe": "datasets",
+    "dataset_search_paths": "datasets",
     "build_mlp": "models",
     "build_cnn": "models",
     "write_synthetic_run": "testing",
