@@ -449,9 +449,13 @@ def group_samples(
     MissingDataError
         A measure that needs logits or MC passes the run does not have.
     """
+    return _group_samples(run, by=by, measure=measure, bins=bins, snapshots=snapshots,
+                          caller="group_samples()")
+
+
+def _group_samples(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any, caller: str) -> Grouping:
     import xarray as xr
 
-    caller = "group_samples()"
     if not isinstance(run, Run):
         raise param_error("run", caller, "an actconf Run (from actconf.open_run)", type(run).__name__)
     by_t = _parse_by(by, caller)
@@ -560,7 +564,7 @@ def naps(
     min_size = check_int("min_size", min_size, caller, min_value=1)
     if not isinstance(contrastive, bool | np.bool_):
         raise param_error("contrastive", caller, "True or False", contrastive)
-    grouping = group_samples(run, by=by, measure=measure, bins=bins, snapshots=snapshots)
+    grouping = _group_samples(run, by=by, measure=measure, bins=bins, snapshots=snapshots, caller=caller)
     idx = np.asarray(grouping.assignment["snapshot"].values)
     codes = grouping._codes
     g = grouping.n_groups
