@@ -123,7 +123,9 @@ class Dataset:
         Where the data came from: a file or folder path, ``"scikit-learn"`` or a
         note that Keras downloaded it.
     info : dict
-        Further facts (e.g. how the digits split or a training subsample was made).
+        Further facts: how the digits split was made (``train_index``,
+        ``test_index``: rows of ``load_digits()``) or, after ``max_train``, which
+        rows of the full training split were kept (``train_subsample``).
     """
 
     name: str
@@ -294,7 +296,7 @@ def load_dataset(
     if max_train is not None and max_train < len(ds.y_train):
         keep = _stratified_subsample(ds.y_train, max_train, np.random.default_rng(seed))
         info = dict(ds.info, max_train=max_train, subsample_seed=seed,
-                    n_train_full=int(len(ds.y_train)))
+                    n_train_full=int(len(ds.y_train)), train_subsample=keep)
         ds = Dataset(ds.name, ds.x_train[keep], ds.y_train[keep], ds.x_test, ds.y_test,
                      ds.class_names, ds.source, info)
     return ds
