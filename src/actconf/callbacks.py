@@ -135,6 +135,10 @@ class ActivationRecorder(keras.callbacks.Callback):
         store_inputs: Store the probe inputs in the run (default True).
         fsync: ``fsync`` the commit log after every snapshot (power-loss safety;
             not needed against crashes of the process).
+        background: Write snapshots to disk in a writer thread while training
+            goes on (default). Each snapshot is still committed only once all
+            of it is written; at most two wait in memory. ``False`` writes
+            inside the callback.
 
     Example:
 
@@ -166,6 +170,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         config: dict[str, Any] | None = None,
         store_inputs: bool = True,
         fsync: bool = False,
+        background: bool = True,
     ) -> None:
         super().__init__()
         if hasattr(x_probe, "x") and hasattr(x_probe, "y") and not isinstance(x_probe, np.ndarray):
@@ -242,6 +247,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         self.record_initial = bool(record_initial)
         self.store_inputs = bool(store_inputs)
         self.fsync = bool(fsync)
+        self.background = bool(background)
 
         self._writer: RunWriter | None = None
         self._model_id: int | None = None
@@ -476,7 +482,8 @@ class ActivationRecorder(keras.callbacks.Callback):
             dims = ("sample",) + tuple(f"input_{i}" for i in range(self.x_probe.ndim - 1))
             static["probe_inputs"] = (self.x_probe, dims)
         self._writer = RunWriter(self.directory, manifest=self._manifest(model), arrays=arrays,
-                                 static=static, overwrite=self.overwrite, fsync=self.fsync)
+                                 static=static, overwrite=self.overwrite, fsync=self.fsync,
+                                 background=self.background)
 
     # ------------------------------------------------------------------ recording
     def _forward(self) -> dict[str, np.ndarray]:
@@ -585,8 +592,13 @@ class ActivationRecorder(keras.callbacks.Callback):
 
     @property
     def n_snapshots(self) -> int:
-        """Number of snapshots committed so far."""
+        """Number of snapshots committed so far (readable by ``open_run``)."""
         return 0 if self._writer is None else self._writer.n_snapshots
+
+    def flush(self) -> None:
+        """Wait until every snapshot taken so far is committed to disk."""
+        if self._writer is not None:
+            self._writer.flush()
 
 
 def _installed(md: Any, name: str) -> bool:

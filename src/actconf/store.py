@@ -29,9 +29,12 @@ reading additionally uses pandas, xarray and dask, imported when a run is opened
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import queue
 import shutil
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -148,6 +151,10 @@ class RunWriter:
     fsync : bool, default=False
         Also ``fsync`` the commit log after every snapshot. Not needed for crash
         safety against a killed process; it protects against power loss, at a cost.
+    background : bool, default=False
+        Write and commit snapshots in a writer thread, so that ``append`` returns
+        after copying the arrays (at most two snapshots wait in the queue). The
+        commit protocol is unchanged: a snapshot is visible only once complete.
 
     Notes
     -----
@@ -164,6 +171,7 @@ class RunWriter:
         static: Mapping[str, tuple[np.ndarray, Sequence[str]]] | None = None,
         overwrite: bool = False,
         fsync: bool = False,
+        background: bool = False,
     ) -> None:
         import zarr
 
@@ -225,29 +233,51 @@ class RunWriter:
         (self.path / SNAPSHOTS).write_bytes(b"")
         _atomic_write_text(self.path / MANIFEST, json.dumps(self.manifest, indent=1))
         self._fd = os.open(self.path / SNAPSHOTS, os.O_WRONLY | os.O_APPEND)
-        self.n_snapshots = 0
+        self.n_snapshots = 0  # committed
+        self._n_appended = 0
+        self._error: BaseException | None = None
+        self._queue: queue.Queue | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._work, name="actconf-writer", daemon=True)
+            self._thread.start()
+            atexit.register(self.flush)
 
     # ..................................................................... appending
     def append(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> int:
         """Write one snapshot and commit it; return its index.
 
         ``arrays`` must hold every declared array with its per-snapshot shape.
-        The snapshot becomes visible to readers only when this returns.
+        Without ``background``, the snapshot is committed (visible to readers) when
+        this returns; with it, the arrays are copied and committed by the writer
+        thread shortly after (call :meth:`flush` to wait).
         """
+        self._raise_pending()
         if self._fd is None:
             raise InvalidParameterError("This RunWriter is closed; open a new one to write more.")
         missing = set(self._specs) - set(arrays)
         if missing:
             raise InvalidParameterError(f"append() is missing arrays {sorted(missing)}.")
-        index = self.n_snapshots
-        if index >= self._capacity:
-            self._grow(max(2 * self._capacity, index + 1))
+        values = {}
         for name, (shape, _, dtype) in self._specs.items():
-            value = np.asarray(arrays[name], dtype=dtype)
+            value = np.array(arrays[name], dtype=dtype, copy=self._queue is not None)
             if value.shape != shape:
                 raise InvalidParameterError(
                     f"append(): array {name!r} has shape {value.shape}, expected {shape}."
                 )
+            values[name] = value
+        index = self._n_appended
+        self._n_appended += 1
+        if self._queue is None:
+            self._write(index, values, meta)
+        else:
+            self._queue.put((index, values, dict(meta)))
+        return index
+
+    def _write(self, index: int, values: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+        if index >= self._capacity:
+            self._grow(max(2 * self._capacity, index + 1))
+        for name, value in values.items():
             self._arrays[name][index] = value
         row = dict(_jsonable(meta))
         row["index"] = index
@@ -256,7 +286,30 @@ class RunWriter:
         if self.fsync:
             os.fsync(self._fd)
         self.n_snapshots = index + 1
-        return index
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if self._error is None:
+                    self._write(*item)
+            except BaseException as exc:  # reported to the caller at its next append/flush
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _raise_pending(self) -> None:
+        if self._error is not None:
+            exc, self._error = self._error, None
+            raise exc
+
+    def flush(self) -> None:
+        """Wait until every appended snapshot is committed (no-op without ``background``)."""
+        if self._queue is not None:
+            self._queue.join()
+        self._raise_pending()
 
     def _grow(self, capacity: int) -> None:
         for name, arr in self._arrays.items():
@@ -269,7 +322,9 @@ class RunWriter:
         _atomic_write_text(self.path / MANIFEST, json.dumps(self.manifest, indent=1))
 
     def trim(self) -> None:
-        """Shrink the arrays to the committed snapshots (done by ``close``)."""
+        """Commit what is queued and shrink the arrays to the committed snapshots."""
+        if self._queue is not None:
+            self.flush()
         n = self.n_snapshots
         if self._capacity != n:
             for name, arr in self._arrays.items():
@@ -277,12 +332,20 @@ class RunWriter:
             self._capacity = n
 
     def close(self) -> None:
-        """Trim the arrays and close the commit log. Safe to call twice."""
+        """Commit what is queued, trim the arrays and close the commit log. Safe to call twice."""
         if self._fd is None:
             return
-        self.trim()
-        os.close(self._fd)
-        self._fd = None
+        try:
+            self.flush()
+        finally:
+            if self._queue is not None:
+                self._queue.put(None)
+                self._thread.join()
+                atexit.unregister(self.flush)
+                self._queue = None
+            self.trim()
+            os.close(self._fd)
+            self._fd = None
 
     def __del__(self) -> None:
         if getattr(self, "_fd", None) is not None:

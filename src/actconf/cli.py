@@ -1,0 +1,151 @@
+"""Command line: ``actconf run``, ``actconf info`` (thin wrappers over the API).
+
+Exit codes: 0 success, 1 failure while working (e.g. a dataset is not available),
+2 bad arguments (unknown dataset, negative epochs, unwritable or occupied output folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .errors import ActconfError, InvalidParameterError, RunExistsError
+
+BUILTIN_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _every(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
+
+
+def _dataset(text: str) -> str:
+    if text in BUILTIN_DATASETS or text.endswith(".npz"):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"unknown dataset {text!r}; choose one of {', '.join(BUILTIN_DATASETS)} or the path of an "
+        ".npz file with x_train, y_train, x_test, y_test"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="actconf",
+        description="Record activity and confidence while a network trains; map and analyse them.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="train + record + analyse the study headless, write a report",
+                         description="Train the paper's model with the recorder, then analyse the run.")
+    run.add_argument("--dataset", type=_dataset, default="digits",
+                     help="digits (default, bundled), mnist, fashion_mnist, cifar10, or an .npz path")
+    run.add_argument("--model", choices=("mlp", "cnn"), default="mlp", help="the paper's MLP (default) or CNN")
+    run.add_argument("--epochs", type=_positive_int, default=20, help="training epochs (default 20)")
+    run.add_argument("--batch-size", type=_positive_int, default=32)
+    run.add_argument("--every-n-batches", type=_every, default="auto",
+                     help="batch snapshots in the first epoch every K batches (default auto: ~10)")
+    run.add_argument("--probe-per-class", type=_positive_int, default=50, help="probe samples per class (default 50)")
+    run.add_argument("--mc-samples", type=_non_negative_int, default=10, help="MC-dropout passes per snapshot")
+    run.add_argument("--max-train", type=_positive_int, default=None, help="subsample the training split")
+    run.add_argument("--layout", default="umap", help="layout method for the maps (default umap)")
+    run.add_argument("--seed", type=_non_negative_int, default=0)
+    run.add_argument("--data-dir", default=None, help="folder to look for dataset files first")
+    run.add_argument("--out", default=None, help="run directory (default data/runs/<dataset>-<model>)")
+    run.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    run.add_argument("--record-only", action="store_true", help="stop after training + recording")
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+
+    info = sub.add_parser("info", help="print what a run holds")
+    info.add_argument("run", help="run directory")
+    return parser
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Fail fast (exit 2) on an output folder we cannot or must not write."""
+    from .store import _check_target_directory
+
+    import tempfile
+
+    _check_target_directory(out, overwrite)
+    parent = out.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        if not parent.is_dir():
+            raise NotADirectoryError(f"{str(parent)!r} is a file")
+        os.rmdir(tempfile.mkdtemp(prefix=".actconf-check-", dir=parent))
+    except OSError as exc:
+        raise InvalidParameterError(
+            f"Cannot write the run to {str(out)!r}: {exc}. Choose another --out folder."
+        ) from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .study import StudyConfig, record
+
+    name = Path(args.dataset).stem if args.dataset.endswith(".npz") else args.dataset
+    out = Path(args.out) if args.out else Path("data") / "runs" / f"{name}-{args.model}"
+    _check_out(out, args.overwrite)
+    config = StudyConfig(
+        dataset=args.dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+        every_n_batches=args.every_n_batches, probe_per_class=args.probe_per_class,
+        mc_samples=args.mc_samples, max_train=args.max_train, seed=args.seed,
+        data_dir=args.data_dir, layout=args.layout,
+    ).validate()
+    verbose = 0 if args.quiet else ("auto" if sys.stdout.isatty() else 2)
+    if not args.quiet:
+        print(f"actconf: training {config.model} on {config.dataset} for {config.epochs} epochs, recording into {out}")
+    run = record(config, out, overwrite=args.overwrite, verbose=verbose)
+    print(run.summary())
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .store import open_run
+
+    print(open_run(args.run).summary())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``actconf`` command."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"run": _cmd_run, "info": _cmd_info}
+    try:
+        return handlers[args.command](args)
+    except (InvalidParameterError, RunExistsError) as exc:
+        print(f"actconf {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ActconfError as exc:
+        print(f"actconf {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("actconf: interrupted; completed snapshots are kept in the run directory", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
