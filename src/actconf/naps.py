@@ -503,6 +503,20 @@ def _group_means(acts: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np
     return sums, sizes
 
 
+def _layer_group_sums(run: Run, layer: str, idx: np.ndarray, codes: np.ndarray, n_groups: int):
+    """Group sums (S, G, N) and sizes (S, G) of a layer's activations, read in snapshot chunks."""
+    info = run.layer_info(layer)
+    n_neurons = int(info["n_neurons"])
+    chunk = max(1, _CHUNK_BYTES // max(1, run.n_samples * n_neurons * 8))
+    sums = np.empty((idx.size, n_groups, n_neurons))
+    sizes = np.empty((idx.size, n_groups), dtype=np.int64)
+    for start in range(0, idx.size, chunk):
+        stop = start + chunk
+        acts = run.read(info["array"], idx[start:stop])
+        sums[start:stop], sizes[start:stop] = _group_means(acts, codes[start:stop], n_groups)
+    return sums, sizes
+
+
 def naps(
     run: Run,
     layer: str | None = None,
@@ -568,19 +582,10 @@ def naps(
     idx = np.asarray(grouping.assignment["snapshot"].values)
     codes = grouping._codes
     g = grouping.n_groups
-    info = run.layer_info(layer)
-    n_neurons = int(info["n_neurons"])
-    per_snapshot = max(1, run.n_samples * n_neurons * 8)
-    chunk = max(1, _CHUNK_BYTES // per_snapshot)
-    values = np.empty((idx.size, g, n_neurons))
-    sizes = np.empty((idx.size, g), dtype=np.int64)
-    for start in range(0, idx.size, chunk):
-        sel = idx[start:start + chunk]
-        acts = run.read(info["array"], sel)
-        sums, counts = _group_means(acts, codes[start:start + chunk], g)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values[start:start + chunk] = sums / counts[..., None]
-        sizes[start:start + chunk] = counts
+    sums, sizes = _layer_group_sums(run, layer, idx, codes, g)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = sums / sizes[..., None]
+    n_neurons = values.shape[-1]
     values[sizes < min_size] = np.nan
     if contrastive:
         ok = np.isfinite(values).all(axis=-1, keepdims=True) & (sizes >= min_size)[..., None]
