@@ -657,10 +657,13 @@ class MapGridFigure:
         layout is fixed from here on (no re-layout per frame).
         """
         dynamic = [*self.images.ravel(), *self.note_texts.ravel(), self.title]
+        if not self.title.get_text():
+            self.title.set_text(" ")  # reserve the title's space in the layout
+        self.fig.canvas.draw()  # the layout engine places everything once, with the title
+        self.fig.set_layout_engine("none")
         for a in dynamic:
             a.set_visible(False)
         self.fig.canvas.draw()
-        self.fig.set_layout_engine("none")
         self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
         for a in dynamic:
             a.set_visible(True)

@@ -1,0 +1,214 @@
+"""Animations of map grids over training: GIF (Pillow) or MP4 (ffmpeg).
+
+Every frame is one snapshot: the grid of maps of :func:`actconf.plots.plot_map_grid`
+(e.g. one map per class, or classes x confidence bins), with the snapshot's
+epoch/batch and accuracy in the title. All frames are rendered with one call of the
+layout's interpolation operator, the colour scale is shared by all frames (so
+colour change means activity change), and only the images, size notes and title
+are redrawn per frame.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_float, check_option, param_error
+from .errors import InvalidInputError, MissingDataError
+
+__all__ = ["animate_maps", "find_ffmpeg"]
+
+
+def find_ffmpeg() -> str | None:
+    """Path of an ``ffmpeg`` executable: ``$ACTCONF_FFMPEG``, ``ffmpeg`` on the PATH, or
+    the binary of the ``imageio-ffmpeg`` package if installed; None if there is none."""
+    env = os.environ.get("ACTCONF_FFMPEG")
+    if env and Path(env).is_file():
+        return env
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:  # optional: a pip-installable ffmpeg binary
+        import imageio_ffmpeg  # type: ignore[import-not-found]
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # noqa: BLE001 - absent or broken: no ffmpeg
+        return None
+
+
+def _frame_titles(base: str, labels: list[str], run: Any, snapshots: list[int | None]) -> list[str]:
+    """Title per frame: base · snapshot label · accuracy (from the run's logs if known)."""
+    titles = []
+    table = None
+    if run is not None:
+        try:
+            table = run.snapshots
+        except Exception:  # noqa: BLE001 - any run-like object without a table
+            table = None
+    for label, s in zip(labels, snapshots, strict=True):
+        parts = [base] if base else []
+        extra = ""
+        if table is not None and s is not None and 0 <= s < len(table):
+            row = table.iloc[s]
+            if "label" in table.columns:
+                label = str(row["label"])
+            for key, name in (("accuracy", "acc"), ("val_accuracy", "val acc")):
+                if key in table.columns and np.isfinite(row[key]):
+                    extra += f" · {name} {row[key]:.3f}"
+        parts.append(label + extra)
+        titles.append(" · ".join(parts))
+    return titles
+
+
+def animate_maps(
+    naps: Any,
+    layout: Any,
+    path: str | os.PathLike,
+    *,
+    run: Any = None,
+    rows: str | None = None,
+    cols: str | None = "auto",
+    snapshots: Any = None,
+    fps: float = 4.0,
+    vlim: Any = None,
+    share: str = "all",
+    markers: bool = False,
+    cmap: str = "RdBu_r",
+    dpi: int = 80,
+    progress: bool = True,
+) -> Path:
+    """Write an animation of a map grid over snapshots (one frame per snapshot).
+
+    Parameters
+    ----------
+    naps : xarray.DataArray (snapshot, group, neuron)
+        NAPs over several snapshots (:func:`actconf.naps.naps`).
+    layout : Layout, array (n_neurons, 2) or TopoRenderer
+        Neuron positions of the NAPs' layer.
+    path : path-like
+        Output file; ``.gif`` (Pillow) or ``.mp4`` (needs ffmpeg, see
+        :func:`find_ffmpeg`).
+    run : Run, optional
+        The run the NAPs come from: its snapshot table gives the frame titles
+        (``"epoch 1 · batch 10"``) and the accuracy shown next to them.
+    rows, cols : str or None
+        The grid of each frame, as in :func:`actconf.plots.plot_map_grid` (not
+        ``"snapshot"``: snapshots are the frames).
+    snapshots : int or list of int, optional
+        Positions along the NAPs' ``snapshot`` dimension; default all.
+    fps : float, default=4
+        Frames per second.
+    vlim, share, markers, cmap
+        As in :func:`actconf.plots.plot_map_grid`; the limits cover all frames.
+    dpi : int, default=80
+    progress : bool, default=True
+        Show a tqdm progress bar while frames are drawn.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    MissingDataError
+        ``.mp4`` requested but no ffmpeg found (write a ``.gif`` instead, or install
+        ffmpeg, e.g. ``apt-get install ffmpeg`` or ``pip install imageio-ffmpeg``).
+    """
+    from .plots._maps import MapGridFigure, _renderer, build_panels, grid_limits
+
+    caller = "animate_maps()"
+    path = Path(path)
+    suffix = path.suffix.lower()
+    check_option("path suffix", suffix, (".gif", ".mp4"), caller)
+    fps = check_float("fps", fps, caller, min_value=0, min_inclusive=False, max_value=100)
+    check_option("share", share, ("all", "row"), caller)
+    if not isinstance(dpi, int) or isinstance(dpi, bool) or not 20 <= dpi <= 600:
+        raise param_error("dpi", caller, "an int in [20, 600]", dpi)
+    ffmpeg = None
+    if suffix == ".mp4":
+        ffmpeg = find_ffmpeg()
+        if ffmpeg is None:
+            raise MissingDataError(
+                f"{caller}: writing {path.name} needs ffmpeg, which was not found (not on the PATH, "
+                "no $ACTCONF_FFMPEG, no imageio-ffmpeg package). Install it (apt-get install ffmpeg, "
+                "or pip install imageio-ffmpeg) or write a .gif instead."
+            )
+    renderer = _renderer(layout, "linear", "hull", caller)
+    panels = build_panels(naps, rows=rows, cols=cols, snapshot=snapshots, frames=True, caller=caller)
+    if panels.values.shape[-1] != renderer.n_neurons:
+        raise InvalidInputError(f"{caller}: the NAPs have {panels.values.shape[-1]} neurons but the layout has "
+                                f"{renderer.n_neurons}. Use the layout of the NAPs' layer.")
+    limits = grid_limits(panels.values, vlim=vlim, share=share, caller=caller)
+    grid = MapGridFigure(panels, renderer, limits=limits, cmap=cmap, markers=markers, share=share)
+    grid.fig.set_dpi(dpi)
+    titles = _frame_titles(panels.title, panels.frame_labels, run, panels.frame_snapshots)
+
+    from tqdm.auto import tqdm
+
+    n_frames = panels.values.shape[0]
+    images = renderer.render(panels.values)  # every map of every frame in one product
+    grid.show(images[0], panels.notes[0], titles[0])
+    grid.freeze()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=n_frames, desc=f"frames → {path.name}", disable=not progress, unit="frame")
+    try:
+        if suffix == ".gif":
+            from PIL import Image
+
+            frames = []
+            for k in range(n_frames):
+                rgba = grid.blit(images[k], panels.notes[k], titles[k])
+                frames.append(Image.fromarray(np.ascontiguousarray(rgba[..., :3])))
+                bar.update()
+            # one fixed palette for all frames: the colormap's colours plus greys (text,
+            # background, gaps), so that colours neither flicker nor band between frames
+            palette = _gif_palette(cmap)
+            quantized = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
+            quantized[0].save(path, save_all=True, append_images=quantized[1:], duration=int(round(1000 / fps)),
+                              loop=0, optimize=False, disposal=1)
+        else:
+            _write_mp4(grid, images, panels.notes, titles, path, fps, ffmpeg, bar)
+    finally:
+        bar.close()
+    return path
+
+
+def _gif_palette(cmap: str):
+    from matplotlib import colormaps
+    from PIL import Image
+
+    lut = (colormaps[cmap](np.linspace(0, 1, 216))[:, :3] * 255).round().astype(np.uint8)
+    greys = np.repeat(np.linspace(0, 255, 40).round().astype(np.uint8)[:, None], 3, axis=1)
+    pal = Image.new("P", (1, 1))
+    pal.putpalette(np.concatenate([lut, greys]).ravel().tolist())
+    return pal
+
+
+def _write_mp4(grid: Any, images: np.ndarray, notes: np.ndarray, titles: list[str], path: Path, fps: float,
+               ffmpeg: str, bar: Any) -> None:
+    """Pipe raw RGB frames into ffmpeg (H.264, yuv420p, even frame size)."""
+    first = grid.blit(images[0], notes[0], titles[0])
+    h, w = first.shape[:2]
+    h2, w2 = h - h % 2, w - w % 2
+    cmd = [ffmpeg, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w2}x{h2}",
+           "-r", f"{fps:g}", "-i", "-", "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p", str(path)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for k in range(images.shape[0]):
+            rgba = first if k == 0 else grid.blit(images[k], notes[k], titles[k])
+            proc.stdin.write(np.ascontiguousarray(rgba[:h2, :w2, :3]).tobytes())
+            bar.update()
+        proc.stdin.close()
+        err = proc.stderr.read().decode(errors="replace")
+        code = proc.wait()
+    except BrokenPipeError:
+        code = proc.wait()
+        err = proc.stderr.read().decode(errors="replace")
+    if code != 0:
+        raise InvalidInputError(f"animate_maps(): ffmpeg failed (exit {code}) writing {path}: {err.strip()[:500]}")
