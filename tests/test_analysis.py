@@ -1,0 +1,271 @@
+"""Activity–confidence statistics: SciPy references and synthetic runs with a known relation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special, stats
+from scipy.spatial.distance import pdist
+
+from actconf.analysis import (
+    _bootstrap_spearman,
+    _bootstrap_weights,
+    _resample_ranks,
+    _stratified_trend,
+    activity_confidence,
+    bin_statistics,
+    claim_summary,
+    neuron_correlation,
+    sample_activity,
+    spearman,
+    trend_tests,
+)
+from actconf.confidence import confidence
+from actconf.errors import InvalidParameterError, MissingDataError
+from actconf.naps import naps
+from actconf.testing import write_synthetic_run
+
+S, N, K, M = 6, 240, 4, 12
+BINS = [0.25, 0.5, 0.7, 0.85, 1.0]
+
+
+def _synthetic(path, relation: str, seed: int = 0):
+    """A run whose activity relates to confidence and training time as ``relation`` says.
+
+    Confidence sharpens over training. Every sample's activity is a shared pattern
+    plus ``g`` times its class's pattern (plus noise): ``g`` grows with confidence and
+    time ("positive"), shrinks with them ("negative"), or activity is pure noise
+    ("none"). A larger ``g`` means stronger activity and more distinct class patterns.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.arange(N) % K
+    t = np.arange(S)[:, None]
+    scale = np.linspace(0.3, 3.0, S)[:, None, None]
+    logits = rng.normal(size=(S, N, K)) * scale
+    logits[:, np.arange(N), labels] += 1.2 * scale[..., 0]
+    conf = special.softmax(logits, axis=-1).max(-1)
+    base = np.full(M, 0.5)
+    proto = rng.random((K, M)) ** 3
+    if relation == "positive":
+        g = conf * (1 + t)
+    elif relation == "negative":
+        g = (1.1 - conf) * (S - t)
+    else:
+        g = None
+    if g is None:
+        acts = rng.gamma(2.0, 0.5, size=(S, N, M))
+    else:
+        acts = base + g[..., None] * proto[labels][None] + rng.normal(scale=0.05, size=(S, N, M))
+    acts = np.maximum(acts, 0)
+    acts[..., -1] = 0.0  # a dead neuron
+    return write_synthetic_run(path, activations={"dense": acts, "copy": acts[..., :5] * 2},
+                               labels=labels, logits=logits)
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("analysis")
+    return {rel: _synthetic(base / rel, rel) for rel in ("positive", "negative", "none")}
+
+
+# ----------------------------------------------------------------- Spearman
+def test_spearman_matches_scipy():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 50))
+    y = x + rng.normal(size=(5, 50)) * np.arange(5)[:, None]
+    y[2] = np.round(y[2])  # ties
+    rho, p = spearman(x, y)
+    for i in range(5):
+        ref = stats.spearmanr(x[i], y[i])
+        assert rho[i] == pytest.approx(ref.statistic, abs=1e-12)
+        assert p[i] == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300)
+    rho, p = spearman(np.ones(10), np.arange(10))
+    assert np.isnan(rho) and np.isnan(p)
+
+
+def test_bootstrap_replicates_equal_spearman_on_resampled_data():
+    rng = np.random.default_rng(1)
+    n = 40
+    x = np.round(rng.normal(size=n), 1)  # many ties
+    y = x + rng.normal(size=n)
+    draws = rng.integers(0, n, size=(6, n))
+    weights = np.stack([np.bincount(d, minlength=n) for d in draws]).astype(float)
+    boot = _bootstrap_spearman(_resample_ranks(x, weights), _resample_ranks(y, weights), weights)
+    for b in range(6):
+        ref = stats.spearmanr(x[draws[b]], y[draws[b]]).statistic
+        assert boot[b] == pytest.approx(ref, abs=1e-12)
+    w = _bootstrap_weights(n, 5, np.random.default_rng(0))
+    assert w.shape == (5, n) and np.all(w.sum(axis=1) == n)
+
+
+# ----------------------------------------------------------------- sample level
+def test_sample_activity_against_numpy(runs):
+    run = runs["positive"]
+    acts = run.activations("dense").values.astype(np.float64)
+    np.testing.assert_allclose(sample_activity(run, layer="dense").values, acts.mean(-1), rtol=1e-6)
+    np.testing.assert_allclose(sample_activity(run, layer="dense", activity="l2").values,
+                               np.linalg.norm(acts, axis=-1), rtol=1e-6)
+    np.testing.assert_allclose(sample_activity(run, layer="dense", activity="active_fraction", threshold=0.6).values,
+                               (acts > 0.6).mean(-1))
+
+
+def test_activity_confidence_matches_scipy_and_has_a_sane_interval(runs):
+    run = runs["positive"]
+    table = activity_confidence(run, n_boot=300)
+    assert list(table["layer"].unique()) == ["dense", "copy"]
+    assert len(table) == 2 * S
+    conf = run.probabilities().values.max(-1)
+    acts = run.activations("dense").values.mean(-1)
+    dense = table[table["layer"] == "dense"].reset_index(drop=True)
+    for s in range(S):
+        ref = stats.spearmanr(conf[s], acts[s])
+        assert dense["rho"][s] == pytest.approx(ref.statistic, abs=1e-6)
+        assert dense["p_value"][s] == pytest.approx(ref.pvalue, rel=1e-4, abs=1e-300)
+        assert dense["ci_low"][s] <= dense["rho"][s] <= dense["ci_high"][s]
+    assert (dense["ci_high"] - dense["ci_low"]).between(0.01, 0.5).all()
+    for col in ("snapshot", "step", "epoch", "progress", "label", "kind", "n", "measure", "activity"):
+        assert col in table
+
+
+def test_bootstrap_is_seeded(runs):
+    a = activity_confidence(runs["none"], layers="dense", n_boot=100, seed=5)
+    b = activity_confidence(runs["none"], layers="dense", n_boot=100, seed=5)
+    c = activity_confidence(runs["none"], layers="dense", n_boot=100, seed=6)
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["ci_low"], c["ci_low"])
+    assert activity_confidence(runs["none"], layers="dense", n_boot=0)["ci_low"].isna().all()
+
+
+@pytest.mark.parametrize(("relation", "sign"), [("positive", 1), ("negative", -1), ("none", 0)])
+def test_sample_level_relation_is_recovered(runs, relation, sign):
+    table = activity_confidence(runs[relation], layers="dense", n_boot=300, snapshots=slice(1, None))
+    if sign > 0:
+        assert (table["ci_low"] > 0.3).all()
+    elif sign < 0:
+        assert (table["ci_high"] < -0.3).all()
+    else:
+        assert (table["rho"].abs() < 0.2).all()
+        assert ((table["ci_low"] < 0) & (table["ci_high"] > 0)).mean() >= 0.8
+
+
+def test_neuron_correlation_matches_scipy_and_flags_dead_neurons(runs):
+    run = runs["positive"]
+    rho = neuron_correlation(run, layer="dense", measure="margin", snapshots=[0, 5])
+    assert rho.dims == ("snapshot", "neuron") and rho.shape == (2, M)
+    conf = confidence(run, measure="margin", snapshots=[0, 5]).values
+    acts = run.activations("dense").values[[0, 5]]
+    for i in range(2):
+        for j in range(M - 1):
+            ref = stats.spearmanr(conf[i], acts[i, :, j])
+            assert rho.values[i, j] == pytest.approx(ref.statistic, abs=1e-9)
+            assert rho["p_value"].values[i, j] == pytest.approx(ref.pvalue, rel=1e-4, abs=1e-300)
+    assert np.isnan(rho.values[:, -1]).all()  # the dead neuron
+
+
+# ----------------------------------------------------------------- bins
+def test_bin_statistics_match_naps_and_pdist(runs):
+    run = runs["positive"]
+    table = bin_statistics(run, layers="dense", bins=BINS, min_size=3)
+    assert len(table) == S * (len(BINS) - 1)
+    per_bin = naps(run, "dense", by="confidence", bins=BINS, min_size=3)
+    per_class = naps(run, "dense", by="class+confidence", bins=BINS, min_size=3)
+    for row in table.itertuples():
+        nap = per_bin.sel(snapshot=row.snapshot, group=row.bin).values
+        assert row.n_samples == int(per_bin["size"].sel(snapshot=row.snapshot, group=row.bin))
+        if np.isnan(nap).any():
+            assert np.isnan(row.strength)
+            continue
+        assert row.strength == pytest.approx(np.abs(nap).mean())
+        assert row.mean_activation == pytest.approx(nap.mean())
+        cls = per_class.sel(snapshot=row.snapshot).where(per_class["confidence"] == row.bin, drop=True).values
+        cls = cls[~np.isnan(cls).any(axis=1)]
+        assert row.n_classes == len(cls)
+        if len(cls) >= 2:
+            assert row.distinctness == pytest.approx(pdist(cls, "cosine").mean())
+        else:
+            assert np.isnan(row.distinctness)
+
+
+def test_contrastive_distinctness_and_zero_naps(tmp_path):
+    # class 0's samples are all-zero: its NAP has no direction and is left out
+    acts = np.zeros((1, 12, 3))
+    acts[0, 4:8] = [1.0, 0.0, 0.0]
+    acts[0, 8:12] = [0.0, 1.0, 0.0]
+    logits = np.zeros((1, 12, 3))
+    run = write_synthetic_run(tmp_path / "r", activations={"h": acts}, labels=np.repeat([0, 1, 2], 4), logits=logits)
+    row = bin_statistics(run, bins=[0, 1], min_size=2).iloc[0]
+    assert row.n_classes == 2 and row.distinctness == pytest.approx(1.0)
+    # contrastive: minus the mean of the three class NAPs, after which all three have a direction
+    row = bin_statistics(run, bins=[0, 1], min_size=2, contrastive=True).iloc[0]
+    centred = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]]) - np.array([1 / 3, 1 / 3, 0])
+    assert row.n_classes == 3 and row.distinctness == pytest.approx(pdist(centred, "cosine").mean())
+
+
+def test_stratified_trend_against_scipy():
+    rng = np.random.default_rng(3)
+    strata = np.repeat(np.arange(4), 8)
+    x = np.tile(np.arange(8.0), 4)
+    y = x * np.repeat([1.0, 0.5, -0.2, 1.0], 8) + rng.normal(size=32)
+    y[3] = np.nan
+    res = _stratified_trend(x, y, strata, 500, np.random.default_rng(0))
+    ok = ~np.isnan(y)
+    expected = np.mean([stats.spearmanr(x[(strata == s) & ok], y[(strata == s) & ok]).statistic for s in range(4)])
+    assert res["rho"] == pytest.approx(expected)
+    assert res["n_strata"] == 4 and res["n_points"] == 31
+    monotone = _stratified_trend(x, x.copy(), strata, 999, np.random.default_rng(0))
+    assert monotone["rho"] == pytest.approx(1.0) and monotone["p_value"] == pytest.approx(1 / 1000)
+
+
+@pytest.mark.parametrize("relation", ["positive", "negative", "none"])
+def test_claim_summary_recovers_the_known_relation(runs, relation):
+    table = claim_summary(runs[relation], layers="dense", bins=BINS, min_size=3, n_boot=200, n_permutations=500)
+    assert len(table) == 5
+    assert set(table.columns) >= {"claim", "statistic", "rho", "p_value", "verdict", "evidence", "ci_low", "ci_high"}
+    verdicts = dict(zip(table["statistic"], table["verdict"], strict=True))
+    expected = {"positive": "supported", "negative": "contradicted", "none": "not supported"}[relation]
+    assert set(verdicts.values()) == {expected}, table[["statistic", "rho", "p_value", "verdict"]]
+    assert all(isinstance(e, str) and "rho" in e for e in table["evidence"])
+
+
+def test_trend_tests_table(runs):
+    stats_table = bin_statistics(runs["positive"], bins=BINS, min_size=3)
+    trends = trend_tests(stats_table, metrics=["strength", "mean_activation"], n_permutations=100)
+    assert len(trends) == 2 * 2 * 2  # layers x metrics x factors
+    assert set(trends["factor"]) == {"training", "confidence"}
+    assert (trends["rho"] > 0.5).all()
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "fragment"),
+    [
+        (lambda r: activity_confidence(r, activity="max"), InvalidParameterError, "'mean', 'l2', 'active_fraction'"),
+        (lambda r: activity_confidence(r, layers="nope"), InvalidParameterError, "Recorded layers"),
+        (lambda r: activity_confidence(r, layers=[]), InvalidParameterError, "'layers'"),
+        (lambda r: activity_confidence(r, measure="vibes"), InvalidParameterError, "'max_softmax'"),
+        (lambda r: activity_confidence(r, ci=1.5), InvalidParameterError, "'ci' parameter"),
+        (lambda r: activity_confidence(r, n_boot=-1), InvalidParameterError, "'n_boot'"),
+        (lambda r: activity_confidence(r, snapshots={"epoch": 77}), InvalidParameterError, "matches no snapshot"),
+        (lambda r: activity_confidence(r, measure="mc_dropout"), MissingDataError, "mc_samples"),
+        (lambda r: neuron_correlation(r, layer="x"), InvalidParameterError, "Recorded layers"),
+        (lambda r: bin_statistics(r, bins=[0.9, 0.1]), InvalidParameterError, "increasing"),
+        (lambda r: bin_statistics(r, bins=[0, 2]), InvalidParameterError, "within [0, 1]"),
+        (lambda r: bin_statistics(r, min_size=0), InvalidParameterError, "'min_size'"),
+        (lambda r: trend_tests(pd.DataFrame({"a": [1]})), InvalidParameterError, "bin_statistics()"),
+        (lambda r: claim_summary(r, alpha=0), InvalidParameterError, "'alpha'"),
+        (lambda r: sample_activity(r, threshold=np.nan), InvalidParameterError, "'threshold'"),
+        (lambda r: activity_confidence("run"), InvalidParameterError, "an actconf Run"),
+    ],
+)
+def test_bad_input(runs, call, error, fragment):
+    with pytest.raises(error) as info:
+        call(runs["none"])
+    assert fragment in str(info.value)
+
+
+def test_trend_tests_rejects_unknown_metric(runs):
+    table = bin_statistics(runs["none"], bins=BINS)
+    with pytest.raises(InvalidParameterError, match="'metrics'"):
+        trend_tests(table, metrics=["loudness"])
+    with pytest.raises(InvalidParameterError, match="'time'"):
+        trend_tests(table, time="wallclock")
