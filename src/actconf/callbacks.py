@@ -248,6 +248,8 @@ class ActivationRecorder(keras.callbacks.Callback):
         self.store_inputs = bool(store_inputs)
         self.fsync = bool(fsync)
         self.background = bool(background)
+        if self.every_n_batches is not None:
+            self.on_train_batch_end = self._on_train_batch_end
 
         self._writer: RunWriter | None = None
         self._model_id: int | None = None
@@ -528,7 +530,7 @@ class ActivationRecorder(keras.callbacks.Callback):
                 clean_logs[str(key)] = float(np.asarray(value))
             except (TypeError, ValueError):
                 continue
-        row = {"kind": kind, "epoch": int(epoch), "batch": int(batch), "step": int(self._step),
+        row = {"kind": kind, "epoch": int(epoch), "batch": int(batch), "step": int(self._global_step()),
                "progress": float(progress), "time": time.perf_counter() - self._t0,
                "wall_time": time.time(), "nonfinite": nonfinite, "logs": clean_logs}
         row["label"] = snapshot_label(row)
@@ -551,11 +553,12 @@ class ActivationRecorder(keras.callbacks.Callback):
         self._open_writer(model)
         self._model_id = id(model)
         self._t0 = time.perf_counter()
-        self._step = 0
+        self._step_base = 0
+        self._step_base = self._global_step()
         self._last_epoch = 0
         self._epoch_offset = 0
         self._keras_epoch = 0
-        self._batches_this_epoch = 0
+        self._epoch_start_step = 0
         if self.record_initial:
             self._record("initial", 0, 0, None)
 
@@ -563,14 +566,22 @@ class ActivationRecorder(keras.callbacks.Callback):
         if self._epoch_offset is None:  # first epoch of a later fit() call
             self._epoch_offset = max(0, self._last_epoch - epoch)
         self._keras_epoch = epoch
-        self._batches_this_epoch = 0
+        self._epoch_start_step = self._global_step()
 
     def _epoch_number(self) -> int:
         return self._keras_epoch + 1 + (self._epoch_offset or 0)
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self._step += 1
-        self._batches_this_epoch = batch + 1
+    def _global_step(self) -> int:
+        """Optimizer steps since the recorder started (read from ``optimizer.iterations``)."""
+        optimizer = getattr(self._model, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        if iterations is None:
+            return 0
+        return int(ops.convert_to_numpy(getattr(iterations, "value", iterations))) - self._step_base
+
+    def _on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        # Bound as ``on_train_batch_end`` only when batch snapshots are requested: a
+        # batch hook makes Keras wait for every batch's logs, which slows training.
         n = self.every_n_batches
         if n is None or (batch + 1) % n:
             return
@@ -583,7 +594,8 @@ class ActivationRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         number = self._epoch_number()
-        self._record("epoch", number, self._batches_this_epoch, logs)
+        _ = self.model  # JAX: sync the training state first
+        self._record("epoch", number, self._global_step() - self._epoch_start_step, logs)
         self._last_epoch = number
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
