@@ -29,6 +29,7 @@ __all__ = ["plot_map", "plot_map_grid"]
 
 _FACTORS = ("class", "prediction", "correct", "confidence")
 _MINUS = "\u2212"
+_DASH = "\u2013"
 DEFAULT_CMAP = "RdBu_r"
 
 
@@ -455,6 +456,17 @@ def build_panels(
     notes = np.empty((fl, rl, cl), dtype=object)
     for idx in np.ndindex(fl, rl, cl):
         notes[idx] = note(int(counts[idx]), values[idx])
+    # equal-count (quantile) confidence bins move with training: give their range
+    if "confidence_lower" in nap.coords and "confidence" in by.split("+") and \
+            str(nap.attrs.get("bins", "")).startswith("quantile"):
+        lower = np.asarray(nap.coords["confidence_lower"].values, dtype=float)
+        upper = np.asarray(nap.coords["confidence_upper"].values, dtype=float)
+        for fi, ri, ci in np.ndindex(fl, rl, cl):
+            match = np.flatnonzero(f_ax.gmask[fi] & r_ax.gmask[ri] & c_ax.gmask[ci])
+            s = next((a.snap[i] for a, i in ((f_ax, fi), (r_ax, ri), (c_ax, ci)) if a.snap[i] is not None), None)
+            s = int(snaps[-1]) if s is None else s
+            if match.size == 1 and np.isfinite(lower[s, match[0]]) and np.isfinite(values[fi, ri, ci]).any():
+                notes[fi, ri, ci] += f" · {lower[s, match[0]]:.2f}{_DASH}{upper[s, match[0]]:.2f}"
 
     contrastive = bool(nap.attrs.get("contrastive", False))
     quantity = "mean activation" + (f" {_MINUS} mean over groups" if contrastive else "")
@@ -653,9 +665,12 @@ class MapGridFigure:
     def freeze(self) -> None:
         """Draw everything except the frame-dependent artists once and keep it as background.
 
-        After this, :meth:`blit` redraws only images, size notes and the title. The
-        layout is fixed from here on (no re-layout per frame).
+        After this, :meth:`blit` redraws only images (with their outlines and
+        markers), size notes and the title. The layout is fixed from here on (no
+        re-layout per frame), and images are drawn without resampling filters.
         """
+        from matplotlib.transforms import Bbox
+
         dynamic = [*self.images.ravel(), *self.note_texts.ravel(), self.title]
         if not self.title.get_text():
             self.title.set_text(" ")  # reserve the title's space in the layout
@@ -667,8 +682,42 @@ class MapGridFigure:
         self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
         for a in dynamic:
             a.set_visible(True)
+        for im in self.images.ravel():
+            im.set_interpolation("nearest")  # frames are shown near 1:1; 3x cheaper than antialiasing
         self._markers = [ln for ax in self.axes.ravel() for ln in ax.lines]
         self._outlines = [p for ax in self.axes.ravel() for p in ax.patches]
+        # fixed screen regions of the texts; rendered texts are cached per (region, string)
+        renderer = self.fig.canvas.get_renderer()
+        self._note_boxes = np.empty(self.shape, dtype=object)
+        for idx in np.ndindex(*self.shape):
+            ax_box = self.axes[idx].get_window_extent(renderer)
+            text = self.note_texts[idx]
+            old = text.get_text()
+            text.set_text("n=88 · 0.00–1.00 (ÅgÉ)")
+            tb = text.get_window_extent(renderer)
+            text.set_text(old)
+            self._note_boxes[idx] = Bbox.from_extents(ax_box.x0, tb.y0 - 1, ax_box.x1, tb.y1 + 1)
+        fb = self.fig.bbox
+        tb = self.title.get_window_extent(renderer)
+        self._title_box = Bbox.from_extents(fb.x0, max(fb.y0, tb.y0 - 2), fb.x1, min(fb.y1, tb.y1 + 2))
+        self._sprites: dict[tuple, Any] = {}
+
+    def _text(self, key: tuple, artist: Any, text: str, box: Any) -> None:
+        """Draw ``artist`` showing ``text`` (from the sprite cache when possible)."""
+        canvas = self.fig.canvas
+        sprite = self._sprites.get((key, text))
+        if sprite is None:
+            artist.set_text(text)
+            if artist.axes is not None:
+                artist.axes.draw_artist(artist)
+            else:
+                self.fig.draw_artist(artist)
+            sprite = canvas.copy_from_bbox(box)
+            if len(self._sprites) < 20_000:
+                self._sprites[(key, text)] = sprite
+        else:
+            artist.set_text(text)
+            canvas.restore_region(sprite)
 
     def blit(self, images: np.ndarray, notes: np.ndarray | None = None, title: str | None = None) -> np.ndarray:
         """Show one frame: ``images`` (R, C, H, W) floats or (R, C, H, W, 4) uint8 RGBA.
@@ -684,14 +733,12 @@ class MapGridFigure:
             im = self.images[idx]
             im.set_data(images[idx])
             im.axes.draw_artist(im)
-            if notes is not None:
-                self.note_texts[idx].set_text(notes[idx])
-            im.axes.draw_artist(self.note_texts[idx])
         for artist in self._outlines + self._markers:
             artist.axes.draw_artist(artist)
-        if title is not None:
-            self.title.set_text(title)
-        self.fig.draw_artist(self.title)
+        for idx in np.ndindex(*self.shape):
+            text = self.note_texts[idx].get_text() if notes is None else str(notes[idx])
+            self._text(("note", idx), self.note_texts[idx], text, self._note_boxes[idx])
+        self._text(("title",), self.title, self.title.get_text() if title is None else title, self._title_box)
         return np.asarray(canvas.buffer_rgba())
 
 
