@@ -577,7 +577,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         iterations = getattr(optimizer, "iterations", None)
         if iterations is None:
             return 0
-        return int(ops.convert_to_numpy(getattr(iterations, "value", iterations))) - self._step_base
+        return int(ops.convert_to_numpy(ops.convert_to_tensor(iterations))) - self._step_base
 
     def _on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Bound as ``on_train_batch_end`` only when batch snapshots are requested: a
