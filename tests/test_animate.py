@@ -1,0 +1,118 @@
+"""animate_maps: one GIF frame per snapshot, titles from the run, MP4 via (fake) ffmpeg."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import os
+import stat
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from actconf.animate import animate_maps, find_ffmpeg
+from actconf.errors import InvalidParameterError, MissingDataError
+from actconf.render import TopoRenderer
+from test_plots_maps import make_naps
+from test_widgets import synthetic_run  # noqa: F401  (fixture)
+
+
+@pytest.fixture(scope="module")
+def pos():
+    return np.random.default_rng(1).random((40, 2))
+
+
+def test_gif_one_frame_per_snapshot(pos, tmp_path):
+    nap = make_naps(by="class", snapshots=5)
+    out = animate_maps(nap, pos, tmp_path / "maps.gif", progress=False, fps=5)
+    with Image.open(out) as im:
+        assert im.n_frames == 5
+        assert im.info["duration"] == 200
+        frames = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            frames.append(np.asarray(im.convert("RGB"), dtype=np.int16))
+    # frames differ (the maps change) but share size and static parts
+    assert all(f.shape == frames[0].shape for f in frames)
+    assert np.abs(frames[0] - frames[1]).sum() > 0
+
+
+def test_gif_frames_show_the_rendered_maps(pos, tmp_path):
+    """A frame whose maps are all +max shows the colormap's top colour inside the hull."""
+    nap = make_naps(by="class", snapshots=2)
+    nap[1] = np.abs(nap[1]).max()  # constant maps at the upper limit in the last frame
+    nap[0] = -np.abs(nap[1]).max()
+    out = animate_maps(nap, pos, tmp_path / "c.gif", progress=False)
+    with Image.open(out) as im:
+        im.seek(1)
+        last = np.asarray(im.convert("RGB"), dtype=int)
+        im.seek(0)
+        first = np.asarray(im.convert("RGB"), dtype=int)
+    from matplotlib import colormaps
+
+    top = (np.array(colormaps["RdBu_r"](1.0)[:3]) * 255).round()
+    bottom = (np.array(colormaps["RdBu_r"](0.0)[:3]) * 255).round()
+    assert (np.abs(last - top).sum(-1) < 12).mean() > 0.1
+    assert (np.abs(first - bottom).sum(-1) < 12).mean() > 0.1
+
+
+def test_mp4_pipes_frames_to_ffmpeg(pos, tmp_path, monkeypatch):
+    """A stand-in ffmpeg records the raw frames it receives."""
+    log = tmp_path / "received.txt"
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        "args = sys.argv[1:]\n"
+        "w, h = map(int, args[args.index('-s') + 1].split('x'))\n"
+        "data = sys.stdin.buffer.read()\n"
+        f"open({str(log)!r}, 'w').write(f'{{w}} {{h}} {{len(data)}}')\n"
+        "open(args[-1], 'wb').write(b'mp4')\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("ACTCONF_FFMPEG", str(fake))
+    assert find_ffmpeg() == str(fake)
+    nap = make_naps(by="class", snapshots=3)
+    out = animate_maps(nap, pos, tmp_path / "maps.mp4", progress=False)
+    assert out.read_bytes() == b"mp4"
+    w, h, n = map(int, log.read_text().split())
+    assert w % 2 == 0 and h % 2 == 0 and n == 3 * w * h * 3  # three RGB frames
+
+
+def test_mp4_without_ffmpeg_is_a_clear_error(pos, tmp_path, monkeypatch):
+    monkeypatch.delenv("ACTCONF_FFMPEG", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
+    with pytest.raises(MissingDataError, match="needs ffmpeg.*gif"):
+        animate_maps(make_naps(by="class"), pos, tmp_path / "x.mp4", progress=False)
+
+
+def test_titles_from_run(pos, tmp_path, synthetic_run):
+    run, layouts = synthetic_run
+    from actconf.naps import naps
+
+    nap = naps(run, "dense", by="class")
+    renderer = TopoRenderer(layouts["dense"], resolution=40)
+    # the title carries the run's snapshot label and accuracy: check via the helper
+    from actconf.animate import _frame_titles
+
+    titles = _frame_titles("t", ["a"] * run.n_snapshots, run, list(range(run.n_snapshots)))
+    assert titles[1] == "t · epoch 1 · batch 5 · acc " + f"{run.snapshots['accuracy'].iloc[1]:.3f}"
+    out = animate_maps(nap, renderer, tmp_path / "run.gif", run=run, progress=False)
+    with Image.open(out) as im:
+        assert im.n_frames == run.n_snapshots
+
+
+def test_bad_arguments(pos, tmp_path):
+    nap = make_naps(by="class")
+    with pytest.raises(InvalidParameterError, match="suffix"):
+        animate_maps(nap, pos, tmp_path / "x.avi")
+    with pytest.raises(InvalidParameterError, match="'fps'"):
+        animate_maps(nap, pos, tmp_path / "x.gif", fps=0)
+    with pytest.raises(InvalidParameterError, match="'rows'"):
+        animate_maps(nap, pos, tmp_path / "x.gif", rows="snapshot")
+    assert not os.path.exists(tmp_path / "x.gif")

@@ -1,0 +1,219 @@
+"""plot_map / plot_map_grid: axes, shared limits, labels, pivots, differences, ordering."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from actconf.errors import InvalidInputError, InvalidParameterError
+from actconf.plots import plot_map, plot_map_grid
+from actconf.render import TopoRenderer
+
+
+def make_naps(*, n=40, classes=4, bins=("0.0–0.5", "0.5–1.0"), snapshots=3, by="class+confidence",
+              contrastive=False, seed=0, small=()):
+    """A NAP DataArray with the naps() contract: (snapshot, group, neuron) + factor coords + size."""
+    rng = np.random.default_rng(seed)
+    groups, cls, conf = [], [], []
+    for c in range(classes):
+        for b in (bins if "confidence" in by else bins[:1]):
+            groups.append(f"{c} | {b}" if "confidence" in by else str(c))
+            cls.append(str(c))
+            conf.append(b)
+    values = rng.standard_normal((snapshots, len(groups), n))
+    size = np.full((snapshots, len(groups)), 20)
+    for s, g in small:
+        size[s, g] = 2
+        values[s, g] = np.nan
+    coords = {"snapshot": np.arange(snapshots), "epoch": ("snapshot", np.arange(snapshots)),
+              "progress": ("snapshot", np.arange(snapshots, dtype=float)), "group": groups,
+              "class": ("group", cls), "size": (("snapshot", "group"), size), "neuron": np.arange(n)}
+    if "confidence" in by:
+        coords["confidence"] = ("group", conf)
+    return xr.DataArray(values, dims=("snapshot", "group", "neuron"), coords=coords, name="nap",
+                        attrs={"layer": "dense", "by": by, "measure": "max_softmax",
+                               "contrastive": contrastive, "min_size": 5})
+
+
+@pytest.fixture(scope="module")
+def pos():
+    return np.random.default_rng(1).random((40, 2))
+
+
+def _map_axes(fig):
+    return [ax for ax in fig.axes if ax.images and ax.get_label() != "<colorbar>"]
+
+
+def _data_image(ax):
+    return ax.images[-1]  # the underlay (grey mask) comes first
+
+
+def test_plot_map_basic(pos):
+    v = np.random.default_rng(2).standard_normal(40)
+    fig = plot_map(v, pos, title="class 3")
+    ax = fig.axes[0]
+    im = _data_image(ax)
+    np.testing.assert_allclose(im.get_array().filled(np.nan), TopoRenderer(pos).render(v), equal_nan=True)
+    lo, hi = im.get_clim()
+    assert lo == pytest.approx(-np.abs(v).max()) and hi == pytest.approx(np.abs(v).max())  # symmetric
+    assert ax.get_title() == "class 3"
+    assert len(fig.axes) == 2  # map + colorbar
+    assert len(ax.collections) > 0  # contour lines
+    assert ax.lines and len(ax.lines[0].get_xdata()) == 40  # neuron markers
+
+
+def test_plot_map_options(pos):
+    v = np.random.default_rng(3).standard_normal(40)
+    fig = plot_map(v, pos, vlim=2.5, contours=0, markers=False, colorbar=False)
+    ax = fig.axes[0]
+    assert len(fig.axes) == 1 and not ax.lines and not ax.collections
+    assert _data_image(ax).get_clim() == (-2.5, 2.5)
+    assert _data_image(plot_map(v, pos, vlim=(0, 1)).axes[0]).get_clim() == (0, 1)
+    # drawing into a given axes
+    import matplotlib.pyplot as plt
+
+    f2, axes = plt.subplots(1, 2)
+    assert plot_map(v, pos, ax=axes[1], colorbar=False) is f2
+    assert axes[1].images and not axes[0].images
+    plt.close(f2)
+
+
+def test_plot_map_errors(pos):
+    with pytest.raises(InvalidInputError, match="40 neurons"):
+        plot_map(np.zeros(39), pos)
+    with pytest.raises(InvalidParameterError, match="'values'.*1-D"):
+        plot_map(np.zeros((2, 40)), pos)
+    with pytest.raises(InvalidParameterError, match="'vlim'"):
+        plot_map(np.zeros(40), pos, vlim=(1, 0))
+    with pytest.raises(InvalidParameterError, match="'method'"):
+        plot_map(np.zeros(40), pos, method="bicubic")
+
+
+def test_grid_class_by_confidence(pos):
+    nap = make_naps(small=[(2, 1)])
+    fig = plot_map_grid(nap, pos)  # auto: rows = confidence bins, cols = classes, last snapshot
+    axes = _map_axes(fig)
+    assert len(axes) == 2 * 4
+    assert [ax.get_title() for ax in axes[:4]] == ["class 0", "class 1", "class 2", "class 3"]
+    assert axes[0].get_ylabel() == "conf. 0.0–0.5" and axes[4].get_ylabel() == "conf. 0.5–1.0"
+    # one shared, symmetric colour scale = max |value| over all maps shown
+    m = np.nanmax(np.abs(nap.isel(snapshot=-1).values))
+    assert {_data_image(ax).get_clim() for ax in axes} == {(-m, m)}
+    # the map at (row 1, col 2) is class 2, bin 0.5–1.0 at the last snapshot
+    ref = TopoRenderer(pos).render(nap.isel(snapshot=-1).sel(group="2 | 0.5–1.0").values)
+    np.testing.assert_allclose(_data_image(axes[4 + 2]).get_array().filled(np.nan), ref, equal_nan=True)
+    # labels: snapshot in the title, sizes under the maps, too-small groups marked
+    assert "epoch 2" in fig._suptitle.get_text() and "dense" in fig._suptitle.get_text()
+    notes = [ax.texts[0].get_text() for ax in axes]
+    assert notes[0] == "n=20" and notes[4] == "n=2 (too few)"
+    # group "0 | 0.5–1.0" (row 1, col 0) has too few samples: blank, the others are not
+    assert np.isnan(_data_image(axes[4]).get_array().filled(np.nan)).all()
+    assert np.isfinite(_data_image(axes[5]).get_array().filled(np.nan)).any()
+
+
+def test_grid_rows_snapshot_and_per_row_limits(pos):
+    nap = make_naps(by="class", snapshots=4)
+    nap[0] *= 10  # the initial snapshot is much stronger
+    fig = plot_map_grid(nap, pos, rows="snapshot", share="row")
+    axes = _map_axes(fig)
+    assert len(axes) == 4 * 4
+    assert [axes[i * 4].get_ylabel() for i in range(4)] == ["initial", "epoch 1", "epoch 2", "epoch 3"]
+    clims = [_data_image(axes[i * 4]).get_clim() for i in range(4)]
+    assert clims[0][1] == pytest.approx(np.abs(nap[0].values).max())
+    assert clims[1][1] == pytest.approx(np.abs(nap[1].values).max())
+    assert clims[0] != clims[1]
+    assert len([ax for ax in fig.axes if ax not in axes]) == 4  # one colorbar per row
+    shared = plot_map_grid(nap, pos, rows="snapshot")
+    assert len({_data_image(ax).get_clim() for ax in _map_axes(shared)}) == 1
+
+
+def test_grid_snapshot_selection_and_contours(pos):
+    nap = make_naps(by="class", snapshots=4)
+    fig = plot_map_grid(nap, pos, rows="snapshot", snapshot=[0, 3], contours=4, markers=True)
+    axes = _map_axes(fig)
+    assert len(axes) == 8 and axes[4].get_ylabel() == "epoch 3"
+    assert all(ax.lines for ax in axes) and any(ax.collections for ax in axes)
+    one = plot_map_grid(nap, pos, snapshot=1)
+    assert "epoch 1" in one._suptitle.get_text()
+
+
+def test_grid_difference(pos):
+    nap = make_naps()
+    fig = plot_map_grid(nap, pos, difference=("0.5–1.0", "0.0–0.5"))
+    axes = _map_axes(fig)
+    assert len(axes) == 4
+    assert axes[0].get_ylabel() == "conf. 0.5–1.0 \u2212 conf. 0.0–0.5"
+    last = nap.isel(snapshot=-1)
+    diff = last.sel(group="1 | 0.5–1.0").values - last.sel(group="1 | 0.0–0.5").values
+    np.testing.assert_allclose(_data_image(axes[1]).get_array().filled(np.nan), TopoRenderer(pos).render(diff),
+                               equal_nan=True)
+    assert "difference" in fig.axes[-1].get_ylabel()
+    assert axes[1].texts[0].get_text() == "n=20 vs 20"
+    # snapshots: final minus initial
+    fig2 = plot_map_grid(make_naps(by="class"), pos, rows="snapshot", difference=("epoch 2", "initial"))
+    assert _map_axes(fig2)[0].get_ylabel() == "epoch 2 \u2212 initial"
+    with pytest.raises(InvalidParameterError, match="'difference'"):
+        plot_map_grid(nap, pos, difference=("nope", "0.0–0.5"))
+
+
+def test_grid_cluster_order(pos):
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((2, 40))
+    values = np.stack([base[0], base[1], base[0] + 0.01, base[1] + 0.01])  # groups 0,2 and 1,3 alike
+    nap = xr.DataArray(values[None], dims=("snapshot", "group", "neuron"),
+                       coords={"group": ["a", "b", "c", "d"]})
+    fig = plot_map_grid(nap, pos, order="cluster")
+    titles = [ax.get_title() for ax in _map_axes(fig)]
+    pos_of = {t: i for i, t in enumerate(titles)}
+    assert abs(pos_of["a"] - pos_of["c"]) == 1 and abs(pos_of["b"] - pos_of["d"]) == 1
+    fixed = plot_map_grid(nap, pos, order=["d", "c", "b", "a"])
+    assert [ax.get_title() for ax in _map_axes(fixed)] == ["d", "c", "b", "a"]
+
+
+def test_grid_renders_once(pos, monkeypatch):
+    calls = []
+    original = TopoRenderer.render
+
+    def counting(self, values):
+        calls.append(np.shape(values))
+        return original(self, values)
+
+    monkeypatch.setattr(TopoRenderer, "render", counting)
+    plot_map_grid(make_naps(), pos)
+    assert len(calls) == 1 and calls[0] == (2, 4, 40)
+
+
+def test_grid_errors(pos):
+    nap = make_naps()
+    with pytest.raises(InvalidInputError, match="leave 2 groups per map.*'confidence'"):
+        plot_map_grid(nap, pos, rows="snapshot", cols="class")
+    with pytest.raises(InvalidParameterError, match="'rows'"):
+        plot_map_grid(nap, pos, rows="colour")
+    with pytest.raises(InvalidInputError, match="40"):
+        plot_map_grid(nap, pos[:30])
+    with pytest.raises(InvalidParameterError, match="'snapshot'"):
+        plot_map_grid(nap, pos, snapshot=7)
+    with pytest.raises(InvalidParameterError, match="'share'"):
+        plot_map_grid(nap, pos, share="col")
+    with pytest.raises(InvalidParameterError, match="'naps'"):
+        plot_map_grid({"a": 1}, pos)
+
+
+def test_grid_from_plain_array_and_renderer(pos):
+    arr = np.random.default_rng(6).standard_normal((3, 40))
+    r = TopoRenderer(pos, resolution=30, method="nearest", mask="circle")
+    fig = plot_map_grid(arr, r)
+    axes = _map_axes(fig)
+    assert len(axes) == 3 and _data_image(axes[0]).get_array().shape == (30, 30)
+
+
+def test_example_figure_png(pos, tmp_path):
+    fig = plot_map_grid(make_naps(contrastive=True), pos, contours=3)
+    out = tmp_path / "grid.png"
+    fig.savefig(out, dpi=60)
+    assert out.stat().st_size > 5000

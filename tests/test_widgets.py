@@ -1,0 +1,214 @@
+"""explore / explore_correlation: drive the widgets and check what they display."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from actconf.errors import InvalidInputError, InvalidParameterError
+from actconf.render import TopoRenderer
+from actconf.store import RunWriter, open_run, safe_array_key, snapshot_label
+from actconf.testing import write_synthetic_run
+from actconf.widgets import explore, explore_correlation
+
+
+def synthetic_arrays(n_snap=6, n_samples=200, n_classes=10, sizes=(40, 16), seed=0):
+    """Activations that grow with training and with confidence (the papers' finding)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n_samples) % n_classes
+    layers = {f"dense{'_' + str(i) if i else ''}": n for i, n in enumerate(sizes)}
+    protos = {name: rng.random((n_classes, n)) for name, n in layers.items()}
+    acts = {name: [] for name in layers}
+    logits = []
+    for s in range(n_snap):
+        t = s / max(1, n_snap - 1)
+        z = rng.normal(0, 1, (n_samples, n_classes)) + 5 * t * np.eye(n_classes)[labels] * rng.random((n_samples, 1))
+        logits.append(z)
+        p = np.exp(z - z.max(1, keepdims=True))
+        conf = (p / p.sum(1, keepdims=True)).max(1)
+        for name in layers:
+            noise = 0.2 * rng.random((n_samples, layers[name]))
+            acts[name].append((0.3 + 2 * t * conf[:, None]) * protos[name][labels] + noise)
+    kinds = ["initial", "batch", "batch"] + ["epoch"] * (n_snap - 3)
+    epochs = [0, 1, 1] + list(range(1, n_snap - 2))
+    batches = [0, 5, 10] + [0] * (n_snap - 3)
+    logs = [{"accuracy": 0.1 + 0.8 * s / n_snap} for s in range(n_snap)]
+    return dict(activations={k: np.stack(v) for k, v in acts.items()}, labels=labels, logits=np.stack(logits),
+                kinds=kinds, epochs=epochs, batches=batches, logs=logs)
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory):
+    run = write_synthetic_run(tmp_path_factory.mktemp("run") / "run", **synthetic_arrays())
+    rng = np.random.default_rng(3)
+    layouts = {"dense": rng.random((40, 2)), "dense_1": rng.random((16, 2))}
+    return run, layouts
+
+
+def _image_arrays(explorer):
+    return [np.array(im.get_array()) for im in explorer.maps.grid.images.ravel()]
+
+
+def test_explore_structure(synthetic_run):
+    run, layouts = synthetic_run
+    w = explore(run, layout=layouts, by="class+confidence", progress=False)
+    assert w.maps.grid.shape == (3, 10)  # 3 confidence bins x 10 classes
+    assert w.slider.max == run.n_snapshots - 1 and w.slider.value == run.n_snapshots - 1
+    assert w.snapshot_label.value == "epoch 3"
+    assert list(w.layer_dropdown.options) == ["dense", "dense_1"]
+    assert w.measure_dropdown.value == "max_softmax" and "energy" in w.measure_dropdown.options
+    assert "mc_dropout" not in w.measure_dropdown.options  # not recorded
+    assert w.maps_view.value[:2] == b"\xff\xd8" and w.curve_view.value[:4] == b"\x89PNG"
+    assert w.correlation_view.value
+    w.close()
+
+
+def test_slider_changes_images_in_place(synthetic_run):
+    run, layouts = synthetic_run
+    w = explore(run, layout=layouts, by="class", progress=False)
+    grid = w.maps.grid
+    images_before = list(grid.images.ravel())
+    fig_before = grid.fig
+    last = _image_arrays(w)
+    view_last = w.maps_view.value
+    w.slider.value = 0
+    first = _image_arrays(w)
+    # the same artists and figure, new pixel data
+    assert list(grid.images.ravel()) == images_before and grid.fig is fig_before
+    assert any(not np.array_equal(a, b) for a, b in zip(first, last, strict=True))
+    assert w.maps_view.value != view_last
+    assert w.snapshot_label.value == "initial"
+    # the displayed frame is the colour-mapped render of the snapshot's NAPs
+    expected = grid.to_rgba(w.maps.renderer.render(w.maps.panels.values[0]))
+    np.testing.assert_array_equal(first[3], expected[0, 3])
+    # the marker of the accuracy curve moved to the first snapshot
+    assert w.curve.markers[0].get_xdata()[0] == run.snapshots["progress"].iloc[0]
+    # correlation views follow the same slider
+    offsets = w.corr.scatter.get_offsets()
+    np.testing.assert_allclose(offsets[:, 0], w.corr.conf[0])
+    assert w.corr.scatter_title.get_text().startswith("initial: ρ = ")
+    w.slider.value = 4
+    np.testing.assert_allclose(w.corr.scatter.get_offsets()[:, 0], w.corr.conf[4])
+    assert w.corr.marker.get_xdata()[0] == w.corr.x[4]
+    w.close()
+
+
+def test_settings_recompute(synthetic_run):
+    run, layouts = synthetic_run
+    w = explore(run, layout=layouts, by="class", progress=False)
+    assert w.maps.grid.shape == (1, 10)
+    w.grouping.value = "correct / wrong"
+    assert w.maps.grid.shape == (1, 2)
+    w.grouping.value = "confidence"
+    assert w.maps.grid.shape == (1, 5)
+    w.layer_dropdown.value = "dense_1"
+    assert w.maps.renderer.n_neurons == 16 and w.corr.maps.shape[0] == run.n_snapshots
+    before = w.maps
+    w.measure_dropdown.value = "margin"
+    assert w.maps is not before and "margin" in w.maps.panels.title
+    w.layer_dropdown.value = "dense"
+    w.measure_dropdown.value = "max_softmax"
+    w.grouping.value = "class"
+    assert w.maps.grid.shape == (1, 10)  # cached state comes back
+    w.close()
+
+
+def test_correlation_values_match_analysis(synthetic_run):
+    run, layouts = synthetic_run
+    from actconf.analysis import activity_confidence, neuron_correlation
+
+    w = explore_correlation(run, "dense", layout=layouts, n_boot=50, color_by="correct", progress=False)
+    assert w.maps is None and w.corr is not None
+    table = activity_confidence(run, layers="dense", n_boot=0)
+    np.testing.assert_allclose(w.corr.rho, table["rho"].to_numpy())
+    assert w.corr.rho[-1] > 0.5  # activity follows confidence in this synthetic run
+    rho_n = neuron_correlation(run, layer="dense").values
+    r = TopoRenderer(layouts["dense"])
+    expected = w.corr.cmap(w.corr.norm(r.render(rho_n[-1])), bytes=True)
+    np.testing.assert_array_equal(w.corr.image.get_array(), expected)
+    # fixed axis limits across snapshots
+    ax = w.corr.scatter.axes
+    lim = (ax.get_xlim(), ax.get_ylim())
+    w.slider.value = 0
+    assert (ax.get_xlim(), ax.get_ylim()) == lim
+    colors = w.corr.scatter.get_facecolor()
+    assert len(np.unique(colors.round(3), axis=0)) <= 2  # correct / wrong
+    w.close()
+
+
+def _writer_for(path, arrays, n_first):
+    """A RunWriter with the synthetic manifest, having appended the first snapshots."""
+    acts = arrays["activations"]
+    n_samples = len(arrays["labels"])
+    p = np.exp(arrays["logits"] - arrays["logits"].max(-1, keepdims=True))
+    probs = (p / p.sum(-1, keepdims=True)).astype("float32")
+    specs = {"outputs/probabilities": ((n_samples, 10), ("snapshot", "sample", "class"), "float32")}
+    layers = []
+    for name, a in acts.items():
+        key = "activations/" + safe_array_key(name)
+        specs[key] = (a.shape[1:], ("snapshot", "sample", "neuron"), "float32")
+        layers.append({"name": name, "array": key, "kind": "dense", "n_neurons": int(a.shape[2]),
+                       "output_shape": [None, int(a.shape[2])]})
+    manifest = {"dataset": {"name": "synthetic"},
+                "probe": {"indices": list(range(n_samples)), "labels": arrays["labels"].tolist()},
+                "class_names": [str(i) for i in range(10)], "layers": layers,
+                "outputs": {"logits": False, "mc_samples": 0}, "model": {"name": "synthetic"}, "recorder": {}}
+    writer = RunWriter(path, manifest=manifest, arrays=specs)
+
+    def append(i):
+        snap = {"outputs/probabilities": probs[i]}
+        for name, a in acts.items():
+            snap["activations/" + safe_array_key(name)] = a[i].astype("float32")
+        row = {"kind": arrays["kinds"][i], "epoch": arrays["epochs"][i], "batch": arrays["batches"][i], "step": i,
+               "progress": float(arrays["epochs"][i]), "time": float(i), "wall_time": float(i), "nonfinite": False,
+               "logs": arrays["logs"][i]}
+        row["label"] = snapshot_label(row)
+        writer.append(snap, row)
+
+    for i in range(n_first):
+        append(i)
+    return writer, append
+
+
+def test_live_picks_up_new_snapshots(tmp_path, synthetic_run):
+    _, layouts = synthetic_run
+    arrays = synthetic_arrays()
+    writer, append = _writer_for(tmp_path / "live", arrays, 3)
+    try:
+        run = open_run(tmp_path / "live")
+        w = explore(run, layout=layouts, by="class", live=True, poll_seconds=3600, progress=False)
+        assert w.slider.max == 2 and w.slider.value == 2
+        assert "energy" not in w.measure_dropdown.options  # no logits recorded
+        assert w.poll() == 0
+        before = _image_arrays(w)
+        append(3)
+        append(4)
+        assert w.poll() == 2
+        assert w.slider.max == 4 and w.slider.value == 4  # followed the newest snapshot
+        assert w.snapshot_label.value == "epoch 2"
+        assert any(not np.array_equal(a, b) for a, b in zip(before, _image_arrays(w), strict=True))
+        w.slider.value = 1
+        append(5)
+        assert w.poll() == 1 and w.slider.value == 1  # stays where the user looks
+        w.close()
+        assert w._stop.is_set()
+    finally:
+        writer.close()
+
+
+def test_bad_arguments(synthetic_run):
+    run, layouts = synthetic_run
+    with pytest.raises(InvalidParameterError, match="'run'"):
+        explore("not a run")
+    with pytest.raises(InvalidParameterError, match="'measure'"):
+        explore(run, layout=layouts, measure="mc_dropout")
+    with pytest.raises(InvalidParameterError, match="'by'"):
+        explore(run, layout=layouts, by="prediction")
+    with pytest.raises(InvalidParameterError, match="'color_by'"):
+        explore_correlation(run, layout=layouts, color_by="size")
+    with pytest.raises(InvalidInputError, match="layer 'dense'"):
+        explore(run, layout={"dense": np.zeros((5, 2)), "dense_1": layouts["dense_1"]}, progress=False)
