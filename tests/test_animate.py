@@ -18,7 +18,15 @@ from actconf.animate import animate_maps, find_ffmpeg
 from actconf.errors import InvalidParameterError, MissingDataError
 from actconf.render import TopoRenderer
 from test_plots_maps import make_naps
-from test_widgets import synthetic_run  # noqa: F401  (fixture)
+from test_widgets import synthetic_arrays
+
+
+@pytest.fixture(scope="module")
+def run_and_layout(tmp_path_factory):
+    from actconf.testing import write_synthetic_run
+
+    run = write_synthetic_run(tmp_path_factory.mktemp("run") / "run", **synthetic_arrays(sizes=(40,)))
+    return run, {"dense": np.random.default_rng(3).random((40, 2))}
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +99,8 @@ def test_mp4_without_ffmpeg_is_a_clear_error(pos, tmp_path, monkeypatch):
         animate_maps(make_naps(by="class"), pos, tmp_path / "x.mp4", progress=False)
 
 
-def test_titles_from_run(pos, tmp_path, synthetic_run):
-    run, layouts = synthetic_run
+def test_titles_from_run(pos, tmp_path, run_and_layout):
+    run, layouts = run_and_layout
     from actconf.naps import naps
 
     nap = naps(run, "dense", by="class")
