@@ -566,7 +566,8 @@ class ActivationRecorder(keras.callbacks.Callback):
         if self._epoch_offset is None:  # first epoch of a later fit() call
             self._epoch_offset = max(0, self._last_epoch - epoch)
         self._keras_epoch = epoch
-        self._epoch_start_step = self._global_step()
+        if not self._steps_per_epoch:  # unknown epoch length: count from the optimizer
+            self._epoch_start_step = self._global_step()
 
     def _epoch_number(self) -> int:
         return self._keras_epoch + 1 + (self._epoch_offset or 0)
@@ -594,8 +595,12 @@ class ActivationRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         number = self._epoch_number()
-        _ = self.model  # JAX: sync the training state first
-        self._record("epoch", number, self._global_step() - self._epoch_start_step, logs)
+        if self._steps_per_epoch:
+            batches = self._steps_per_epoch
+        else:
+            _ = self.model  # JAX: sync the training state first
+            batches = self._global_step() - self._epoch_start_step
+        self._record("epoch", number, batches, logs)
         self._last_epoch = number
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
