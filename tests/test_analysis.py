@@ -90,11 +90,15 @@ def test_bootstrap_replicates_equal_spearman_on_resampled_data():
     x = np.round(rng.normal(size=n), 1)  # many ties
     y = x + rng.normal(size=n)
     draws = rng.integers(0, n, size=(6, n))
-    weights = np.stack([np.bincount(d, minlength=n) for d in draws]).astype(float)
-    boot = _bootstrap_spearman(_resample_ranks(x, weights), _resample_ranks(y, weights), weights)
+    weights = np.stack([np.bincount(d, minlength=n) for d in draws]).astype(np.int32)
+    ranks = _resample_ranks(x, weights)
+    boot = _bootstrap_spearman(ranks, _resample_ranks(y, weights), weights.astype(np.float32))
     for b in range(6):
         ref = stats.spearmanr(x[draws[b]], y[draws[b]]).statistic
-        assert boot[b] == pytest.approx(ref, abs=1e-12)
+        assert boot[b] == pytest.approx(ref, abs=1e-6)
+        # every drawn copy gets the rank that scipy gives it in the explicit resample (minus the mean rank)
+        explicit = stats.rankdata(x[draws[b]]) - (n + 1) / 2
+        np.testing.assert_allclose(ranks[b, draws[b]], explicit, atol=1e-5)
     w = _bootstrap_weights(n, 5, np.random.default_rng(0))
     assert w.shape == (5, n) and np.all(w.sum(axis=1) == n)
 

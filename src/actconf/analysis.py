@@ -135,49 +135,48 @@ def spearman(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _resample_ranks(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Average ranks of ``x`` (n,) inside every bootstrap resample, given by ``weights``.
+    """Centred average ranks of ``x`` (n,) inside every bootstrap resample given by ``weights``.
 
-    ``weights`` (B, n) counts how often each sample was drawn. A sample's rank among the
-    resampled values is (draws of smaller values) + (draws of equal values + 1) / 2 —
-    exactly what ranking the explicitly resampled data would give every copy.
+    ``weights`` (B, n) int counts how often each sample was drawn. A sample's rank among
+    the resampled values is (draws of smaller values) + (draws of equal values + 1) / 2
+    — exactly what ranking the explicitly resampled data gives every copy. The mean
+    rank of n draws is always (n + 1) / 2, which is subtracted (float32 result).
     """
     n = x.shape[0]
     order = np.argsort(x, kind="stable")
     xs = x[order]
-    cum = np.zeros((weights.shape[0], n + 1))
-    np.cumsum(weights[:, order], axis=1, out=cum[:, 1:])
-    new = np.empty(n, dtype=bool)
-    new[0] = True
-    new[1:] = xs[1:] != xs[:-1]
-    starts = np.flatnonzero(new)
-    ends = np.append(starts[1:], n)
-    tie = np.cumsum(new) - 1
-    before = cum[:, starts[tie]]
-    through = cum[:, ends[tie]]
-    ranks = np.empty_like(before)
-    ranks[:, order] = before + (through - before + 1.0) / 2.0
+    ws = weights[:, order]
+    through = np.cumsum(ws, axis=1, dtype=np.int32)
+    ties = xs[1:] == xs[:-1]
+    if ties.any():
+        new = np.concatenate([[True], ~ties])
+        starts = np.flatnonzero(new)
+        ends = np.append(starts[1:], n) - 1
+        tie = np.cumsum(new) - 1
+        before = (through - ws)[:, starts[tie]]
+        through = through[:, ends[tie]]
+    else:
+        before = through - ws
+    ranks = np.empty(weights.shape, dtype=np.float32)
+    ranks[:, order] = (before + through).astype(np.float32) * np.float32(0.5) + np.float32(0.5 - (n + 1) / 2)
     return ranks
 
 
-def _bootstrap_spearman(rx: np.ndarray, ry: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Spearman rho of every resample from within-resample ranks rx, ry (B, n) and counts."""
-    n = weights.sum(axis=1)
-    mx = (weights * rx).sum(axis=1) / n
-    my = (weights * ry).sum(axis=1) / n
-    cx = rx - mx[:, None]
-    cy = ry - my[:, None]
+def _bootstrap_spearman(cx: np.ndarray, cy: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Spearman rho of every resample from centred within-resample ranks cx, cy (B, n)."""
     wcx = weights * cx
-    cov = (wcx * cy).sum(axis=1)
-    vx = (wcx * cx).sum(axis=1)
-    vy = (weights * cy * cy).sum(axis=1)
+    cov = np.einsum("bi,bi->b", wcx, cy, dtype=np.float64)
+    vx = np.einsum("bi,bi->b", wcx, cx, dtype=np.float64)
+    vy = np.einsum("bi,bi->b", weights * cy, cy, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where((vx > 0) & (vy > 0), cov / np.sqrt(vx * vy), np.nan)
 
 
 def _bootstrap_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, n) int32 draw counts of n-out-of-n resampling with replacement."""
     draws = rng.integers(0, n, size=(n_boot, n))
     flat = (draws + n * np.arange(n_boot)[:, None]).ravel()
-    return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+    return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.int32)
 
 
 # --------------------------------------------------------------------------- activity
@@ -307,28 +306,33 @@ def activity_confidence(
     weights = _bootstrap_weights(n, n_boot, rng) if n_boot else None
     lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
     frame = _snapshot_frame(run, idx)
+    results = {layer: spearman(conf, acts[layer]) for layer in layer_list}
+    low = {layer: np.full(idx.size, np.nan) for layer in layer_list}
+    high = {layer: np.full(idx.size, np.nan) for layer in layer_list}
+    if weights is not None:
+        wf = weights.astype(np.float32)
+        for i in range(idx.size):  # snapshots outer: the confidence's resample ranks serve every layer
+            x = conf[i]
+            todo = [layer for layer in layer_list if np.isfinite(results[layer][0][i])
+                    and np.isfinite(x).all() and np.isfinite(acts[layer][i]).all()]
+            if not todo:
+                continue
+            cx = _resample_ranks(x, weights)
+            for layer in todo:
+                boot = _bootstrap_spearman(cx, _resample_ranks(acts[layer][i], weights), wf)
+                if np.isfinite(boot).any():
+                    low[layer][i], high[layer][i] = np.nanpercentile(boot, [lo_q, hi_q])
     parts = []
     for layer in layer_list:
-        rho, p = spearman(conf, acts[layer])
-        low = np.full(idx.size, np.nan)
-        high = np.full(idx.size, np.nan)
-        if weights is not None:
-            for i in range(idx.size):
-                x, y = conf[i], acts[layer][i]
-                if np.isnan(rho[i]) or not (np.isfinite(x).all() and np.isfinite(y).all()):
-                    continue
-                boot = _bootstrap_spearman(_resample_ranks(x, weights), _resample_ranks(y, weights), weights)
-                if np.isfinite(boot).any():
-                    low[i], high[i] = np.nanpercentile(boot, [lo_q, hi_q])
         part = frame.copy()
         part["layer"] = layer
         part["activity"] = activity
         part["measure"] = name
         part["n"] = n
-        part["rho"] = rho
-        part["p_value"] = p
-        part["ci_low"] = low
-        part["ci_high"] = high
+        part["rho"] = results[layer][0]
+        part["p_value"] = results[layer][1]
+        part["ci_low"] = low[layer]
+        part["ci_high"] = high[layer]
         parts.append(part)
     table = pd.concat(parts, ignore_index=True)
     table.attrs.update(ci=ci, n_boot=n_boot, activity=activity, measure=name)
