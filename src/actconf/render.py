@@ -409,10 +409,15 @@ class TopoRenderer:
         flat = arr.reshape(-1, self.n_neurons)
         m = flat.shape[0]
         h, w = self.shape
-        out = np.full((m, h * w), np.nan)
-        if m:
-            # (pixels, n) @ (n, m) -> (pixels, m): one product for every map
-            out[:, self.pixel_index] = (self.operator @ flat.T).T
+        out = np.empty((m, h * w))
+        # (pixels, n) @ (n, maps) per block of maps: the same product as one big one, but
+        # the temporaries stay small (a few MB) instead of doubling the memory of the output
+        block = max(1, (4 << 20) // (8 * max(1, len(self.pixel_index))))
+        for start in range(0, m, block):
+            stop = min(m, start + block)
+            out[start:stop, self.pixel_index] = (self.operator @ flat[start:stop].T).T
+        if len(self.pixel_index) < h * w:
+            out[:, ~self.mask.ravel()] = np.nan
         return out.reshape(*lead, h, w)
 
     __call__ = render
