@@ -250,3 +250,19 @@ def test_members_and_unknown_group(nap_run):
     np.testing.assert_array_equal(grouping.members(0, "dog"), np.flatnonzero(nap_run.labels == 1))
     with pytest.raises(InvalidParameterError, match="'cat'"):
         grouping.members(0, "wolf")
+
+
+def test_mc_dropout_groups_by_the_mc_prediction(tmp_path):
+    rng = np.random.default_rng(5)
+    labels = np.arange(12) % 2
+    probs = np.tile([[0.9, 0.1]], (1, 12, 1))  # the deterministic pass always predicts class 0
+    mc = np.tile([[[0.2, 0.8]]], (1, 3, 12, 1))  # the MC passes predict class 1
+    run = write_synthetic_run(tmp_path / "mc", activations={"h": rng.random((1, 12, 2))}, labels=labels,
+                              probabilities=probs, mc_probabilities=mc)
+    plain = group_samples(run, by="prediction")
+    np.testing.assert_array_equal(plain.sizes().values[0], [12, 0])
+    mcg = group_samples(run, by="prediction", measure="mc_dropout")
+    np.testing.assert_array_equal(mcg.sizes().values[0], [0, 12])
+    correct = naps(run, "h", by="class+correct", measure="mc_dropout", min_size=1)
+    assert dict(zip(correct["group"].values, correct["size"].values[0], strict=True)) == {
+        "0 | correct": 0, "0 | wrong": 6, "1 | correct": 6, "1 | wrong": 0}

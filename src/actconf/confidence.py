@@ -154,31 +154,50 @@ def _stratified_folds(labels: np.ndarray, n_folds: int, rng: np.random.Generator
 
 
 # --------------------------------------------------------------------------- temperature
-def _fit_beta(z: np.ndarray, labels: np.ndarray, weights: np.ndarray, iterations: int = 60) -> np.ndarray:
+def _fit_beta(z: np.ndarray, labels: np.ndarray, weights: np.ndarray, iterations: int = 50) -> np.ndarray:
     """Inverse temperature minimising the weighted NLL, for every leading index at once.
 
     ``z``: (B, n, K) logits (or log-probabilities); ``weights``: (B, n) sample weights
-    (0 = not used). The NLL is convex in beta = 1/T, so its derivative
-    ``sum_i w_i (E_softmax(beta z_i)[z_i] - z_{i, y_i})`` is increasing; bisection on
-    log(beta) within [1/T_MAX, 1/T_MIN] finds the root (or the bound that is closest).
+    (0 = not used). The NLL is convex in beta = 1/T, with derivative
+    ``g = sum_i w_i (E_p[z_i] - z_{i, y_i})`` and second derivative
+    ``h = sum_i w_i Var_p[z_i]`` (p = softmax(beta z_i)). Safeguarded Newton: a bracket
+    [1/T_MAX, 1/T_MIN] shrinks with the sign of ``g``; a Newton step leaving it is
+    replaced by bisection (in log beta). The result is clipped to the bracket, so an
+    optimum beyond it (e.g. labels unrelated to the logits) gives the nearest bound.
     """
-    zy = np.take_along_axis(z, labels[None, :, None].repeat(z.shape[0], axis=0), axis=-1)[..., 0]
+    zy = np.take_along_axis(z, np.broadcast_to(labels[None, :, None], (z.shape[0], z.shape[1], 1)), axis=-1)[..., 0]
     wsum = np.maximum(weights.sum(axis=1), _TINY)
 
-    def grad(beta: np.ndarray) -> np.ndarray:
-        p = _softmax(beta[:, None, None] * z)
-        expected = (p * z).sum(axis=-1)
-        return ((expected - zy) * weights).sum(axis=1) / wsum
+    def derivatives(sel: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        zs, ws = z[sel], weights[sel]
+        p = _softmax(b[:, None, None] * zs)
+        mean = (p * zs).sum(axis=-1)
+        var = np.maximum((p * zs * zs).sum(axis=-1) - mean * mean, 0.0)
+        return ((mean - zy[sel]) * ws).sum(axis=1) / wsum[sel], (var * ws).sum(axis=1) / wsum[sel]
 
-    lo = np.full(z.shape[0], np.log(1 / _T_MAX))
-    hi = np.full(z.shape[0], np.log(1 / _T_MIN))
+    lo = np.full(z.shape[0], 1 / _T_MAX)
+    hi = np.full(z.shape[0], 1 / _T_MIN)
+    everything = np.ones(z.shape[0], dtype=bool)
+    g_lo = derivatives(everything, lo)[0]
+    g_hi = derivatives(everything, hi)[0]
+    beta = np.where(g_lo >= 0, lo, np.where(g_hi <= 0, hi, 1.0))  # optimum at or beyond a bound
+    active = (g_lo < 0) & (g_hi > 0)
     for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        g = grad(np.exp(mid))
-        up = g < 0  # NLL still decreasing: the optimum has a larger beta
-        lo = np.where(up, mid, lo)
-        hi = np.where(up, hi, mid)
-    return np.exp(0.5 * (lo + hi))
+        if not active.any():
+            break
+        b = beta[active]
+        g, h = derivatives(active, b)
+        lo_a = np.where(g < 0, b, lo[active])  # NLL still decreasing: the optimum has a larger beta
+        hi_a = np.where(g < 0, hi[active], b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = b - g / h
+        inside = np.isfinite(newton) & (newton > lo_a) & (newton < hi_a)
+        new = np.where(inside, newton, np.sqrt(lo_a * hi_a))
+        lo[active], hi[active] = lo_a, hi_a
+        done = (np.abs(new - b) <= 1e-10 * b) | (hi_a / lo_a < 1 + 1e-12)
+        beta[active] = new
+        active[np.flatnonzero(active)[done]] = False
+    return np.clip(beta, 1 / _T_MAX, 1 / _T_MIN)
 
 
 def _temperature_scores(arr: np.ndarray, from_logits: bool) -> np.ndarray:

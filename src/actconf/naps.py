@@ -426,10 +426,10 @@ def group_samples(
     measure : str or xarray.DataArray, default="max_softmax"
         Confidence measure for the ``confidence`` factor (see
         :mod:`actconf.confidence`), or a confidence DataArray (snapshot, sample) you
-        computed (e.g. ``confidence(run, measure="temperature", seed=1)``). Its
-        ``prediction`` coordinate, if any, is used for the ``prediction``/``correct``
-        factors (so ``mc_dropout`` groups by the MC-averaged prediction); otherwise the
-        argmax of the recorded probabilities.
+        computed (e.g. ``confidence(run, measure="temperature", seed=1)``). For the
+        ``prediction``/``correct`` factors, ``mc_dropout`` and a DataArray with a
+        ``prediction`` coordinate supply their own predictions (the MC-averaged argmax);
+        otherwise the argmax of the recorded probabilities is used.
     bins : int, sequence of float or str, default=10
         Confidence bins: ``n`` equal-width bins on [0, 1]; increasing edges (values
         outside them belong to no group); or ``"quantile"`` / ``"quantile:N"`` for N
@@ -466,26 +466,30 @@ def _group_samples(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any
     conf = pred = None
     bins_t = None
     name = measure if isinstance(measure, str) else "custom"
-    if "confidence" in by_t:
-        if isinstance(measure, str) and measure in MEASURES:
-            _parse_bins(bins, measure, caller)  # fail on bad bins before reading any data
+    needs_pred = "prediction" in by_t or "correct" in by_t
+    # MC dropout (or a user-supplied confidence) may carry its own predictions
+    own_pred = needs_pred and (not isinstance(measure, str) or measure == "mc_dropout")
+    if "confidence" in by_t and isinstance(measure, str):
+        _parse_bins(bins, measure, caller)  # fail on bad bins before reading any data
+    if "confidence" in by_t or own_pred:
         name, conf = _resolve_confidence(run, measure, idx, caller)
+    if "confidence" in by_t:
         bins_t = _parse_bins(bins, name if name in MEASURES else None, caller)
-    if "prediction" in by_t or "correct" in by_t:
+    if needs_pred:
         if conf is not None and "prediction" in conf.coords:
             pred = np.asarray(conf["prediction"].values)
         else:
             pred = run.read("outputs/probabilities", idx).argmax(axis=-1)
     if pred is None and conf is None:
         pred = np.zeros((idx.size, run.n_samples), dtype=np.int64)
-    conf_values = None if conf is None else np.asarray(conf.values, dtype=np.float64)
+    conf_values = None if bins_t is None else np.asarray(conf.values, dtype=np.float64)
     codes, labels, factors, lo, hi = _assign(run.labels, pred, conf_values, by_t, bins_t, run.class_names)
     coords = {**_snapshot_coords(run, idx), "sample": np.arange(run.n_samples),
               "label": ("sample", run.labels)}
     assignment = xr.DataArray(codes, dims=("snapshot", "sample"), coords=coords, name="group",
                               attrs={"by": "+".join(by_t)})
     return Grouping(assignment, labels, factors, by_t, name, bins_t.spec if bins_t else None,
-                    conf, lo, hi, codes)
+                    conf if bins_t is not None else None, lo, hi, codes)
 
 
 # --------------------------------------------------------------------------- NAPs
