@@ -59,10 +59,9 @@ def bench_render(n_maps: int = 1000, n_neurons: int = 128, resolution: int = 100
 
 def bench_slider(n_moves: int = 60, correlation: bool = False) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from test_widgets import synthetic_arrays
-
     from actconf.testing import write_synthetic_run
     from actconf.widgets import explore
+    from test_widgets import synthetic_arrays
 
     with tempfile.TemporaryDirectory() as tmp:
         run = write_synthetic_run(Path(tmp) / "run", **synthetic_arrays(n_snap=12, n_samples=600, sizes=(128,)))
