@@ -43,6 +43,10 @@ _LAZY: dict[str, str] = {
     "build_mlp": "models",
     "build_cnn": "models",
     "write_synthetic_run": "testing",
+    "TopoRenderer": "render",
+    "animate_maps": "animate",
+    "explore": "widgets",
+    "explore_correlation": "widgets",
 }
 
 _SUBMODULES = {
