@@ -12,8 +12,9 @@ built from four *factors*:
 ``confidence``
     a confidence bin at that snapshot, from fixed edges (labels such as ``"0.9–1.0"``;
     a bin includes its lower edge, the last bin also its upper edge) or from
-    per-snapshot quantiles (labels ``"Q1/5"`` … ``"Q5/5"``, equal-count bins of the
-    samples sorted by confidence).
+    per-snapshot quantiles (labels ``"Q1/5"`` … ``"Q5/5"``: the samples sorted by
+    confidence are split into equal-count parts as ``numpy.array_split`` does; equal
+    confidences at a boundary are split by sample order).
 
 ``by`` is one factor or a combination joined with ``+`` (``"class+confidence"``,
 ``"class+prediction"``, …). Combined groups are the Cartesian product of the factor
@@ -85,7 +86,7 @@ def _fmt_edge(values: np.ndarray) -> list[str]:
     return [f"{v:.4g}" for v in values]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Bins:
     edges: np.ndarray | None  # fixed edges, or None for quantile bins
     quantiles: int | None
@@ -177,7 +178,7 @@ def _parse_bins(bins: Any, measure: str | None, caller: str) -> _Bins:
 
 
 # --------------------------------------------------------------------------- grouping
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Grouping:
     """Group of every probe sample at every snapshot (see :func:`group_samples`).
 
