@@ -72,7 +72,6 @@ PROBABILITY_MEASURES: tuple[str, ...] = ("max_softmax", "temperature", "mc_dropo
 BOUNDED_MEASURES: tuple[str, ...] = ("max_softmax", "margin", "entropy", "temperature", "mc_dropout")
 
 _TINY = 1e-300
-_LOG_TINY = -690.0  # log of the smallest probability we keep (log(1e-300))
 _T_MIN, _T_MAX = 1e-2, 1e2  # temperatures are fitted in this range
 
 
@@ -93,11 +92,6 @@ def _snapshot_frame(run: Run, idx: np.ndarray):
     cols = [c for c in ("kind", "epoch", "batch", "step", "progress", "label") if c in run.snapshots]
     frame = run.snapshots.iloc[idx][cols].reset_index()
     return frame
-
-
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
