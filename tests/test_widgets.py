@@ -91,6 +91,8 @@ def test_slider_changes_images_in_place(synthetic_run):
     offsets = w.corr.scatter.get_offsets()
     np.testing.assert_allclose(offsets[:, 0], w.corr.conf[0])
     assert w.corr.scatter_title.get_text().startswith("initial: ρ = ")
+    box = w.corr.scatter_title.get_window_extent()
+    assert w.corr.fig.bbox.contains(box.x0, box.y0) and w.corr.fig.bbox.contains(box.x1, box.y1)  # on canvas
     w.slider.value = 4
     np.testing.assert_allclose(w.corr.scatter.get_offsets()[:, 0], w.corr.conf[4])
     assert w.corr.marker.get_xdata()[0] == w.corr.x[4]

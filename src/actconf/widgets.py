@@ -312,7 +312,9 @@ class _CorrelationState:
                                  Line2D([], [], ls="", marker="o", ms=4, color=bad, label="wrong")],
                         fontsize=7, loc="best", frameon=False)
         self.scatter = ax_s.scatter(self.conf[0], self.act[0], s=6, c=self.colors[0], alpha=0.7, lw=0)
-        self.scatter_title = ax_s.set_title("initial: ρ = 0.00 [0.00, 0.00]", fontsize=9)  # reserves space
+        # a plain text, not the axes title: the title's automatic placement breaks when blitted
+        self.scatter_title = ax_s.text(0.5, 1.03, "initial: ρ = 0.00 [0.00, 0.00]", transform=ax_s.transAxes,
+                                       ha="center", va="bottom", fontsize=9)
         # per-neuron correlation map
         _underlay(ax_m, renderer)
         self.image = ax_m.imshow(self.maps[0], origin="lower", extent=renderer.extent, interpolation="antialiased",
