@@ -1,0 +1,281 @@
+"""Quality measures of layouts and the method comparison figure (private).
+
+Public entry points are :func:`actconf.layout.layout_quality`,
+:func:`actconf.layout.compare_layouts` and
+:func:`actconf.layout.plot_layout_comparison`; their docstrings describe the
+measures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: Downscaled sizes (px, for a 100 px map) and Gaussian radii (px) of the paper.
+RESIZE_SIZES: tuple[int, ...] = tuple(range(55, 9, -5))
+BLUR_RADII: tuple[int, ...] = tuple(range(2, 21, 2))
+
+#: measure -> (label, higher is better)
+MEASURES: dict[str, tuple[str, bool]] = {
+    "resize_auc": ("resize error AUC", False),
+    "blur_auc": ("blur error AUC", False),
+    "trustworthiness": ("trustworthiness", True),
+    "continuity": ("continuity", True),
+    "spearman": ("Spearman ρ (distances)", True),
+    "knn_preservation": ("kNN preservation", True),
+}
+
+
+# --------------------------------------------------------------------------- smoothness
+def render_maps(positions: np.ndarray, values: np.ndarray, resolution: int) -> np.ndarray | None:
+    """Linear maps (G, H, W), NaN outside the convex hull; None if no hull exists."""
+    from .errors import InvalidInputError
+    from .render import TopoRenderer
+
+    try:
+        renderer = TopoRenderer(positions, resolution=resolution, method="linear", mask="hull")
+    except InvalidInputError:
+        return None
+    return renderer.render(values)
+
+
+def _pil(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    img = Image.fromarray(image.astype(np.float32), mode="F")
+    return np.asarray(img.resize(size, Image.Resampling.BILINEAR), dtype=np.float64)
+
+
+def _masked(filter_fn, image: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised convolution: filter the weighted image and the weights, divide."""
+    num = filter_fn(image * weight)
+    den = filter_fn(weight)
+    out = np.divide(num, den, out=np.zeros_like(num), where=den > 1e-9)
+    return out, den
+
+
+def resize_back(image: np.ndarray, inside: np.ndarray, size: int) -> np.ndarray:
+    """Down-scale to ``size`` px and back (bilinear, antialiased), blank pixels left out."""
+    h, w = image.shape
+    small, small_w = _masked(lambda a: _pil(a, (size, size)), image, inside.astype(np.float64))
+    back, _ = _masked(lambda a: _pil(a, (w, h)), small, np.clip(small_w, 0.0, 1.0))
+    return back
+
+
+def blur(image: np.ndarray, inside: np.ndarray, radius: float) -> np.ndarray:
+    """Gaussian blur (standard deviation ``radius`` px), blank pixels left out."""
+    from scipy.ndimage import gaussian_filter
+
+    out, _ = _masked(lambda a: gaussian_filter(a, sigma=radius, mode="constant", cval=0.0, truncate=4.0),
+                     image, inside.astype(np.float64))
+    return out
+
+
+def smoothness_curves(maps: np.ndarray, *, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean squared error of each map against resized and blurred versions.
+
+    ``maps`` (G, H, W) with NaN outside the hull. Values are divided by the
+    largest absolute value over all maps (so errors do not depend on the
+    activation scale). Blank pixels are *missing data*: resizing and blurring are
+    normalised convolutions over the drawn pixels only (filter ``map * mask`` and
+    ``mask``, divide), and errors are averaged over the drawn pixels. Returns
+    ``(sizes, resize_errors, radii, blur_errors)``, errors averaged over groups.
+    """
+    factor = resolution / 100.0
+    sizes = np.array([max(2, round(s * factor)) for s in RESIZE_SIZES])
+    radii = np.array([r * factor for r in BLUR_RADII], dtype=float)
+    inside = np.isfinite(maps)
+    top = float(np.nanmax(np.abs(maps))) if inside.any() else 0.0
+    filled = np.where(inside, maps, 0.0) / (top if top > 0 else 1.0)
+    n_groups = filled.shape[0]
+    resize_err = np.zeros((n_groups, len(sizes)))
+    blur_err = np.zeros((n_groups, len(radii)))
+    for g in range(n_groups):
+        img, ins = filled[g], inside[g]
+        if not ins.any():
+            continue
+        for a, size in enumerate(sizes):
+            resize_err[g, a] = np.mean((resize_back(img, ins, int(size)) - img)[ins] ** 2)
+        for b, radius in enumerate(radii):
+            blur_err[g, b] = np.mean((blur(img, ins, radius) - img)[ins] ** 2)
+    valid = inside.reshape(n_groups, -1).any(axis=1)
+    if not valid.any():
+        return sizes, np.full(len(sizes), np.nan), radii, np.full(len(radii), np.nan)
+    return sizes, resize_err[valid].mean(0), radii, blur_err[valid].mean(0)
+
+
+def curve_auc(errors: np.ndarray) -> float:
+    """Area under an error curve over its step index (unit spacing), trapezoidal."""
+    return float(np.trapezoid(errors)) if len(errors) > 1 else float(errors[0])
+
+
+# --------------------------------------------------------------------------- neighbourhoods
+def effective_k(k: int, n: int) -> int:
+    """Neighbourhood size usable with ``n`` points (scikit-learn needs k < n / 2)."""
+    return int(min(k, int(np.ceil(n / 2)) - 1))
+
+
+def continuity(profile_dist: np.ndarray, layout_dist: np.ndarray, k: int) -> float:
+    """Continuity (Venna & Kaski 2001): trustworthiness with the spaces swapped.
+
+    Penalises profile-space neighbours that are missing from the layout
+    neighbourhood, by their rank in the layout. Computed with scikit-learn's
+    ``trustworthiness`` on the layout distances as "original" space and the
+    profile distances as "embedding"; both matrices are passed as precomputed
+    distances by ranking them ourselves.
+    """
+    return _trust(layout_dist, profile_dist, k)
+
+
+def _trust(high: np.ndarray, low: np.ndarray, k: int) -> float:
+    """Trustworthiness of neighbourhoods of ``low`` w.r.t. ranks in ``high`` (both (n, n))."""
+    n = len(high)
+    big = np.inf
+    h = high.copy()
+    np.fill_diagonal(h, -big)  # each point is its own rank 0
+    order_h = np.argsort(h, axis=1, kind="stable")
+    ranks = np.empty((n, n), dtype=np.int64)
+    rows = np.arange(n)[:, None]
+    ranks[rows, order_h] = np.arange(n)[None, :]
+    lo = low.copy()
+    np.fill_diagonal(lo, -big)
+    nbr_low = np.argsort(lo, axis=1, kind="stable")[:, 1 : k + 1]
+    r = ranks[rows, nbr_low] - k
+    penalty = np.where(r > 0, r, 0).sum()
+    return float(1.0 - penalty * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))))
+
+
+def trustworthiness(profile_dist: np.ndarray, layout_dist: np.ndarray, k: int) -> float:
+    """Trustworthiness (Venna & Kaski 2001), same formula as scikit-learn's."""
+    return _trust(profile_dist, layout_dist, k)
+
+
+def knn_preservation(profile_dist: np.ndarray, layout_dist: np.ndarray, k: int) -> float:
+    """Mean fraction of each neuron's k profile-space neighbours that are layout neighbours."""
+    n = len(profile_dist)
+    p = profile_dist.copy()
+    q = layout_dist.copy()
+    np.fill_diagonal(p, -np.inf)
+    np.fill_diagonal(q, -np.inf)
+    a = np.argsort(p, axis=1, kind="stable")[:, 1 : k + 1]
+    b = np.argsort(q, axis=1, kind="stable")[:, 1 : k + 1]
+    hits = 0
+    for i in range(n):  # n small sorted sets: cheap
+        hits += np.intersect1d(a[i], b[i], assume_unique=True).size
+    return float(hits / (n * k))
+
+
+def distance_scores(profile_dist: np.ndarray, positions: np.ndarray, k: int) -> dict[str, float]:
+    from scipy.spatial.distance import pdist, squareform
+    from scipy.stats import spearmanr
+
+    n = len(positions)
+    out = dict.fromkeys(("trustworthiness", "continuity", "spearman", "knn_preservation"), np.nan)
+    if n < 3:
+        return out
+    condensed = pdist(positions)
+    layout_dist = squareform(condensed)
+    iu = np.triu_indices(n, 1)
+    prof = profile_dist[iu]
+    if np.ptp(prof) > 0 and np.ptp(condensed) > 0:
+        out["spearman"] = float(spearmanr(prof, condensed).statistic)
+    kk = effective_k(k, n)
+    if kk >= 1:
+        out["trustworthiness"] = trustworthiness(profile_dist, layout_dist, kk)
+        out["continuity"] = continuity(profile_dist, layout_dist, kk)
+        out["knn_preservation"] = knn_preservation(profile_dist, layout_dist, kk)
+    return out
+
+
+def quality_detail(positions: np.ndarray, profile_dist: np.ndarray, values: np.ndarray, *, k: int,
+                   resolution: int) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Scalar scores and the two error curves of one layout."""
+    scores: dict[str, float] = {"resize_auc": np.nan, "blur_auc": np.nan}
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    maps = render_maps(positions, values, resolution)
+    if maps is not None:
+        sizes, r_err, radii, b_err = smoothness_curves(maps, resolution=resolution)
+        curves = {"resize_mse": (sizes, r_err), "blur_mse": (radii, b_err)}
+        scores["resize_auc"] = curve_auc(r_err)
+        scores["blur_auc"] = curve_auc(b_err)
+    scores.update(distance_scores(profile_dist, positions, k))
+    return scores, curves
+
+
+# --------------------------------------------------------------------------- figure
+def plot_comparison(frame: Any, *, measures: tuple[str, ...] | None = None, figsize: tuple[float, float] | None = None):
+    """The paper-style figure: error curves (mean ± sd over repeats) and violins."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    methods = list(dict.fromkeys(frame["method"]))
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    scalar = [m for m in (measures or MEASURES) if m in set(frame["measure"])]
+    n_extra = max(0, len(scalar) - 2)
+    ncols = 4
+    nrows = 2 + (1 if n_extra else 0) + max(0, (n_extra - 1) // ncols)
+    fig = plt.figure(figsize=figsize or (13, 3.4 * nrows), layout="constrained")
+    grid = fig.add_gridspec(nrows, ncols)
+
+    def curve_panel(ax, measure: str, xlabel: str, invert: bool) -> None:
+        sub = frame[frame["measure"] == measure]
+        for m in methods:
+            part = sub[sub["method"] == m]
+            if part.empty:
+                continue
+            stats = part.groupby("param")["value"].agg(["mean", "std"]).sort_index()
+            x = stats.index.to_numpy(dtype=float)
+            mean = stats["mean"].to_numpy()
+            sd = np.nan_to_num(stats["std"].to_numpy())
+            ax.plot(x, mean, "-o", ms=3, color=colours[m], label=m)
+            ax.fill_between(x, mean - sd, mean + sd, color=colours[m], alpha=0.2, lw=0)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("mean squared error")
+        if invert:
+            ax.invert_xaxis()
+        ax.grid(alpha=0.3)
+
+    curve_panel(fig.add_subplot(grid[0, 0:2]), "resize_mse", "down-scaled to (px), then up-scaled", True)
+    ax = fig.axes[-1]
+    ax.set_title("error after down-/up-scaling (lower = smoother)")
+    curve_panel(fig.add_subplot(grid[0, 2:4]), "blur_mse", "Gaussian blur radius (px)", False)
+    fig.axes[-1].set_title("error after blurring (lower = smoother)")
+
+    def violin_panel(ax, measure: str) -> None:
+        label, higher = MEASURES.get(measure, (measure, True))
+        sub = frame[frame["measure"] == measure]
+        rng = np.random.default_rng(0)
+        for i, m in enumerate(methods):
+            vals = sub.loc[sub["method"] == m, "value"].to_numpy(dtype=float)
+            vals = vals[np.isfinite(vals)]
+            if vals.size == 0:
+                continue
+            if vals.size > 1 and np.ptp(vals) > 1e-12 * max(1.0, np.abs(vals).max()):
+                parts = ax.violinplot(vals, positions=[i], widths=0.8, showextrema=False)
+                for body in parts["bodies"]:
+                    body.set_facecolor(colours[m])
+                    body.set_edgecolor(colours[m])
+                    body.set_alpha(0.35)
+            else:
+                ax.hlines(vals.mean(), i - 0.3, i + 0.3, color=colours[m], lw=2)
+            jitter = rng.uniform(-0.12, 0.12, vals.size)
+            ax.scatter(i + jitter, vals, s=8, color=colours[m], alpha=0.8, zorder=3)
+            ax.hlines(np.median(vals), i - 0.25, i + 0.25, color="black", lw=1, zorder=4)
+        ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
+        ax.set_title(f"{label} ({'higher' if higher else 'lower'} = better)", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+
+    if scalar:
+        violin_panel(fig.add_subplot(grid[1, 0:2]), scalar[0])
+    if len(scalar) > 1:
+        violin_panel(fig.add_subplot(grid[1, 2:4]), scalar[1])
+    for j, measure in enumerate(scalar[2:]):
+        violin_panel(fig.add_subplot(grid[2 + j // ncols, j % ncols]), measure)
+
+    handles = [Line2D([], [], color=colours[m], lw=2, label=m) for m in methods]
+    fig.legend(handles=handles, loc="outside upper center", ncols=min(len(methods), 8), frameon=False)
+    n_rep = frame.groupby("method")["repeat"].nunique().max() if len(frame) else 0
+    redraw = frame.attrs.get("redraw", "seed")
+    fig.suptitle(f"Layout methods compared over {n_rep} repeat(s) (re-drawn: {redraw})", fontsize=12)
+    return fig
