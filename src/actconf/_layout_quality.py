@@ -212,10 +212,9 @@ def plot_comparison(frame: Any, *, measures: tuple[str, ...] | None = None, figs
     methods = list(dict.fromkeys(frame["method"]))
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
     scalar = [m for m in (measures or MEASURES) if m in set(frame["measure"])]
-    n_extra = max(0, len(scalar) - 2)
-    ncols = 4
-    nrows = 2 + (1 if n_extra else 0) + max(0, (n_extra - 1) // ncols)
-    fig = plt.figure(figsize=figsize or (13, 3.4 * nrows), layout="constrained")
+    ncols = 2
+    nrows = 1 + (len(scalar) + ncols - 1) // ncols
+    fig = plt.figure(figsize=figsize or (12, 3.3 * nrows), layout="constrained")
     grid = fig.add_gridspec(nrows, ncols)
 
     def curve_panel(ax, measure: str, xlabel: str, invert: bool) -> None:
@@ -236,11 +235,10 @@ def plot_comparison(frame: Any, *, measures: tuple[str, ...] | None = None, figs
             ax.invert_xaxis()
         ax.grid(alpha=0.3)
 
-    curve_panel(fig.add_subplot(grid[0, 0:2]), "resize_mse", "down-scaled to (px), then up-scaled", True)
-    ax = fig.axes[-1]
-    ax.set_title("error after down-/up-scaling (lower = smoother)")
-    curve_panel(fig.add_subplot(grid[0, 2:4]), "blur_mse", "Gaussian blur radius (px)", False)
-    fig.axes[-1].set_title("error after blurring (lower = smoother)")
+    curve_panel(fig.add_subplot(grid[0, 0]), "resize_mse", "down-scaled to (px), then up-scaled", True)
+    fig.axes[-1].set_title("error after down-/up-scaling (lower = smoother)", fontsize=10)
+    curve_panel(fig.add_subplot(grid[0, 1]), "blur_mse", "Gaussian blur radius (px)", False)
+    fig.axes[-1].set_title("error after blurring (lower = smoother)", fontsize=10)
 
     def violin_panel(ax, measure: str) -> None:
         label, higher = MEASURES.get(measure, (measure, True))
@@ -262,19 +260,16 @@ def plot_comparison(frame: Any, *, measures: tuple[str, ...] | None = None, figs
             jitter = rng.uniform(-0.12, 0.12, vals.size)
             ax.scatter(i + jitter, vals, s=8, color=colours[m], alpha=0.8, zorder=3)
             ax.hlines(np.median(vals), i - 0.25, i + 0.25, color="black", lw=1, zorder=4)
-        ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
+        ax.set_xticks(range(len(methods)), methods, rotation=20 if len(methods) > 6 else 0,
+                      ha="right" if len(methods) > 6 else "center")
         ax.set_title(f"{label} ({'higher' if higher else 'lower'} = better)", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
 
-    if scalar:
-        violin_panel(fig.add_subplot(grid[1, 0:2]), scalar[0])
-    if len(scalar) > 1:
-        violin_panel(fig.add_subplot(grid[1, 2:4]), scalar[1])
-    for j, measure in enumerate(scalar[2:]):
-        violin_panel(fig.add_subplot(grid[2 + j // ncols, j % ncols]), measure)
+    for j, measure in enumerate(scalar):
+        violin_panel(fig.add_subplot(grid[1 + j // ncols, j % ncols]), measure)
 
     handles = [Line2D([], [], color=colours[m], lw=2, label=m) for m in methods]
-    fig.legend(handles=handles, loc="outside upper center", ncols=min(len(methods), 8), frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(methods), 9), frameon=False)
     n_rep = frame.groupby("method")["repeat"].nunique().max() if len(frame) else 0
     redraw = frame.attrs.get("redraw", "seed")
     fig.suptitle(f"Layout methods compared over {n_rep} repeat(s) (re-drawn: {redraw})", fontsize=12)
