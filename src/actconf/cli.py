@@ -1,4 +1,4 @@
-"""Command line: ``actconf run``, ``actconf info`` (thin wrappers over the API).
+"""Command line: ``actconf run | report | notebooks | info`` (thin wrappers over the API).
 
 Exit codes: 0 success, 1 failure while working (e.g. a dataset is not available),
 2 bad arguments (unknown dataset, negative epochs, unwritable or occupied output folder).
@@ -76,6 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record-only", action="store_true", help="stop after training + recording")
     run.add_argument("--quiet", action="store_true", help="no progress output")
 
+    report = sub.add_parser("report", help="(re)build the HTML report of an existing run",
+                            description="Write <run>/report/report.html from a recorded run.")
+    report.add_argument("run", help="run directory")
+    report.add_argument("--layer", default=None, help="layer to map (default: the first recorded)")
+    report.add_argument("--layout", default=None, help="layout method if the run has no saved layout")
+    report.add_argument("--measure", default="max_softmax", help="confidence measure (default max_softmax)")
+    report.add_argument("--no-compare", action="store_true", help="skip the layout-method comparison")
+    report.add_argument("--no-animation", action="store_true", help="skip the GIF")
+    report.add_argument("--quiet", action="store_true", help="no progress output")
+
+    nbs = sub.add_parser("notebooks", help="execute the study notebooks against a run",
+                         description="Execute notebooks 01-05 with papermill against a run; executed "
+                                     "copies (and HTML) are stored in <run>/notebooks/.")
+    nbs.add_argument("run", help="run directory (notebook 01 records it if it does not exist yet)")
+    nbs.add_argument("--quiet", action="store_true", help="no progress output")
+
     info = sub.add_parser("info", help="print what a run holds")
     info.add_argument("run", help="run directory")
     return parser
@@ -83,9 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_out(out: Path, overwrite: bool) -> None:
     """Fail fast (exit 2) on an output folder we cannot or must not write."""
-    from .store import _check_target_directory
-
     import tempfile
+
+    from .store import _check_target_directory
 
     _check_target_directory(out, overwrite)
     parent = out.absolute()
@@ -102,7 +118,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .study import StudyConfig, record
+    from .study import StudyConfig, record, run_study
 
     name = Path(args.dataset).stem if args.dataset.endswith(".npz") else args.dataset
     out = Path(args.out) if args.out else Path("data") / "runs" / f"{name}-{args.model}"
@@ -116,8 +132,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
     verbose = 0 if args.quiet else ("auto" if sys.stdout.isatty() else 2)
     if not args.quiet:
         print(f"actconf: training {config.model} on {config.dataset} for {config.epochs} epochs, recording into {out}")
-    run = record(config, out, overwrite=args.overwrite, verbose=verbose)
+    if args.record_only:
+        run = record(config, out, overwrite=args.overwrite, verbose=verbose)
+        print(run.summary())
+        return 0
+    run, report = run_study(config, out, overwrite=args.overwrite, verbose=verbose, progress=not args.quiet)
     print(run.summary())
+    print(f"report: {report}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+    from .store import open_run
+
+    run = open_run(args.run)
+    path = build_report(run, layer=args.layer, method=args.layout, measure=args.measure,
+                        compare=not args.no_compare, animation=not args.no_animation,
+                        progress=not args.quiet)
+    print(f"report: {path}")
+    return 0
+
+
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    from .notebooks import run_notebooks
+
+    folder = run_notebooks(args.run, progress=not args.quiet)
+    print(f"executed notebooks: {folder}")
     return 0
 
 
@@ -133,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"run": _cmd_run, "info": _cmd_info}
+    handlers = {"run": _cmd_run, "report": _cmd_report, "notebooks": _cmd_notebooks, "info": _cmd_info}
     try:
         return handlers[args.command](args)
     except (InvalidParameterError, RunExistsError) as exc:

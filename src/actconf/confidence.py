@@ -84,6 +84,7 @@ def _snapshot_coords(run: Run, idx: np.ndarray) -> dict[str, Any]:
         "epoch": ("snapshot", table["epoch"].to_numpy()),
         "step": ("snapshot", table["step"].to_numpy()),
         "progress": ("snapshot", table["progress"].to_numpy(dtype=float)),
+        "snapshot_label": ("snapshot", table["label"].astype(str).to_numpy()),
     }
 
 

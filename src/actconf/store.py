@@ -721,6 +721,7 @@ class Run:
             "epoch": ("snapshot", table["epoch"].to_numpy()),
             "step": ("snapshot", table["step"].to_numpy()),
             "progress": ("snapshot", table["progress"].to_numpy(dtype=float)),
+            "snapshot_label": ("snapshot", table["label"].astype(str).to_numpy()),
         }
         return xr.DataArray(data, dims=tuple(dims), coords={**snap_coords, **coords}, name=name)
 

@@ -2,7 +2,9 @@
 
 Stage 1, :func:`record`: load a dataset, draw the probe set, build the paper's model,
 train it with :class:`~actconf.ActivationRecorder` attached and return the opened run.
-Later stages (analysis, maps, report) read that run.
+Stage 2, :func:`actconf.report.build_report`: confidence and calibration, NAPs, the
+layout (saved into the run), maps, animation, statistics and the HTML report.
+:func:`run_study` does both.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from ._validation import check_int, check_option, param_error
 
-__all__ = ["StudyConfig", "record", "auto_every_n_batches"]
+__all__ = ["StudyConfig", "auto_every_n_batches", "record", "run_study"]
 
 MODELS = ("mlp", "cnn")
 
@@ -155,3 +157,25 @@ def record(
         batch_size=config.batch_size, callbacks=[recorder], verbose=verbose,
     )
     return open_run(out)
+
+
+def run_study(
+    config: StudyConfig,
+    out: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    verbose: int | str = "auto",
+    report: bool = True,
+    progress: bool = True,
+):
+    """Record a run (:func:`record`), then write its report; return ``(run, report_path)``.
+
+    ``report_path`` is None with ``report=False``.
+    """
+    run = record(config, out, overwrite=overwrite, verbose=verbose)
+    path = None
+    if report:
+        from .report import build_report
+
+        path = build_report(run, method=config.layout, seed=config.seed, progress=progress)
+    return run, path

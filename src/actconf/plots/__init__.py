@@ -6,7 +6,9 @@ Maps (topographic activation maps) live in ``_maps``; statistics plots
 
 from ._maps import *  # noqa: F403
 from ._maps import __all__ as _maps_all
+from ._run import *  # noqa: F403
+from ._run import __all__ as _run_all
 from ._stats import *  # noqa: F403
 from ._stats import __all__ as _stats_all
 
-__all__ = [*_maps_all, *_stats_all]
+__all__ = [*_maps_all, *_run_all, *_stats_all]

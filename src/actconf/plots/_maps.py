@@ -239,6 +239,8 @@ def snapshot_labels(nap: Any) -> list[str]:
     """Readable labels of the snapshots of a NAP DataArray (``"initial"``, ``"epoch 3"``, ...)."""
     n = nap.sizes["snapshot"]
     coords = nap.coords
+    if "snapshot_label" in coords and coords["snapshot_label"].dims == ("snapshot",):
+        return [str(x) for x in coords["snapshot_label"].values]
     if "label" in coords and coords["label"].dims == ("snapshot",):
         return [str(x) for x in coords["label"].values]
     if "epoch" in coords and coords["epoch"].dims == ("snapshot",):
