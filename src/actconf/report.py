@@ -203,7 +203,7 @@ def build_report(
     conf = confidence.confidence(run, measure=measure)
     add("confidence", "", _figure_html(
         _png(plots.plot_confidence(conf), figdir / "confidence.png"),
-        f"Distribution of the probe samples' confidence ({measure}) over training, correct vs. wrong."))
+        f"Distribution of the probe samples' confidence ({measure}) over training (violins split correct/wrong for few snapshots; otherwise a density with median and quartiles)."))
     final_cal = cal["max softmax (paper)"].iloc[-1]
     bar.update()
 

@@ -476,13 +476,23 @@ def plot_calibration(
             axes[0].plot(t[x], t["accuracy"], color=color, lw=1.6, marker=marker, ms=2.5,
                          label=f"{name}: accuracy", zorder=3)
     axes[0].set_ylim(0, 1.02)
-    for ax, title in zip(axes, ("Accuracy and confidence", "Expected calibration error", "Proper scores (lower is better)"),
-                         strict=True):
+    titles = ("accuracy (solid), mean confidence (dashed)" if not same else
+              "accuracy (black), mean confidence (dashed)",
+              "ECE: equal-width bins (solid), equal-mass (dashed)",
+              "NLL (solid), Brier score (dashed); lower is better")
+    for ax, title in zip(axes, titles, strict=True):
         ax.set_xlabel(_X_LABELS[x])
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+        ax.set_title(title, fontsize=9)
         _epoch_marks(ax, first, x)
         sns.despine(ax=ax)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, lw=2) for c in colors]
+    names = [str(n) for n in tables]
+    if same:
+        handles.append(Line2D([], [], color="k", lw=2))
+        names.append("accuracy")
+    fig.legend(handles, names, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=8)
     axes[1].set_ylim(bottom=0)
     axes[2].set_ylim(bottom=0)
     return fig
