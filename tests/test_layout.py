@@ -611,6 +611,19 @@ def test_smoothness_prefers_smooth_maps_and_ignores_scale(random_case):
     assert flat["resize_auc"] < 1e-10 and flat["blur_auc"] < 1e-10
 
 
+def test_maps_with_holes_are_judged_on_their_own_pixels(random_case):
+    x, pos = random_case
+    v1 = np.linspace(-1, 1, 40) * np.random.default_rng(4).choice([1, -1], 40)
+    v2 = v1.copy()
+    v2[np.argmin(np.abs(v1))] = np.nan  # a neuron without a value blanks its triangles
+    both = layout_quality(pos, x, values=np.vstack([v1, v2]))
+    one = layout_quality(pos, x, values=v1[None])
+    two = layout_quality(pos, x, values=v2[None])
+    for key in ("resize_auc", "blur_auc"):
+        assert np.isfinite(two[key]) and two[key] != one[key]
+        assert both[key] == pytest.approx((one[key] + two[key]) / 2, rel=1e-9)
+
+
 def test_quality_of_tiny_layouts_is_nan_not_an_error():
     q = layout_quality(np.array([[0.0, 0.0], [1.0, 1.0]]), np.eye(2))
     assert all(np.isnan(v) for v in q.values())

@@ -47,29 +47,33 @@ def _pil(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(img.resize(size, Image.Resampling.BILINEAR), dtype=np.float64)
 
 
-def _masked(filter_fn, image: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised convolution: filter the weighted image and the weights, divide."""
-    num = filter_fn(image * weight)
-    den = filter_fn(weight)
-    out = np.divide(num, den, out=np.zeros_like(num), where=den > 1e-9)
-    return out, den
+def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros(np.broadcast_shapes(num.shape, den.shape)), where=den > 1e-9)
 
 
-def resize_back(image: np.ndarray, inside: np.ndarray, size: int) -> np.ndarray:
-    """Down-scale to ``size`` px and back (bilinear, antialiased), blank pixels left out."""
-    h, w = image.shape
-    small, small_w = _masked(lambda a: _pil(a, (size, size)), image, inside.astype(np.float64))
-    back, _ = _masked(lambda a: _pil(a, (w, h)), small, np.clip(small_w, 0.0, 1.0))
-    return back
+def resize_back(images: np.ndarray, inside: np.ndarray, size: int) -> np.ndarray:
+    """Down-scale (G, H, W) maps to ``size`` px and back (bilinear, antialiased),
+    as normalised convolutions: blank pixels are left out. ``inside`` is (G, H, W)
+    or (1, H, W) when every map has the same blank pixels."""
+    g, h, w = images.shape
+    weight = inside.astype(np.float64)
+    small_w = np.stack([_pil(m, (size, size)) for m in weight])
+    small = _divide(np.stack([_pil(a, (size, size)) for a in images * weight]), small_w)
+    small_w = np.clip(small_w, 0.0, 1.0)
+    back_w = np.stack([_pil(m, (w, h)) for m in small_w])
+    return _divide(np.stack([_pil(a, (w, h)) for a in small * small_w]), back_w)
 
 
-def blur(image: np.ndarray, inside: np.ndarray, radius: float) -> np.ndarray:
-    """Gaussian blur (standard deviation ``radius`` px), blank pixels left out."""
+def blur(images: np.ndarray, inside: np.ndarray, radius: float) -> np.ndarray:
+    """Gaussian blur (standard deviation ``radius`` px) of (G, H, W) maps as a normalised
+    convolution: blank pixels are left out. ``inside`` is (G, H, W) or (1, H, W)."""
     from scipy.ndimage import gaussian_filter
 
-    out, _ = _masked(lambda a: gaussian_filter(a, sigma=radius, mode="constant", cval=0.0, truncate=4.0),
-                     image, inside.astype(np.float64))
-    return out
+    def filt(a: np.ndarray) -> np.ndarray:
+        return gaussian_filter(a, sigma=(0.0, radius, radius), mode="constant", cval=0.0, truncate=4.0)
+
+    weight = inside.astype(np.float64)
+    return _divide(filt(images * weight), filt(weight))
 
 
 def smoothness_curves(maps: np.ndarray, *, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -86,23 +90,24 @@ def smoothness_curves(maps: np.ndarray, *, resolution: int) -> tuple[np.ndarray,
     sizes = np.array([max(2, round(s * factor)) for s in RESIZE_SIZES])
     radii = np.array([r * factor for r in BLUR_RADII], dtype=float)
     inside = np.isfinite(maps)
-    top = float(np.nanmax(np.abs(maps))) if inside.any() else 0.0
-    filled = np.where(inside, maps, 0.0) / (top if top > 0 else 1.0)
-    n_groups = filled.shape[0]
-    resize_err = np.zeros((n_groups, len(sizes)))
-    blur_err = np.zeros((n_groups, len(radii)))
-    for g in range(n_groups):
-        img, ins = filled[g], inside[g]
-        if not ins.any():
-            continue
-        for a, size in enumerate(sizes):
-            resize_err[g, a] = np.mean((resize_back(img, ins, int(size)) - img)[ins] ** 2)
-        for b, radius in enumerate(radii):
-            blur_err[g, b] = np.mean((blur(img, ins, radius) - img)[ins] ** 2)
-    valid = inside.reshape(n_groups, -1).any(axis=1)
+    valid = inside.reshape(len(maps), -1).any(axis=1)
     if not valid.any():
         return sizes, np.full(len(sizes), np.nan), radii, np.full(len(radii), np.nan)
-    return sizes, resize_err[valid].mean(0), radii, blur_err[valid].mean(0)
+    maps, inside = maps[valid], inside[valid]
+    top = float(np.nanmax(np.abs(maps)))
+    filled = np.where(inside, maps, 0.0) / (top if top > 0 else 1.0)
+    # maps of one layout share their blank pixels (unless NaN values punched holes):
+    # then the mask is filtered once for all of them
+    mask = inside[:1] if np.array_equal(inside, np.broadcast_to(inside[:1], inside.shape)) else inside
+    counts = inside.sum(axis=(1, 2))
+
+    def mse(other: np.ndarray) -> float:
+        err = np.where(inside, (other - filled) ** 2, 0.0).sum(axis=(1, 2)) / counts
+        return float(err.mean())
+
+    resize_err = np.array([mse(resize_back(filled, mask, int(size))) for size in sizes])
+    blur_err = np.array([mse(blur(filled, mask, radius)) for radius in radii])
+    return sizes, resize_err, radii, blur_err
 
 
 def curve_auc(errors: np.ndarray) -> float:
