@@ -353,7 +353,13 @@ def test_background_writer_reports_worker_errors(tmp_path):
         def resize(self, shape):
             pass
 
-    writer._arrays["outputs/probabilities"] = Broken()
+    writer._arrays["outputs/probabilities"] = Broken()  # zarr's own write path
+
+    def broken_write(name, index, value):  # the direct chunk-file path
+        raise OSError("disk full")
+
+    if writer._direct is not None:
+        writer._direct.write = broken_write
     writer.append(*_snap(3))
     with pytest.raises(OSError, match="disk full"):
         writer.flush()
