@@ -284,7 +284,8 @@ def build_report(
     add("maps", "", _figure_html(
         _png(fig, figdir / "map_neuron_correlation.png"),
         "Rank correlation between each neuron's activation and the sample's confidence at the end "
-        "of training, drawn as a map: where does activity follow confidence?"))
+        "of training, drawn as a map: where does activity follow confidence? Grey holes: neurons "
+        "that are constant over the probe set (dead ReLUs), where no correlation exists."))
     bar.update()
 
     # ------------------------------------------------------------------ animation
