@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -29,6 +30,7 @@ from actconf.notebooks import (
     plot_layouts,
     plot_training,
     resolve_path,
+    show_animation,
     run_notebooks,
     study_run,
 )
@@ -146,7 +148,7 @@ def test_executed_notebook_is_complete_and_clean(executed, name):
 
 
 @pytest.mark.parametrize(("name", "minimum"), [
-    ("01_train_and_record", 1), ("02_confidence_over_training", 5), ("03_topographic_layouts", 6),
+    ("01_train_and_record", 1), ("02_confidence_over_training", 5), ("03_topographic_layouts", 5),
     ("04_activity_vs_confidence", 5), ("05_bring_your_own_model", 4),
 ])
 def test_executed_notebook_shows_figures(executed, name, minimum):
@@ -209,8 +211,13 @@ def test_04_used_the_saved_layout_and_animated(executed):
     gif = executed["run_dir"] / "animations" / "hidden_1_confidence.gif"
     with Image.open(gif) as im:
         assert im.n_frames == run.n_snapshots
-    shown = _images(nb, "image/gif")
-    assert len(shown) == 1 and shown[0] == gif.read_bytes()
+    html = [o["data"]["text/html"] for _, _, o in _outputs(nb) if "data:image/gif;base64," in
+            o.get("data", {}).get("text/html", "")]
+    assert len(html) == 1
+    encoded = html[0].split("data:image/gif;base64,", 1)[1].split('"', 1)[0]
+    assert base64.b64decode(encoded) == gif.read_bytes()
+    # a static copy of the explorer's view for HTML exports
+    assert len(_images(nb, "image/jpeg")) >= 2
     # the explorer is in the notebook as a widget, with its state saved
     views = [o for _, _, o in _outputs(nb) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert views
@@ -318,6 +325,31 @@ def test_ensure_kernel_runs_this_interpreter():
         ensure_kernel("no-such-kernel-xyz")
 
 
+def test_ensure_kernel_registers_one_when_python3_is_another_interpreter(tmp_path, monkeypatch):
+    """A user-level ``python3`` kernel of another Python must not be used: register our own."""
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from actconf.notebooks import KERNEL_NAME, _runs_this_python
+
+    foreign = tmp_path / "foreign" / "kernels" / "python3"
+    foreign.mkdir(parents=True)
+    (foreign / "kernel.json").write_text(json.dumps({
+        "argv": ["/opt/elsewhere/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (elsewhere)", "language": "python"}))
+    prefix = tmp_path / "prefix"
+    monkeypatch.setenv("JUPYTER_PATH", os.pathsep.join([str(tmp_path / "foreign"),
+                                                        str(prefix / "share" / "jupyter")]))
+    monkeypatch.setattr(sys, "prefix", str(prefix))
+    assert not _runs_this_python(KernelSpecManager().get_kernel_spec("python3").argv)
+    assert ensure_kernel() == KERNEL_NAME
+    spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+    assert spec.argv[0] == sys.executable
+    assert (prefix / "share" / "jupyter" / "kernels" / KERNEL_NAME / "kernel.json").is_file()
+    assert ensure_kernel() == KERNEL_NAME  # found the second time, not re-registered
+
+
 # ---------------------------------------------------------------------------- helpers
 def test_resolve_path_from_repo_root_and_notebooks_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
@@ -416,3 +448,18 @@ def test_study_run_opens_or_records(executed, tmp_path):
     fresh = study_run(tmp_path / "fresh", epochs=1, probe_per_class=3, max_train=100, mc_samples=0)
     assert fresh.snapshots["kind"].tolist().count("epoch") == 1
     assert fresh.n_samples == 30 and fresh.mc_samples == 0
+
+
+def test_show_animation(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "a.gif"
+    frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    bundle = show_animation(path)._repr_mimebundle_()
+    encoded = bundle["text/html"].split("base64,", 1)[1].split('"', 1)[0]
+    assert base64.b64decode(encoded) == path.read_bytes()
+    with pytest.raises(MissingDataError, match="no file"):
+        show_animation(tmp_path / "missing.gif")
+    with pytest.raises(InvalidParameterError, match="MP4"):
+        show_animation(tmp_path / "a.mp4")

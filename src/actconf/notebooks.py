@@ -21,7 +21,8 @@ relative to the repository root, whatever the kernel's working directory),
 :func:`available_measures` (the confidence measures a run supports),
 :func:`pick_snapshots` (a few snapshots spread over training, for map grids),
 :func:`plot_training` (learning curves from the snapshot table) and
-:func:`plot_layouts` (one map drawn with several layouts).
+:func:`plot_layouts` (one map drawn with several layouts) and :func:`show_animation`
+(a GIF shown inline, also in HTML exports).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ __all__ = [
     "pick_snapshots",
     "plot_training",
     "plot_layouts",
+    "show_animation",
     "run_notebooks",
 ]
 
@@ -65,6 +67,12 @@ NOTEBOOKS: tuple[str, ...] = (
 KERNEL_NAME = "actconf-python"
 
 DEFAULT_RUN_DIR = "data/runs/notebooks"
+
+#: Extra kernel arguments of headless runs: output written by C libraries straight to the
+#: process's file descriptors (TensorFlow prints its C++ start-up log there, whatever
+#: ``TF_CPP_MIN_LOG_LEVEL`` says) goes to the kernel's log, not into the notebook; what
+#: Python code prints is kept.
+KERNEL_ARGUMENTS = ("--IPKernelApp.capture_fd_output=False",)
 
 
 class NotebookError(ActconfError, RuntimeError):
@@ -232,9 +240,9 @@ def ensure_kernel(kernel_name: str | None = None) -> str:
             "Running notebooks needs ipykernel in this environment: pip install 'actconf[notebooks]'."
         ) from None
     display = f"Python {sys.version_info[0]}.{sys.version_info[1]} (actconf, {sys.prefix})"
-    if os.access(sys.prefix, os.W_OK):
+    try:
         install(kernel_name=KERNEL_NAME, display_name=display, prefix=sys.prefix)
-    else:
+    except OSError:  # a read-only environment: the user's Jupyter folder
         install(kernel_name=KERNEL_NAME, display_name=display, user=True)
     return KERNEL_NAME
 
@@ -484,6 +492,51 @@ def plot_layouts(
     return fig
 
 
+class _Animation:
+    """An animation file shown inline as an ``<img>`` (see :func:`show_animation`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        import base64
+
+        data = base64.b64encode(self.path.read_bytes()).decode("ascii")
+        html = f'<img src="data:image/gif;base64,{data}" alt="{self.path.name}"/>'
+        return {"text/html": html, "text/plain": f"<animation {self.path}>"}
+
+    def __repr__(self) -> str:
+        return f"<animation {self.path}>"
+
+
+def show_animation(path: str | os.PathLike) -> Any:
+    """Show a GIF (e.g. from :func:`actconf.animate.animate_maps`) inline in a notebook.
+
+    The GIF is embedded as an HTML ``<img>``, which JupyterLab, VS Code and nbconvert's
+    HTML export all display (``IPython.display.Image`` gives ``image/gif`` output, which
+    the HTML export does not render).
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.gif`` file.
+
+    Returns
+    -------
+    object
+        Displayed when it is the last expression of a cell (or via ``display``).
+    """
+    if not isinstance(path, str | os.PathLike):
+        raise param_error("path", "show_animation()", "the path of a .gif file", path)
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise param_error("path", "show_animation()", "the path of a .gif file", str(path),
+                          "MP4 files cannot be embedded as images; write a .gif.")
+    if not path.is_file():
+        raise MissingDataError(f"show_animation(): there is no file at {str(path)!r}.")
+    return _Animation(path)
+
+
 # ---------------------------------------------------------------------- run_notebooks
 def _select_notebooks(notebooks: Any, folder: Path | None) -> list[tuple[str, Path]]:
     """Resolve the ``notebooks`` selection to ``(name, path)`` pairs in study order."""
@@ -546,20 +599,18 @@ def _cell_source_summary(source: str) -> str:
 
 
 def _quiet_kernel_manager(log_path: Path):
-    """A kernel manager class for headless runs: quiet kernels, stderr to ``log_path``.
+    """A kernel manager class for headless runs: the kernel's stderr goes to ``log_path``.
 
     Kernels echo start-up messages (ipykernel's transport warning, TensorFlow's C++
     log) to the terminal of the process that started them, which would garble the
-    progress bars; the log is kept to explain a kernel that dies. TensorFlow's C++
-    start-up log would also land in the notebooks' outputs: it reads
-    ``TF_CPP_MIN_LOG_LEVEL`` from the environment the process *started* with (setting
-    it in a cell is too late), so the kernel starts with level 3.
+    progress bars; the log is kept to explain a kernel that dies. (Together with
+    :data:`KERNEL_ARGUMENTS`, C-level writes such as TensorFlow's start-up log also
+    stay out of the notebooks' outputs.)
     """
     from jupyter_client.manager import AsyncKernelManager
 
     class QuietKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-            kw["env"] = {**(kw.get("env") or os.environ), "TF_CPP_MIN_LOG_LEVEL": "3"}
             log = open(log_path, "ab")  # the kernel process inherits it
             try:
                 kw.setdefault("stderr", log)
@@ -714,6 +765,7 @@ def run_notebooks(
                     cwd=str(source.parent), log_output=False,
                     progress_bar={"desc": name, "leave": False} if progress else False,
                     kernel_manager_class=_quiet_kernel_manager(log_path),
+                    extra_arguments=list(KERNEL_ARGUMENTS),
                 )
             except Exception as exc:  # re-raised below as NotebookError
                 error = exc
