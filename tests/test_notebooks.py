@@ -30,8 +30,8 @@ from actconf.notebooks import (
     plot_layouts,
     plot_training,
     resolve_path,
-    show_animation,
     run_notebooks,
+    show_animation,
     study_run,
 )
 
@@ -217,7 +217,7 @@ def test_04_used_the_saved_layout_and_animated(executed):
     encoded = html[0].split("data:image/gif;base64,", 1)[1].split('"', 1)[0]
     assert base64.b64decode(encoded) == gif.read_bytes()
     # a static copy of the explorer's view for HTML exports
-    assert len(_images(nb, "image/jpeg")) >= 2
+    assert len(_images(nb, "image/jpeg")) == 1
     # the explorer is in the notebook as a widget, with its state saved
     views = [o for _, _, o in _outputs(nb) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert views
