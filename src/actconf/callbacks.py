@@ -9,6 +9,7 @@ backend (TensorFlow, JAX, PyTorch).
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 import platform
@@ -440,16 +441,7 @@ class ActivationRecorder(keras.callbacks.Callback):
             model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=100)
         except Exception:  # summary is a convenience; never block recording on it
             lines = []
-        try:
-            import importlib.metadata as md
-
-            versions = {p: md.version(p) for p in ("numpy", "keras", "zarr") if _installed(md, p)}
-            if _installed(md, "actconf"):
-                versions["actconf"] = md.version("actconf")
-        except Exception:
-            versions = {}
-        versions["python"] = platform.python_version()
-        versions["backend"] = keras.backend.backend()
+        versions = {**_package_versions(), "backend": keras.backend.backend()}
         return {
             "dataset": self.dataset,
             "probe": {"indices": self.probe_indices.tolist(), "labels": self.y_probe.tolist(),
@@ -605,7 +597,7 @@ class ActivationRecorder(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._writer is not None:
-            self._writer.trim()
+            self._writer.trim()  # waits for the last snapshot's commit
 
     @property
     def n_snapshots(self) -> int:
@@ -618,9 +610,15 @@ class ActivationRecorder(keras.callbacks.Callback):
             self._writer.flush()
 
 
-def _installed(md: Any, name: str) -> bool:
-    try:
-        md.version(name)
-        return True
-    except md.PackageNotFoundError:
-        return False
+@functools.cache
+def _package_versions() -> dict[str, str]:
+    """Versions of the packages a run depends on (looked up once per process)."""
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for name in ("actconf", "numpy", "keras", "zarr", "tensorflow", "tensorflow-cpu", "jax", "torch"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return versions

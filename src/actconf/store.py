@@ -69,12 +69,13 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- helpers
-def _atomic_write_text(path: Path, text: str) -> None:
+def _atomic_write_text(path: Path, text: str, *, fsync: bool = False) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if fsync:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -150,6 +151,19 @@ class _ChunkFiles:
         for arr in arrays:
             root = Path(arr.store_path.store.root) / arr.store_path.path
             self._dirs[arr.path] = (root, ("0",) * (arr.ndim - 1))
+
+    def set_length(self, length: int) -> None:
+        """Set the first dimension of every array in its ``zarr.json`` (atomic rewrite).
+
+        Only the shape changes; chunks beyond the new length are never written
+        before it grows again, so nothing else needs touching. Done without Zarr's
+        event loop, which may already be stopped when this runs at interpreter exit.
+        """
+        for root, _ in self._dirs.values():
+            meta_path = root / "zarr.json"
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta["shape"] = [int(length), *meta["shape"][1:]]
+            _atomic_write_text(meta_path, json.dumps(meta, indent=2))
 
     def write(self, name: str, index: int, value: np.ndarray) -> None:
         root, rest = self._dirs[name]
@@ -231,15 +245,8 @@ class RunWriter:
         fsync: bool = False,
         background: bool = False,
     ) -> None:
-        import zarr
-
         self.path = Path(path)
         self.fsync = bool(fsync)
-        _check_target_directory(self.path, overwrite)
-        if is_run(self.path):  # overwrite=True: replace the previous run entirely
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
-
         self._specs = {
             name: (tuple(int(s) for s in shape), tuple(dims), str(np.dtype(dtype)))
             for name, (shape, dims, dtype) in arrays.items()
@@ -250,8 +257,51 @@ class RunWriter:
                     f"Array {name!r}: dims {dims} must start with 'snapshot' and name every "
                     f"axis of the per-snapshot shape {shape}."
                 )
+        static = {name: (np.asarray(value), tuple(dims)) for name, (value, dims) in (static or {}).items()}
+        _check_target_directory(self.path, overwrite)
+        if is_run(self.path):  # overwrite=True: replace the previous run entirely
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+        full = dict(manifest)
+        full["format"] = FORMAT_NAME
+        full["format_version"] = FORMAT_VERSION
+        full.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        full["arrays"] = {
+            name: {"shape": list(shape), "dims": list(dims), "dtype": dtype}
+            for name, (shape, dims, dtype) in self._specs.items()
+        }
+        full["static_arrays"] = {
+            name: {"shape": list(value.shape), "dims": list(dims), "dtype": str(value.dtype)}
+            for name, (value, dims) in static.items()
+        }
+        self.manifest = _jsonable(full)
+        # The commit log exists (empty) before the manifest: a directory with a
+        # manifest is always a complete, openable run (with 0 snapshots until the
+        # first commit, which needs the arrays: readers never look at them before).
+        (self.path / SNAPSHOTS).write_bytes(b"")
+        _atomic_write_text(self.path / MANIFEST, json.dumps(self.manifest, indent=1), fsync=self.fsync)
+        self._fd = os.open(self.path / SNAPSHOTS, os.O_WRONLY | os.O_APPEND)
+        self.n_snapshots = 0  # committed
+        self._n_appended = 0
+        self._arrays: dict[str, Any] = {}
+        self._direct: _ChunkFiles | None = None
+        self._capacity = 0
+        self._error: BaseException | None = None
+        self._queue: queue.Queue | None = None
+        if background:
+            # Every disk step after this point (creating the arrays, writing, trimming)
+            # runs in order in the writer thread; append() only copies and enqueues.
+            self._queue = queue.Queue(maxsize=3)
+            self._thread = threading.Thread(target=self._work, name="actconf-writer", daemon=True)
+            self._thread.start()
+            atexit.register(self._flush_at_exit)
+        self._do(self._create_arrays, static)
+
+    def _create_arrays(self, static: Mapping[str, tuple[np.ndarray, tuple[str, ...]]]) -> None:
+        import zarr
+
         root = zarr.open_group(str(self.path / ARRAYS), mode="w", zarr_format=3)
-        self._arrays = {}
         for name, (shape, dims, dtype) in self._specs.items():
             fill = np.nan if np.dtype(dtype).kind == "f" else 0
             self._arrays[name] = root.create_array(
@@ -264,10 +314,9 @@ class RunWriter:
                 serializer=zarr.codecs.BytesCodec(endian="little"),
                 compressors=zarr.codecs.ZstdCodec(level=_ZSTD_LEVEL),
             )
+        self._capacity = _INITIAL_CAPACITY
         self._direct = _direct_chunk_writes(self._arrays.values())
-        static_info = {}
-        for name, (value, dims) in (static or {}).items():
-            value = np.asarray(value)
+        for name, (value, dims) in static.items():
             arr = root.create_array(
                 name,
                 shape=value.shape,
@@ -276,33 +325,33 @@ class RunWriter:
                 dimension_names=list(dims),
             )
             arr[...] = value
-            static_info[name] = {"shape": list(value.shape), "dims": list(dims), "dtype": str(value.dtype)}
-        self._capacity = _INITIAL_CAPACITY
 
-        full = dict(manifest)
-        full["format"] = FORMAT_NAME
-        full["format_version"] = FORMAT_VERSION
-        full.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        full["arrays"] = {
-            name: {"shape": list(shape), "dims": list(dims), "dtype": dtype}
-            for name, (shape, dims, dtype) in self._specs.items()
-        }
-        full["static_arrays"] = static_info
-        self.manifest = _jsonable(full)
-        # The commit log exists (empty) before the manifest: a directory with a
-        # manifest is always a complete, openable run.
-        (self.path / SNAPSHOTS).write_bytes(b"")
-        _atomic_write_text(self.path / MANIFEST, json.dumps(self.manifest, indent=1))
-        self._fd = os.open(self.path / SNAPSHOTS, os.O_WRONLY | os.O_APPEND)
-        self.n_snapshots = 0  # committed
-        self._n_appended = 0
-        self._error: BaseException | None = None
-        self._queue: queue.Queue | None = None
-        if background:
-            self._queue = queue.Queue(maxsize=2)
-            self._thread = threading.Thread(target=self._work, name="actconf-writer", daemon=True)
-            self._thread.start()
-            atexit.register(self.flush)
+    # ..................................................................... tasks
+    def _do(self, fn: Any, *args: Any) -> None:
+        """Run a disk step now, or queue it for the writer thread."""
+        if self._queue is None:
+            fn(*args)
+        else:
+            self._queue.put((fn, args))
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if self._error is None:
+                    fn, args = item
+                    fn(*args)
+            except BaseException as exc:  # reported to the caller at its next append/flush
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _raise_pending(self) -> None:
+        if self._error is not None:
+            exc, self._error = self._error, None
+            raise exc
 
     # ..................................................................... appending
     def append(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> int:
@@ -329,10 +378,7 @@ class RunWriter:
             values[name] = value
         index = self._n_appended
         self._n_appended += 1
-        if self._queue is None:
-            self._write(index, values, meta)
-        else:
-            self._queue.put((index, values, dict(meta)))
+        self._do(self._write, index, values, dict(meta))
         return index
 
     def _write(self, index: int, values: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
@@ -351,23 +397,20 @@ class RunWriter:
             os.fsync(self._fd)
         self.n_snapshots = index + 1
 
-    def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                if self._error is None:
-                    self._write(*item)
-            except BaseException as exc:  # reported to the caller at its next append/flush
-                self._error = exc
-            finally:
-                self._queue.task_done()
+    def _set_capacity(self, capacity: int) -> None:
+        if self._direct is not None:
+            self._direct.set_length(capacity)
+        else:
+            for name, arr in self._arrays.items():
+                arr.resize((capacity, *self._specs[name][0]))
+        self._capacity = capacity
 
-    def _raise_pending(self) -> None:
-        if self._error is not None:
-            exc, self._error = self._error, None
-            raise exc
+    def _grow(self, capacity: int) -> None:
+        self._set_capacity(capacity)
+
+    def _trim_now(self) -> None:
+        if self._capacity != self.n_snapshots:
+            self._set_capacity(self.n_snapshots)
 
     def flush(self) -> None:
         """Wait until every appended snapshot is committed (no-op without ``background``)."""
@@ -375,44 +418,44 @@ class RunWriter:
             self._queue.join()
         self._raise_pending()
 
-    def _grow(self, capacity: int) -> None:
-        for name, arr in self._arrays.items():
-            arr.resize((capacity, *self._specs[name][0]))
-        self._capacity = capacity
+    def _flush_at_exit(self, timeout: float = 60.0) -> None:
+        """Give queued snapshots a bounded time to commit when the interpreter exits."""
+        deadline = time.monotonic() + timeout
+        while self._queue is not None and self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def update_manifest(self, **fields: Any) -> None:
         """Add or replace top-level manifest fields (written atomically)."""
         self.manifest.update(_jsonable(fields))
-        _atomic_write_text(self.path / MANIFEST, json.dumps(self.manifest, indent=1))
+        _atomic_write_text(self.path / MANIFEST, json.dumps(self.manifest, indent=1), fsync=self.fsync)
 
-    def trim(self) -> None:
-        """Commit what is queued and shrink the arrays to the committed snapshots."""
-        if self._queue is not None:
+    def trim(self, *, wait: bool = True) -> None:
+        """Shrink the arrays to the committed snapshots (``close`` does it too).
+
+        With ``background`` and ``wait=False``, the trim is queued behind the
+        pending snapshots and this returns at once.
+        """
+        self._do(self._trim_now)
+        if wait:
             self.flush()
-        n = self.n_snapshots
-        if self._capacity != n:
-            for name, arr in self._arrays.items():
-                arr.resize((n, *self._specs[name][0]))
-            self._capacity = n
 
     def close(self) -> None:
         """Commit what is queued, trim the arrays and close the commit log. Safe to call twice."""
         if self._fd is None:
             return
         try:
-            self.flush()
+            self.trim()
         finally:
             if self._queue is not None:
                 self._queue.put(None)
                 self._thread.join()
-                atexit.unregister(self.flush)
+                atexit.unregister(self._flush_at_exit)
                 self._queue = None
-            self.trim()
             os.close(self._fd)
             self._fd = None
 
     def __del__(self) -> None:
-        if getattr(self, "_fd", None) is not None:
+        if getattr(self, "_fd", None) is not None and getattr(self, "_queue", None) is None:
             try:
                 os.close(self._fd)
             except OSError:
