@@ -57,7 +57,6 @@ MANIFEST = "manifest.json"
 SNAPSHOTS = "snapshots.jsonl"
 ARRAYS = "arrays.zarr"
 _INITIAL_CAPACITY = 16
-_ZSTD_LEVEL = 1
 
 __all__ = [
     "FORMAT_VERSION",
@@ -136,17 +135,19 @@ class _ChunkFiles:
     """Write whole per-snapshot chunks straight into a Zarr v3 local store.
 
     A snapshot's chunk of an array with chunks ``(1, *shape)`` is one file,
-    ``<array>/c/<snapshot>/0/...``, holding the zstd frame of the array's
-    little-endian bytes (the arrays' declared codecs: ``bytes`` then ``zstd``).
+    ``<array>/c/<snapshot>/0/...``, holding the Blosc frame (LZ4, bit-shuffled) of the
+    array's little-endian bytes (the arrays' declared codecs: ``bytes`` then ``blosc``;
+    about 0.1 ms per 256 kB, compressing ReLU activations to about 85 %).
     Writing it directly skips Zarr's per-call machinery (about 1 ms per array),
     which matters inside training. Each file is written under a temporary name and
     renamed into place, as Zarr's own store does.
     """
 
     def __init__(self, arrays: Any):
-        import numcodecs
+        from numcodecs import Blosc
 
-        self._zstd = numcodecs.Zstd(level=_ZSTD_LEVEL)
+        # From a thread other than the main one, numcodecs' Blosc runs single-threaded.
+        self._codec = Blosc(cname="lz4", clevel=5, shuffle=Blosc.BITSHUFFLE)
         self._dirs = {}
         for arr in arrays:
             root = Path(arr.store_path.store.root) / arr.store_path.path
@@ -167,7 +168,7 @@ class _ChunkFiles:
 
     def write(self, name: str, index: int, value: np.ndarray) -> None:
         root, rest = self._dirs[name]
-        data = self._zstd.encode(np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<")))
+        data = self._codec.encode(np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<")))
         target = root.joinpath("c", str(index), *rest)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f"{target.name}.{os.getpid()}.partial")
@@ -179,7 +180,7 @@ class _ChunkFiles:
 def _direct_chunk_writes(arrays: Any) -> _ChunkFiles | None:
     """A direct chunk writer when the arrays use the layout it writes, else None (use Zarr)."""
     try:
-        from zarr.codecs import BytesCodec, ZstdCodec
+        from zarr.codecs import BloscCodec, BytesCodec
         from zarr.storage import LocalStore
 
         for arr in arrays:
@@ -192,8 +193,10 @@ def _direct_chunk_writes(arrays: Any) -> _ChunkFiles | None:
                 and getattr(encoding, "separator", None) == "/"
                 and len(codecs) == 2
                 and isinstance(codecs[0], BytesCodec)
-                and isinstance(codecs[1], ZstdCodec)
-                and not codecs[1].checksum
+                and isinstance(codecs[1], BloscCodec)
+                and str(getattr(codecs[1].cname, "value", codecs[1].cname)) == "lz4"
+                and str(getattr(codecs[1].shuffle, "value", codecs[1].shuffle)) == "bitshuffle"
+                and codecs[1].clevel == 5
                 and tuple(meta.chunk_grid.chunk_shape) == (1, *arr.shape[1:])
             ):
                 return None
@@ -312,7 +315,8 @@ class RunWriter:
                 fill_value=fill,
                 dimension_names=list(dims),
                 serializer=zarr.codecs.BytesCodec(endian="little"),
-                compressors=zarr.codecs.ZstdCodec(level=_ZSTD_LEVEL),
+                compressors=zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle",
+                                                   typesize=np.dtype(dtype).itemsize),
             )
         self._capacity = _INITIAL_CAPACITY
         self._direct = _direct_chunk_writes(self._arrays.values())
