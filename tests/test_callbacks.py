@@ -129,7 +129,7 @@ def test_default_layers_cnn_with_batchnorm_and_softmax_layer(tmp_path):
     out = keras.layers.Softmax(name="probs")(h)
     model = keras.Model(inp, out)
     model.compile("adam", "sparse_categorical_crossentropy")
-    rec = ActivationRecorder(tmp_path / "cnn", x[:20], y[:20], mc_samples=3)
+    rec = ActivationRecorder(tmp_path / "cnn", x[:20], y[:20], mc_samples=3, compiled=False)  # eager path
     model.fit(x, y, epochs=1, batch_size=32, callbacks=[rec], verbose=0)
     run = actconf.open_run(tmp_path / "cnn")
     assert run.layers == ["conv_1", "dense_1"]
@@ -335,6 +335,8 @@ rec = ActivationRecorder(sys.argv[1], x[:10], y[:10], every_n_batches=1, mc_samp
 model.fit(x, y, epochs=2, batch_size=16, callbacks=[rec], verbose=0)
 # (Keras itself may import matplotlib/pandas; the recorder must add nothing of actconf's analysis stack)
 heavy = [m for m in ("seaborn", "umap", "actconf.naps", "actconf.plots", "actconf.layout", "actconf.analysis") if m in sys.modules]
+eager = keras.Model(inp, model.get_layer("h").output)(x[:10], training=False)
+np.save(sys.argv[1] + "-final.npy", keras.ops.convert_to_numpy(eager))
 print("HEAVY", heavy, "ACTCONF", "actconf" in sys.modules)
 """
 
@@ -358,6 +360,8 @@ def test_jax_backend(tmp_path):
     acts = run.activations("h").values
     assert acts.shape == (6, 10, 5) and np.isfinite(acts).all()
     assert not np.allclose(acts[0], acts[-1])
+    # the recorded final state equals an eager forward pass of the trained model
+    np.testing.assert_allclose(acts[-1], np.load(str(tmp_path / "jax") + "-final.npy"), atol=1e-5)
 
 
 def test_copied_files_work_without_actconf(tmp_path):
