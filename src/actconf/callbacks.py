@@ -138,9 +138,12 @@ class ActivationRecorder(keras.callbacks.Callback):
         fsync: ``fsync`` the commit log after every snapshot (power-loss safety;
             not needed against crashes of the process).
         background: Write snapshots to disk in a writer thread while training
-            goes on (default). Each snapshot is still committed only once all
-            of it is written; at most two wait in memory. ``False`` writes
-            inside the callback.
+            goes on. Each snapshot is still committed only once all of it is
+            written; at most two wait in memory. Worth it on slow (network)
+            disks; on a local disk writing inside the callback (the default,
+            about 0.6 ms per snapshot of 500 x 128) is cheaper than the thread's
+            competition with training for the interpreter, and a snapshot is on
+            disk when the callback returns.
         compiled: Run the probe model through Keras' compiled single-batch
             inference (``predict_on_batch``: traced once by the backend, no
             ``predict()`` loop, callbacks or data adapters; about 4x faster than
@@ -177,7 +180,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         config: dict[str, Any] | None = None,
         store_inputs: bool = True,
         fsync: bool = False,
-        background: bool = True,
+        background: bool = False,
         compiled: bool = True,
     ) -> None:
         super().__init__()
