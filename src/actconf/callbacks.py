@@ -537,7 +537,8 @@ class ActivationRecorder(keras.callbacks.Callback):
                 clean_logs[str(key)] = float(np.asarray(value))
             except (TypeError, ValueError):
                 continue
-        row = {"kind": kind, "epoch": int(epoch), "batch": int(batch), "step": int(self._global_step()),
+        step = self._epoch_start_step + int(batch)  # counted, not read: a variable read costs a sync
+        row = {"kind": kind, "epoch": int(epoch), "batch": int(batch), "step": int(step),
                "progress": float(progress), "time": time.perf_counter() - self._t0,
                "wall_time": time.time(), "nonfinite": nonfinite, "logs": clean_logs}
         row["label"] = snapshot_label(row)
@@ -549,6 +550,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         self._steps_per_epoch = (self.params or {}).get("steps")
         if self._writer is not None and self._model_id == id(model):
             self._epoch_offset = None  # a further fit() call: keep appending to the same run
+            self._epoch_start_step = self._global_step()
             return
         if self._writer is not None:
             raise InvalidParameterError(
@@ -573,8 +575,6 @@ class ActivationRecorder(keras.callbacks.Callback):
         if self._epoch_offset is None:  # first epoch of a later fit() call
             self._epoch_offset = max(0, self._last_epoch - epoch)
         self._keras_epoch = epoch
-        if not self._steps_per_epoch:  # unknown epoch length: count from the optimizer
-            self._epoch_start_step = self._global_step()
 
     def _epoch_number(self) -> int:
         return self._keras_epoch + 1 + (self._epoch_offset or 0)
@@ -604,10 +604,11 @@ class ActivationRecorder(keras.callbacks.Callback):
         number = self._epoch_number()
         if self._steps_per_epoch:
             batches = self._steps_per_epoch
-        else:
+        else:  # unknown epoch length: ask the optimizer
             _ = self.model  # JAX: sync the training state first
             batches = self._global_step() - self._epoch_start_step
         self._record("epoch", number, batches, logs)
+        self._epoch_start_step += batches
         self._last_epoch = number
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
