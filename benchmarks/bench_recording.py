@@ -17,6 +17,7 @@ warm-up fit, so the numbers are steady-state training plus what the callbacks ad
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -89,6 +90,7 @@ def time_fit(data, epochs, callbacks_factory, seed=0):
     model = paper_mlp(x_train.shape[1:], 10, seed=seed)
     model.fit(x_train[:64], y_train[:64], epochs=1, batch_size=32, verbose=0)
     callbacks = callbacks_factory()
+    gc.collect()  # start every timed fit with the same garbage-collector state
     t0 = time.perf_counter()
     model.fit(x_train, y_train, epochs=epochs, batch_size=32, callbacks=callbacks, verbose=0)
     return time.perf_counter() - t0, callbacks
