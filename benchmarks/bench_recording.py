@@ -114,6 +114,14 @@ def bench_per_epoch(ds, probe, epochs, repeats):
     return {k: {"median_s": med[k], "ratio": med[k] / base, "all_s": times[k]} for k in times}
 
 
+def _settle():
+    """After the reference method: write its files back and drop its garbage, so that
+    its disk and memory traffic does not land in the next variant's timing."""
+    os.sync()
+    gc.collect()
+    time.sleep(0.5)
+
+
 def bench_per_batch(ds, probe, repeats):
     """One epoch, a snapshot after every batch: ours vs checkpoint + reload + inference."""
     x_train, y_train = ds.x_train, ds.y_train
@@ -132,6 +140,7 @@ def bench_per_batch(ds, probe, repeats):
         (tmp / "ckpt").mkdir()
         t, cbs = time_fit((x_train, y_train), 1, lambda: [CheckpointEveryBatch(tmp / "ckpt")])
         rows["checkpoint every batch"].append(t)
+        os.sync()
         t0 = time.perf_counter()
         for path in cbs[0].paths:
             model = keras.models.load_model(path)
@@ -139,6 +148,7 @@ def bench_per_batch(ds, probe, repeats):
             tap.predict(probe.x, verbose=0, batch_size=1024)
         rows["reload + probe inference"].append(time.perf_counter() - t0)
         shutil.rmtree(tmp)
+        _settle()
     med = {k: statistics.median(v) for k, v in rows.items()}
     ours_total = med["ActivationRecorder every batch"]
     ref_total = med["checkpoint every batch"] + med["reload + probe inference"]
