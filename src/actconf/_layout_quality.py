@@ -211,15 +211,19 @@ def quality_detail(positions: np.ndarray, profile_dist: np.ndarray, values: np.n
 # --------------------------------------------------------------------------- figure
 def plot_comparison(frame: Any, *, measures: tuple[str, ...] | None = None, figsize: tuple[float, float] | None = None):
     """The paper-style figure: error curves (mean ± sd over repeats) and violins."""
-    import matplotlib.pyplot as plt
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     methods = list(dict.fromkeys(frame["method"]))
-    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    colours = {m: matplotlib.colormaps["tab10"](i % 10) for i, m in enumerate(methods)}
     scalar = [m for m in (measures or MEASURES) if m in set(frame["measure"])]
     ncols = 2
     nrows = 1 + (len(scalar) + ncols - 1) // ncols
-    fig = plt.figure(figsize=figsize or (12, 3.3 * nrows), layout="constrained")
+    # made outside pyplot's registry: shown once in notebooks, never leaked
+    fig = Figure(figsize=figsize or (12, 3.3 * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
     grid = fig.add_gridspec(nrows, ncols)
 
     def curve_panel(ax, measure: str, xlabel: str, invert: bool) -> None:
@@ -265,8 +269,8 @@ def plot_comparison(frame: Any, *, measures: tuple[str, ...] | None = None, figs
             jitter = rng.uniform(-0.12, 0.12, vals.size)
             ax.scatter(i + jitter, vals, s=8, color=colours[m], alpha=0.8, zorder=3)
             ax.hlines(np.median(vals), i - 0.25, i + 0.25, color="black", lw=1, zorder=4)
-        ax.set_xticks(range(len(methods)), methods, rotation=20 if len(methods) > 6 else 0,
-                      ha="right" if len(methods) > 6 else "center")
+        ax.set_xticks(range(len(methods)), methods, rotation=20 if len(methods) > 4 else 0,
+                      ha="right" if len(methods) > 4 else "center")
         ax.set_title(f"{label} ({'higher' if higher else 'lower'} = better)", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
 

@@ -157,8 +157,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_notebooks(args: argparse.Namespace) -> int:
     from .notebooks import run_notebooks
 
-    folder = run_notebooks(args.run, progress=not args.quiet)
-    print(f"executed notebooks: {folder}")
+    table = run_notebooks(args.run, progress=not args.quiet)
+    for row in table.itertuples():
+        where = row.html or row.ipynb or ""
+        print(f"{row.notebook}: {row.status} ({row.seconds:.0f} s) {where}")
     return 0
 
 

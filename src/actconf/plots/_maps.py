@@ -766,7 +766,7 @@ def plot_map_grid(
     share: str = "all",
     contours: int = 0,
     markers: bool = False,
-    cmap: str = DEFAULT_CMAP,
+    cmap: str | None = None,
     method: str = "linear",
     mask: str | None = "hull",
     title: str | None = None,
@@ -807,7 +807,11 @@ def plot_map_grid(
         Contour lines per map at levels shared by the whole grid (0: none).
     markers : bool, default=False
         Mark neuron positions.
-    cmap : str, default="RdBu_r"
+    cmap : str, optional
+        Default: ``"RdBu_r"`` with symmetric limits (zero is white) — unless
+        ``vlim`` is None and no shown value is negative (e.g. plain NAPs of a ReLU
+        layer), then the sequential ``"Reds"`` from 0, so that no half of the scale
+        goes unused.
     method, mask : str
         Interpolation and mask (see :class:`~actconf.render.TopoRenderer`); ignored
         when ``layout`` is a TopoRenderer.
@@ -836,6 +840,12 @@ def plot_map_grid(
         )
     images = renderer.render(panels.values[0])  # one product for all maps: (R, C, H, W)
     limits = grid_limits(panels.values, vlim=vlim, share=share, caller=caller)
+    if cmap is None:
+        finite = panels.values[np.isfinite(panels.values)]
+        cmap = DEFAULT_CMAP
+        if vlim is None and finite.size and finite.min() >= 0:
+            cmap = "Reds"
+            limits[:, 0] = 0.0
     grid = MapGridFigure(panels, renderer, limits=limits, cmap=cmap, markers=markers, panel_size=panel_size,
                          share=share)
     frame = panels.frame_labels[0]

@@ -293,9 +293,12 @@ def plot_confidence(
     if kind == "violin":
         fig, ax = _axes(ax, (max(4.5, 0.75 * n_snap + 1.5), 3.6))
         snaps = conf["snapshot"].values
-        names = [f"{int(e)}" for e in conf["epoch"].values] if "epoch" in conf.coords else [str(s) for s in snaps]
-        if "step" in conf.coords and len(set(names)) < len(names):
-            names = [f"{e}·{s}" for e, s in zip(names, conf["step"].values, strict=True)]
+        if "snapshot_label" in conf.coords:  # "initial", "epoch 1 · batch 10", "epoch 3"
+            names = [str(x).replace("epoch ", "ep. ").replace(" · batch ", "\nb. ") for x in conf["snapshot_label"].values]
+        else:
+            names = [f"{int(e)}" for e in conf["epoch"].values] if "epoch" in conf.coords else [str(s) for s in snaps]
+            if "step" in conf.coords and len(set(names)) < len(names):
+                names = [f"{e}·{s}" for e, s in zip(names, conf["step"].values, strict=True)]
         long = pd.DataFrame({"snapshot": np.repeat(names, values.shape[1]), "confidence": values.ravel()})
         split = by_correct and "prediction" in conf.coords and "label" in conf.coords
         if split:
@@ -308,7 +311,8 @@ def plot_confidence(
         else:
             sns.violinplot(data=long, x="snapshot", y="confidence", color="#4c72b0", cut=0, inner="quart",
                            density_norm="width", linewidth=0.7, ax=ax)
-        ax.set_xlabel("epoch" if "·" not in names[0] else "epoch·step")
+        ax.set_xlabel("snapshot" if "snapshot_label" in conf.coords else
+                      ("epoch" if "·" not in names[0] else "epoch·step"))
         if bounded:
             ax.set_ylim(0, 1.02)
     else:
