@@ -129,16 +129,16 @@ def bench_per_batch(ds, probe, repeats):
     rows = {"plain epoch": [], "epoch with a no-op batch callback": [], "ActivationRecorder every batch": [],
             "checkpoint every batch": [], "reload + probe inference": []}
     time_fit((x_train, y_train), 1, list)
-    for r in range(repeats):
+    for _ in range(repeats):
         tmp = Path(tempfile.mkdtemp(prefix="actconf-bench-"))
         rows["plain epoch"].append(time_fit((x_train, y_train), 1, list)[0])
         rows["epoch with a no-op batch callback"].append(time_fit((x_train, y_train), 1, lambda: [NoOpEveryBatch()])[0])
         t, _ = time_fit((x_train, y_train), 1,
-                        lambda: [ActivationRecorder(tmp / "ours", probe, every_n_batches=1)])
+                        lambda tmp=tmp: [ActivationRecorder(tmp / "ours", probe, every_n_batches=1)])
         rows["ActivationRecorder every batch"].append(t)
         assert actconf.open_run(tmp / "ours").n_snapshots == steps + 1
         (tmp / "ckpt").mkdir()
-        t, cbs = time_fit((x_train, y_train), 1, lambda: [CheckpointEveryBatch(tmp / "ckpt")])
+        t, cbs = time_fit((x_train, y_train), 1, lambda tmp=tmp: [CheckpointEveryBatch(tmp / "ckpt")])
         rows["checkpoint every batch"].append(t)
         os.sync()
         t0 = time.perf_counter()
