@@ -290,6 +290,9 @@ class TopoRenderer:
                 op = sp.csr_matrix(op)
                 op.eliminate_zeros()
             self.operator = op
+        self._full_operator = None
+        if sp.issparse(self.operator):
+            self._grid_operator()  # part of the one-off build, not of every render
 
     # ------------------------------------------------------------------ building
     @staticmethod
@@ -409,6 +412,16 @@ class TopoRenderer:
         flat = arr.reshape(-1, self.n_neurons)
         m = flat.shape[0]
         h, w = self.shape
+        if sp.issparse(self.operator):
+            # One product over the whole grid: masked pixels take weight 1 on an extra
+            # input that is NaN, so the product writes their NaN itself (no scatter, no
+            # second pass). The result is (pixels, maps); its transpose is returned as a
+            # view, so nothing is copied either.
+            ext = np.empty((self.n_neurons + 1, m))
+            ext[:-1] = flat.T
+            ext[-1] = np.nan
+            out = self._grid_operator() @ ext
+            return out.T.reshape(*lead, h, w)
         out = np.empty((m, h * w))
         # (pixels, n) @ (n, maps) per block of maps: the same product as one big one, but
         # the temporaries stay small (a few MB) instead of doubling the memory of the output
@@ -421,6 +434,20 @@ class TopoRenderer:
         return out.reshape(*lead, h, w)
 
     __call__ = render
+
+    def _grid_operator(self):
+        """The sparse operator over every pixel of the grid, (H*W, n_neurons + 1), built once."""
+        full = getattr(self, "_full_operator", None)
+        if full is None:
+            h, w = self.shape
+            coo = self.operator.tocoo()
+            masked = np.flatnonzero(~self.mask.ravel())
+            rows = np.concatenate([np.asarray(self.pixel_index)[coo.row], masked])
+            cols = np.concatenate([coo.col, np.full(masked.size, self.n_neurons)])
+            data = np.concatenate([coo.data, np.ones(masked.size)])
+            full = sp.csr_matrix((data, (rows, cols)), shape=(h * w, self.n_neurons + 1))
+            self._full_operator = full
+        return full
 
     def __repr__(self) -> str:
         return (f"TopoRenderer(n_neurons={self.n_neurons}, resolution={self.resolution}, "
