@@ -13,7 +13,8 @@ import pytest
 
 import actconf
 from actconf.cli import main
-from actconf.report import build_report, pick_snapshots
+from actconf.plots import pick_snapshots
+from actconf.report import build_report
 
 EXPECTED_FIGURES = [
     "training.png", "calibration.png", "reliability.png", "confidence.png", "layout_comparison.png",
@@ -103,7 +104,7 @@ def test_report_command(study_run, capsys, tmp_path):
 
 def test_pick_snapshots_spreads_over_training(study_run):
     run = actconf.open_run(study_run)
-    idx = pick_snapshots(run, k=6)
+    idx = pick_snapshots(run, n=6)
     assert idx[0] == 0 and idx[-1] == run.n_snapshots - 1 and len(idx) == 6
     assert np.all(np.diff(idx) > 0)
     progress = run.snapshots["progress"].to_numpy()[idx]

@@ -56,6 +56,7 @@ from .store import Run
 __all__ = [
     "MEASURES",
     "PROBABILITY_MEASURES",
+    "available_measures",
     "calibration",
     "confidence",
     "fit_temperature",
@@ -130,6 +131,33 @@ def _check_labels(labels: Any, n_samples: int, n_classes: int, caller: str) -> n
         raise param_error("labels", caller, f"class indices in [0, {n_classes - 1}]",
                           f"values in [{arr.min()}, {arr.max()}]")
     return arr.astype(np.int64)
+
+
+def available_measures(run: Any) -> list[str]:
+    """The confidence measures a run supports, in :data:`MEASURES` order.
+
+    ``energy`` and ``temperature`` need recorded logits, ``mc_dropout`` needs MC-dropout
+    passes (``ActivationRecorder(mc_samples=K)``).
+
+    Parameters
+    ----------
+    run : Run
+
+    Returns
+    -------
+    list of str
+    """
+    if not isinstance(run, Run):
+        raise param_error("run", "available_measures()", "an actconf Run (from actconf.open_run)",
+                          type(run).__name__)
+    out = []
+    for measure in MEASURES:
+        if measure in ("energy", "temperature") and not run.has_logits:
+            continue
+        if measure == "mc_dropout" and not run.mc_samples:
+            continue
+        out.append(measure)
+    return out
 
 
 def _resolve_measure(measure: Any, caller: str, allowed: Sequence[str] = MEASURES) -> str:

@@ -741,18 +741,10 @@ def refine_layout(
         array of positions in ``[0, 1]^2``.
     """
     caller = "refine_layout()"
+    from .render import positions_of
+
     is_layout = isinstance(layout_or_positions, Layout)
-    if is_layout:
-        pos = layout_or_positions.positions
-    else:
-        try:
-            pos = np.asarray(layout_or_positions, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise param_error("layout_or_positions", caller, "a Layout or an array of shape (n_neurons, 2)",
-                              type(layout_or_positions).__name__) from None
-        if pos.ndim != 2 or pos.shape[1] != 2 or not np.all(np.isfinite(pos)):
-            raise param_error("layout_or_positions", caller, "a Layout or a finite array of shape (n_neurons, 2)",
-                              f"an array of shape {pos.shape}")
+    pos = positions_of(layout_or_positions, caller)
     n = len(pos)
     if n < 2:
         raise InvalidParameterError(

@@ -37,7 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from ._validation import param_error
+from .confidence import available_measures
 from .errors import ActconfError, MissingDataError
+from .plots._run import pick_snapshots, plot_training
+from .plots._stats import _new_figure
 
 __all__ = [
     "NOTEBOOKS",
@@ -293,140 +296,6 @@ def study_run(
     ).validate()
     print(f"No run at {path} yet: recording it now ({dataset}, {epochs} epochs).")
     return record(config, path, verbose=verbose)
-
-
-def available_measures(run: Any) -> list[str]:
-    """The confidence measures a run supports, in :data:`actconf.confidence.MEASURES` order.
-
-    ``energy`` and ``temperature`` need recorded logits, ``mc_dropout`` needs MC-dropout
-    passes (``ActivationRecorder(mc_samples=K)``).
-
-    Parameters
-    ----------
-    run : Run
-
-    Returns
-    -------
-    list of str
-    """
-    from .confidence import MEASURES
-    from .store import Run
-
-    if not isinstance(run, Run):
-        raise param_error("run", "available_measures()", "an actconf Run (from actconf.open_run)",
-                          type(run).__name__)
-    out = []
-    for measure in MEASURES:
-        if measure in ("energy", "temperature") and not run.has_logits:
-            continue
-        if measure == "mc_dropout" and not run.mc_samples:
-            continue
-        out.append(measure)
-    return out
-
-
-def pick_snapshots(run: Any, *, n: int = 6) -> list[int]:
-    """About ``n`` snapshot positions spread over training, dense early, sparse late.
-
-    Learning is fastest at the start, so the picks are spaced evenly in *log* training
-    time: the first snapshot (usually the untrained network), then the snapshots
-    nearest to ``n - 1`` geometrically spaced moments from the first recorded
-    progress to the end (duplicates dropped, so fewer may come back).
-
-    Parameters
-    ----------
-    run : Run
-    n : int, default=6
-        At least 2.
-
-    Returns
-    -------
-    list of int
-        Increasing snapshot positions, always including the first and the last.
-    """
-    import numpy as np
-
-    from ._validation import check_int
-    from .store import Run
-
-    if not isinstance(run, Run):
-        raise param_error("run", "pick_snapshots()", "an actconf Run (from actconf.open_run)", type(run).__name__)
-    check_int("n", n, "pick_snapshots()", min_value=2)
-    progress = run.snapshots["progress"].to_numpy(dtype=float)
-    if len(progress) == 0:
-        raise MissingDataError("pick_snapshots(): the run has no snapshots yet.")
-    if len(progress) <= n:
-        return list(range(len(progress)))
-    positive = progress[progress > 0]
-    picks = {0, len(progress) - 1}
-    if positive.size:
-        for target in np.geomspace(positive.min(), progress.max(), n - 1):
-            picks.add(int(np.argmin(np.abs(np.log(np.maximum(progress, 1e-12)) - np.log(target)))))
-    return sorted(picks)
-
-
-def _new_figure(figsize: tuple[float, float]):
-    """A Figure outside pyplot's registry (shown once in notebooks, never leaked)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def plot_training(run: Any, *, x: str = "progress"):
-    """Learning curves from a run's snapshot table: loss and accuracy over training.
-
-    Training values come from Keras' logs at every snapshot (at batch snapshots they
-    are running means over the epoch so far, drawn as small dots); validation values
-    exist at epoch ends only.
-
-    Parameters
-    ----------
-    run : Run
-    x : {"progress", "step"}, default="progress"
-        Training time in epochs (float) or optimizer steps.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    from .store import Run
-
-    if not isinstance(run, Run):
-        raise param_error("run", "plot_training()", "an actconf Run (from actconf.open_run)", type(run).__name__)
-    if x not in ("progress", "step"):
-        raise param_error("x", "plot_training()", "one of 'progress', 'step'", x)
-    table = run.snapshots
-    metrics = [m for m in ("loss", "accuracy") if m in table.columns]
-    if not metrics:
-        raise MissingDataError(
-            "plot_training(): the run's snapshots hold no Keras logs ('loss'/'accuracy'); "
-            "was the model compiled with metrics=['accuracy']?"
-        )
-    fig = _new_figure((5.0 * len(metrics), 3.4))
-    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
-    batch = table["kind"] == "batch"
-    epoch = table["kind"] == "epoch"
-    for ax, metric in zip(axes, metrics, strict=True):
-        ax.plot(table.loc[epoch, x], table.loc[epoch, metric], "o-", color="C0", ms=3.5, label="training")
-        if batch.any():
-            ax.plot(table.loc[batch, x], table.loc[batch, metric], ".", color="C0", alpha=0.5,
-                    label="training (within epoch)")
-        val = f"val_{metric}"
-        if val in table.columns and table[val].notna().any():
-            ax.plot(table.loc[epoch, x], table.loc[epoch, val], "s--", color="C1", ms=3.5, label="validation")
-        ax.set_xlabel("epochs" if x == "progress" else "training step")
-        ax.set_ylabel(metric)
-        ax.set_title(metric.capitalize())
-        if metric == "accuracy":
-            ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-    axes[0].legend(frameon=False, fontsize="small")
-    fig.suptitle(f"Training of {run.manifest.get('model', {}).get('name', 'the model')} "
-                 f"on {run.manifest.get('dataset', {}).get('name', '?')}", fontsize="medium")
-    return fig
 
 
 def plot_layouts(

@@ -22,7 +22,7 @@ import numpy as np
 from ._validation import check_option, param_error
 from .store import Run, open_run
 
-__all__ = ["build_report", "pick_snapshots"]
+__all__ = ["build_report"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -42,30 +42,6 @@ class _Section:
     key: str
     title: str
     parts: list[str] = field(default_factory=list)
-
-
-def pick_snapshots(run: Run, k: int = 6) -> np.ndarray:
-    """Up to ``k`` snapshot positions spread over training, denser early on.
-
-    The initial state, the last snapshot and snapshots nearest to geometrically
-    spaced points of training progress in between (early training changes fastest).
-    """
-    table = run.snapshots
-    n = len(table)
-    if n <= k:
-        return np.arange(n)
-    progress = table["progress"].to_numpy(dtype=float)
-    positive = progress[progress > 0]
-    chosen = [0, n - 1]
-    if positive.size:
-        targets = np.geomspace(positive.min(), progress.max(), k - 1)[:-1]
-        for t in targets:
-            order = np.argsort(np.abs(progress - t), kind="stable")
-            for idx in order:
-                if idx not in chosen:
-                    chosen.append(int(idx))
-                    break
-    return np.array(sorted(set(chosen)))[:k]
 
 
 def _png(fig: Any, path: Path, dpi: int = 110) -> str:
@@ -243,7 +219,7 @@ def build_report(
 
     # ------------------------------------------------------------------ maps
     stage("maps")
-    rows_idx = pick_snapshots(run, k=6)
+    rows_idx = plots.pick_snapshots(run, n=6)
     by_class = naps_mod.naps(run, layer, by="class", snapshots=rows_idx, contrastive=True)
     add("maps", "Topographic activation maps", _figure_html(
         _png(plots.plot_map_grid(by_class, layout, rows="snapshot", cols="class",

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import check_float, check_int, check_option, param_error
+from .confidence import available_measures
 from .errors import InvalidInputError, MissingDataError
 
 __all__ = ["explore", "explore_correlation"]
@@ -107,19 +108,6 @@ def _check_run(run: Any, caller: str):
     if not isinstance(run, Run):
         raise param_error("run", caller, "an actconf Run (from actconf.open_run)", type(run).__name__)
     return run
-
-
-def _available_measures(run: Any) -> list[str]:
-    from .confidence import MEASURES
-
-    out = []
-    for m in MEASURES:
-        if m in ("energy", "temperature") and not run.has_logits:
-            continue
-        if m == "mc_dropout" and not run.mc_samples:
-            continue
-        out.append(m)
-    return out
 
 
 def _resolve_layout(run: Any, layer: str, layout: Any, cache: dict[str, Any], caller: str) -> Any:
@@ -395,7 +383,7 @@ def _make_explorer_class():
                                                    layout=widgets.Layout(width="230px"))
             self.grouping = widgets.ToggleButtons(options=list(GROUPINGS), value=_grouping_label(by),
                                                   description="groups", style={"button_width": "auto"})
-            self.measure_dropdown = widgets.Dropdown(options=_available_measures(run), value=measure,
+            self.measure_dropdown = widgets.Dropdown(options=available_measures(run), value=measure,
                                                      description="confidence", layout=widgets.Layout(width="260px"))
             self.status = widgets.Label("")
             self.maps_view = widgets.Image(format="jpeg")
@@ -531,7 +519,7 @@ def _validate(run: Any, layer: Any, measure: Any, caller: str) -> tuple[Any, str
     if run.n_snapshots < 1:
         raise InvalidInputError(f"{caller}: the run has no snapshots yet; start training (or wait) first.")
     layer = run.check_layer(layer)
-    measures = _available_measures(run)
+    measures = available_measures(run)
     check_option("measure", measure, measures, caller)
     return run, layer, measure
 

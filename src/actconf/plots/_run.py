@@ -1,4 +1,4 @@
-"""Figures of a run's training record: learning curves and when snapshots were taken."""
+"""Figures of a run's training record, and the choice of snapshots to show."""
 
 from __future__ import annotations
 
@@ -6,66 +6,110 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_option, param_error
+from .._validation import check_int, param_error
+from ..errors import MissingDataError
 
-__all__ = ["plot_training"]
-
-_X = {"progress": "epochs", "step": "training step", "time": "time [s]"}
+__all__ = ["pick_snapshots", "plot_training"]
 
 
-def plot_training(run: Any, *, x: str = "progress", fig: Any = None):
-    """Learning curves (loss, accuracy; training and validation) with the snapshots marked.
+def _check_run(run: Any, caller: str):
+    from ..store import Run
+
+    if not isinstance(run, Run):
+        raise param_error("run", caller, "an actconf Run (from actconf.open_run)", type(run).__name__)
+    return run
+
+
+def pick_snapshots(run: Any, *, n: int = 6) -> list[int]:
+    """Up to ``n`` snapshot positions spread over training, dense early, sparse late.
+
+    Learning is fastest at the start, so besides the first snapshot (usually the
+    untrained network) and the last one, the picks are the snapshots nearest to
+    geometrically spaced moments of training progress in between; when two moments
+    share a nearest snapshot, the next nearest unused one is taken, so exactly
+    ``n`` come back whenever the run has at least ``n`` snapshots.
 
     Parameters
     ----------
     run : Run
-        An opened run (:func:`actconf.open_run`).
-    x : {"progress", "step", "time"}, default="progress"
-        Horizontal axis: epochs of training (a float), optimizer steps or seconds.
-    fig : matplotlib.figure.Figure, optional
-        Draw into this (empty) figure instead of a new one.
+    n : int, default=6
+        At least 2.
+
+    Returns
+    -------
+    list of int
+        Increasing snapshot positions, always including the first and the last.
+    """
+    _check_run(run, "pick_snapshots()")
+    check_int("n", n, "pick_snapshots()", min_value=2)
+    progress = run.snapshots["progress"].to_numpy(dtype=float)
+    if len(progress) == 0:
+        raise MissingDataError("pick_snapshots(): the run has no snapshots yet.")
+    if len(progress) <= n:
+        return list(range(len(progress)))
+    chosen = [0, len(progress) - 1]
+    positive = progress[progress > 0]
+    if positive.size:
+        for target in np.geomspace(positive.min(), progress.max(), n - 1)[:-1]:
+            for idx in np.argsort(np.abs(progress - target), kind="stable"):
+                if int(idx) not in chosen:
+                    chosen.append(int(idx))
+                    break
+    return sorted(chosen)
+
+
+def plot_training(run: Any, *, x: str = "progress"):
+    """Learning curves from a run's snapshot table: loss and accuracy over training.
+
+    Training values come from Keras' logs at every snapshot (at batch snapshots they
+    are running means over the epoch so far, drawn as small dots); validation values
+    exist at epoch ends only. Ticks along the bottom mark where snapshots were taken.
+
+    Parameters
+    ----------
+    run : Run
+    x : {"progress", "step"}, default="progress"
+        Training time in epochs (float) or optimizer steps.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Two panels (loss, accuracy). Epoch-end values are lines; batch-snapshot
-        values (Keras' running means within the epoch) are small dots; ticks along
-        the bottom show where snapshots were taken.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from ._stats import _new_figure
 
-    if not hasattr(run, "snapshots"):
-        raise param_error("run", "plot_training()", "an opened actconf run", type(run).__name__)
-    check_option("x", x, list(_X), "plot_training()")
+    _check_run(run, "plot_training()")
+    if x not in ("progress", "step"):
+        raise param_error("x", "plot_training()", "one of 'progress', 'step'", x)
     table = run.snapshots
-    if fig is None:
-        fig = Figure(figsize=(9, 3.2), layout="constrained")
-        FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2)
-    epochs = table[table["kind"] == "epoch"]
-    batches = table[table["kind"] == "batch"]
-    colors = {"train": "tab:blue", "validation": "tab:orange"}
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
-        for prefix, name in (("", "train"), ("val_", "validation")):
-            col = prefix + metric
-            if col in epochs and epochs[col].notna().any():
-                ax.plot(epochs[x], epochs[col], marker="o", ms=3, color=colors[name], label=name)
-            if col in batches and batches[col].notna().any():
-                ax.plot(batches[x], batches[col], ls="", marker=".", ms=4, color=colors[name], alpha=0.6,
-                        label=f"{name} (within epoch)")
-        ax.set_xlabel(_X[x])
+    metrics = [m for m in ("loss", "accuracy") if m in table.columns]
+    if not metrics:
+        raise MissingDataError(
+            "plot_training(): the run's snapshots hold no Keras logs ('loss'/'accuracy'); "
+            "was the model compiled with metrics=['accuracy']?"
+        )
+    fig = _new_figure((5.0 * len(metrics), 3.4))
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    batch = table["kind"] == "batch"
+    epoch = table["kind"] == "epoch"
+    ticks = table[x].to_numpy(dtype=float)
+    for ax, metric in zip(axes, metrics, strict=True):
+        ax.plot(table.loc[epoch, x], table.loc[epoch, metric], "o-", color="C0", ms=3.5, label="training")
+        if batch.any():
+            ax.plot(table.loc[batch, x], table.loc[batch, metric], ".", color="C0", alpha=0.5,
+                    label="training (within epoch)")
+        val = f"val_{metric}"
+        if val in table.columns and table[val].notna().any():
+            ax.plot(table.loc[epoch, x], table.loc[epoch, val], "s--", color="C1", ms=3.5, label="validation")
+        ax.set_xlabel("epochs" if x == "progress" else "training step")
         ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
+        ax.set_title(metric.capitalize())
         if metric == "accuracy":
-            ax.set_ylim(-0.02, 1.02)
-        ymin, ymax = ax.get_ylim()
-        ticks = table[x].to_numpy(dtype=float)
-        ax.plot(ticks, np.full(ticks.shape, ymin), "|", color="0.4", ms=8, clip_on=False,
-                label="snapshots")
-        ax.set_ylim(ymin, ymax)
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        axes[0].legend(handles, labels, fontsize=7, frameon=False)
-    fig.suptitle(f"Training — {run.n_snapshots} snapshots", fontsize=10)
+            ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        # where snapshots were taken: a rug along the bottom edge (axes coordinates)
+        ax.vlines(ticks, 0, 0.03, transform=ax.get_xaxis_transform(), color="0.35", lw=0.8)
+    axes[0].legend(frameon=False, fontsize="small")
+    fig.suptitle(f"Training of {run.manifest.get('model', {}).get('name', 'the model')} "
+                 f"on {run.manifest.get('dataset', {}).get('name', '?')} — {run.n_snapshots} snapshots "
+                 "(ticks)", fontsize="medium")
     return fig
