@@ -558,8 +558,7 @@ class ActivationRecorder(keras.callbacks.Callback):
                 f"{str(self.directory)!r}; create a new recorder (and directory) per model."
             )
         self._build(model)
-        _check_target_directory(self.directory, self.overwrite)
-        self._open_writer(model)
+        self._open_writer(model)  # RunWriter re-checks the directory before writing anything
         self._model_id = id(model)
         self._t0 = time.perf_counter()
         self._step_base = 0
