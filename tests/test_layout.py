@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import pdist, squareform
 
-from actconf import layout as lay
 from actconf.errors import (
     ActconfError,
     CorruptRunError,
@@ -36,6 +35,7 @@ from actconf.layout import (
     refine_layout,
     warm_up,
 )
+from actconf.plots import plot_layout_comparison
 from actconf.testing import write_synthetic_run
 
 NON_RANDOM = [m for m in METHODS if m != "random"]
@@ -637,7 +637,8 @@ def test_compare_layouts_frame_and_figure(planted, tmp_path):
 
     matplotlib.use("Agg")
     x, _ = planted
-    frame, fig = compare_layouts(x, methods=["random", "pca", "som+refine"], repeats=2, progress=False)
+    frame = compare_layouts(x, methods=["random", "pca", "som+refine"], repeats=2, progress=False)
+    fig = plot_layout_comparison(frame)
     assert list(frame.columns) == ["method", "repeat", "seed", "measure", "param", "value"]
     assert set(frame.method) == {"random", "pca", "som+refine"}
     per_layout = 10 + 10 + 6 + 1  # two curves, six scores, seconds
@@ -657,9 +658,8 @@ def test_compare_layouts_frame_and_figure(planted, tmp_path):
 
 def test_compare_layouts_redraws_inputs_from_a_run(synthetic_run):
     run, _, _ = synthetic_run
-    frame, fig = compare_layouts(run, layer="dense", methods={"pca": {"method": "pca"}}, repeats=2,
-                                 redraw="inputs", subsample=0.75, progress=False, plot=False)
-    assert fig is None
+    frame = compare_layouts(run, layer="dense", methods={"pca": {"method": "pca"}}, repeats=2,
+                            redraw="inputs", subsample=0.75, progress=False)
     pca = frame[frame.measure == "spearman"]["value"].to_numpy()
     assert pca[0] != pca[1]  # other samples, other profiles
     assert frame.attrs["redraw"] == "inputs"
@@ -668,13 +668,13 @@ def test_compare_layouts_redraws_inputs_from_a_run(synthetic_run):
 def test_compare_layouts_rejects_bad_arguments(planted):
     x, _ = planted
     with pytest.raises(InvalidParameterError, match="needs a run"):
-        compare_layouts(x, redraw="inputs", progress=False, plot=False)
+        compare_layouts(x, redraw="inputs", progress=False)
     with pytest.raises(InvalidParameterError, match="'methods' parameter"):
-        compare_layouts(x, methods=["umap+pso"], progress=False, plot=False)
+        compare_layouts(x, methods=["umap+pso"], progress=False)
     with pytest.raises(InvalidParameterError, match="'repeats' parameter"):
-        compare_layouts(x, repeats=0, progress=False, plot=False)
+        compare_layouts(x, repeats=0, progress=False)
     with pytest.raises(InvalidParameterError, match="'frame' parameter"):
-        lay.plot_layout_comparison(x)
+        plot_layout_comparison(x)
 
 
 # --------------------------------------------------------------------------- UMAP import

@@ -27,13 +27,13 @@ from actconf.notebooks import (
     ensure_kernel,
     find_notebooks_dir,
     pick_snapshots,
-    plot_layouts,
     plot_training,
     resolve_path,
     run_notebooks,
     show_animation,
     study_run,
 )
+from actconf.plots import plot_layouts
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"

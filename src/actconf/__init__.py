@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     "list_layouts": "layout",
     "layout_quality": "layout",
     "compare_layouts": "layout",
+    "ensure_layout": "layout",
     "animate_maps": "animate",
     "explore": "widgets",
     "explore_correlation": "widgets",

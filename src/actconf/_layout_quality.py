@@ -1,14 +1,11 @@
-"""Quality measures of layouts and the method comparison figure (private).
+"""Quality measures of layouts (private).
 
-Public entry points are :func:`actconf.layout.layout_quality`,
-:func:`actconf.layout.compare_layouts` and
-:func:`actconf.layout.plot_layout_comparison`; their docstrings describe the
-measures.
+Public entry points are :func:`actconf.layout.layout_quality` and
+:func:`actconf.layout.compare_layouts`; their docstrings describe the measures.
+The comparison figure is :func:`actconf.plots.plot_layout_comparison`.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
@@ -206,80 +203,3 @@ def quality_detail(positions: np.ndarray, profile_dist: np.ndarray, values: np.n
         scores["blur_auc"] = curve_auc(b_err)
     scores.update(distance_scores(profile_dist, positions, k))
     return scores, curves
-
-
-# --------------------------------------------------------------------------- figure
-def plot_comparison(frame: Any, *, measures: tuple[str, ...] | None = None, figsize: tuple[float, float] | None = None):
-    """The paper-style figure: error curves (mean ± sd over repeats) and violins."""
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-
-    methods = list(dict.fromkeys(frame["method"]))
-    colours = {m: matplotlib.colormaps["tab10"](i % 10) for i, m in enumerate(methods)}
-    scalar = [m for m in (measures or MEASURES) if m in set(frame["measure"])]
-    ncols = 2
-    nrows = 1 + (len(scalar) + ncols - 1) // ncols
-    # made outside pyplot's registry: shown once in notebooks, never leaked
-    fig = Figure(figsize=figsize or (12, 3.3 * nrows), layout="constrained")
-    FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(nrows, ncols)
-
-    def curve_panel(ax, measure: str, xlabel: str, invert: bool) -> None:
-        sub = frame[frame["measure"] == measure]
-        for m in methods:
-            part = sub[sub["method"] == m]
-            if part.empty:
-                continue
-            stats = part.groupby("param")["value"].agg(["mean", "std"]).sort_index()
-            x = stats.index.to_numpy(dtype=float)
-            mean = stats["mean"].to_numpy()
-            sd = np.nan_to_num(stats["std"].to_numpy())
-            ax.plot(x, mean, "-o", ms=3, color=colours[m], label=m)
-            ax.fill_between(x, mean - sd, mean + sd, color=colours[m], alpha=0.2, lw=0)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("mean squared error")
-        if invert:
-            ax.invert_xaxis()
-        ax.grid(alpha=0.3)
-
-    curve_panel(fig.add_subplot(grid[0, 0]), "resize_mse", "down-scaled to (px), then up-scaled", True)
-    fig.axes[-1].set_title("error after down-/up-scaling (lower = smoother)", fontsize=10)
-    curve_panel(fig.add_subplot(grid[0, 1]), "blur_mse", "Gaussian blur radius (px)", False)
-    fig.axes[-1].set_title("error after blurring (lower = smoother)", fontsize=10)
-
-    def violin_panel(ax, measure: str) -> None:
-        label, higher = MEASURES.get(measure, (measure, True))
-        sub = frame[frame["measure"] == measure]
-        rng = np.random.default_rng(0)
-        for i, m in enumerate(methods):
-            vals = sub.loc[sub["method"] == m, "value"].to_numpy(dtype=float)
-            vals = vals[np.isfinite(vals)]
-            if vals.size == 0:
-                continue
-            if vals.size > 1 and np.ptp(vals) > 1e-12 * max(1.0, np.abs(vals).max()):
-                parts = ax.violinplot(vals, positions=[i], widths=0.8, showextrema=False)
-                for body in parts["bodies"]:
-                    body.set_facecolor(colours[m])
-                    body.set_edgecolor(colours[m])
-                    body.set_alpha(0.35)
-            else:
-                ax.hlines(vals.mean(), i - 0.3, i + 0.3, color=colours[m], lw=2)
-            jitter = rng.uniform(-0.12, 0.12, vals.size)
-            ax.scatter(i + jitter, vals, s=8, color=colours[m], alpha=0.8, zorder=3)
-            ax.hlines(np.median(vals), i - 0.25, i + 0.25, color="black", lw=1, zorder=4)
-        ax.set_xticks(range(len(methods)), methods, rotation=20 if len(methods) > 4 else 0,
-                      ha="right" if len(methods) > 4 else "center")
-        ax.set_title(f"{label} ({'higher' if higher else 'lower'} = better)", fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-
-    for j, measure in enumerate(scalar):
-        violin_panel(fig.add_subplot(grid[1 + j // ncols, j % ncols]), measure)
-
-    handles = [Line2D([], [], color=colours[m], lw=2, label=m) for m in methods]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(methods), 9), frameon=False)
-    n_rep = frame.groupby("method")["repeat"].nunique().max() if len(frame) else 0
-    redraw = frame.attrs.get("redraw", "seed")
-    fig.suptitle(f"Layout methods compared over {n_rep} repeat(s) (re-drawn: {redraw})", fontsize=12)
-    return fig

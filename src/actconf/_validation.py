@@ -10,6 +10,7 @@ followed, where useful, by a sentence that says how to fix it.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -127,3 +128,28 @@ def check_finite_array(name: str, value: Any, caller: str, *, ndim: int | None =
             name, caller, "finite (no NaN or inf)", f"{bad} non-finite value(s) in an array of shape {arr.shape}"
         )
     return arr
+
+
+def check_run(run: Any, caller: str, *, allow_path: bool = False) -> Any:
+    """Return ``run`` if it is an actconf :class:`~actconf.store.Run`.
+
+    With ``allow_path=True`` a run directory (str or path-like) is accepted too and
+    opened with :func:`actconf.open_run`. Anything else raises the standard
+    parameter error, naming how to get a Run.
+    """
+    from .store import Run, open_run
+
+    if isinstance(run, Run):
+        return run
+    if allow_path and isinstance(run, str | os.PathLike):
+        return open_run(run)
+    expected = "an actconf Run (from actconf.open_run)" + (" or a run directory" if allow_path else "")
+    raise param_error("run", caller, expected, type(run).__name__,
+                      "Open the run first: run = actconf.open_run(path).")
+
+
+def check_bool(name: str, value: Any, caller: str) -> bool:
+    """Check that ``value`` is True or False (numpy booleans too); return a ``bool``."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise param_error(name, caller, "True or False", value)

@@ -23,7 +23,7 @@ import numpy as np
 from keras import ops
 
 from .errors import InvalidInputError, InvalidParameterError, ModelNotSupportedError
-from .store import RunWriter, _check_target_directory, safe_array_key, snapshot_label
+from .store import RunWriter, check_target_directory, safe_array_key, snapshot_label
 
 __all__ = ["ActivationRecorder"]
 
@@ -196,7 +196,7 @@ class ActivationRecorder(keras.callbacks.Callback):
             raise _bad("directory", "a path (str or os.PathLike)", directory)
         self.directory = Path(directory)
         self.overwrite = bool(overwrite)
-        _check_target_directory(self.directory, self.overwrite)
+        check_target_directory(self.directory, self.overwrite)
 
         try:
             x = np.asarray(x_probe, dtype=np.float32)

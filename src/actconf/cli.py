@@ -101,9 +101,9 @@ def _check_out(out: Path, overwrite: bool) -> None:
     """Fail fast (exit 2) on an output folder we cannot or must not write."""
     import tempfile
 
-    from .store import _check_target_directory
+    from .store import check_target_directory
 
-    _check_target_directory(out, overwrite)
+    check_target_directory(out, overwrite)
     parent = out.absolute()
     while not parent.exists():
         parent = parent.parent

@@ -118,12 +118,12 @@ __all__ = [
     "Layout",
     "compare_layouts",
     "compute_layout",
+    "ensure_layout",
     "layout_from_run",
     "layout_profiles",
     "layout_quality",
     "list_layouts",
     "load_layout",
-    "plot_layout_comparison",
     "refine_layout",
     "warm_up",
 ]
@@ -161,6 +161,10 @@ class Layout:
         The seed it was computed with (``None`` when a Generator was passed).
     dead : ndarray of bool, shape (n_neurons,)
         Neurons whose profile was all zero (see the module notes).
+    saved_as : str or None
+        The name it is saved under in its run, when it was loaded from (or saved
+        into) a run by :func:`load_layout` / :func:`ensure_layout`; else None.
+        Not part of :meth:`equals`.
 
     Notes
     -----
@@ -176,6 +180,7 @@ class Layout:
     source_snapshot: int | None = None
     seed: int | None = None
     dead: np.ndarray | None = None
+    saved_as: str | None = None
 
     def __post_init__(self) -> None:
         caller = "Layout()"
@@ -243,9 +248,9 @@ class Layout:
         return f"<actconf.Layout {self.label}: {where}{self.n_neurons} neurons{dead}, seed {self.seed}{snap}>"
 
     def _meta(self) -> dict[str, Any]:
-        from .store import _jsonable
+        from .store import jsonable
 
-        return _jsonable({
+        return jsonable({
             "layer": self.layer,
             "method": self.method,
             "params": self.params,
@@ -388,7 +393,7 @@ def _read_layout(json_path: Path, npz_path: Path) -> Layout:
         return Layout(positions=arrays["positions"], neurons=arrays["neurons"], layer=meta.get("layer"),
                       method=meta.get("method", "custom"), params=meta.get("params") or {},
                       source_snapshot=meta.get("source_snapshot"), seed=meta.get("seed"),
-                      dead=arrays["dead"])
+                      dead=arrays["dead"], saved_as=meta.get("name"))
     except InvalidParameterError as exc:
         raise CorruptRunError(f"Layout {str(json_path)!r} is damaged: {exc}") from exc
 
@@ -878,6 +883,72 @@ def layout_from_run(
     return dataclasses.replace(lay, source_snapshot=prof.attrs["snapshot"], params=params)
 
 
+def ensure_layout(
+    run: Any,
+    layer: str | None = None,
+    *,
+    name: str = "default",
+    method: str = "umap",
+    seed: int = 0,
+    save: bool = False,
+    **options: Any,
+) -> Layout:
+    """The layout saved in the run under ``name``, or a new one computed from the run.
+
+    The one way every part of actconf (report, explorer, notebooks, CLI) gets "the"
+    layout of a layer. A saved layout always wins (``method``, ``seed`` and
+    ``options`` then do not matter); otherwise one is computed with
+    :func:`layout_from_run` and, only with ``save=True``, saved under ``name``. The
+    run on disk changes only then.
+
+    Parameters
+    ----------
+    run : Run or path-like
+    layer : str, optional
+        The first recorded layer by default.
+    name : str, default="default"
+        Name of the saved layout to look for (and to save under).
+    method : str, default="umap"
+        Method when a layout must be computed (UMAP is refined, as in the paper).
+    seed : int, default=0
+    save : bool, default=False
+        Save a newly computed layout into the run.
+    **options
+        Further :func:`layout_from_run` arguments for a computed layout.
+
+    Returns
+    -------
+    Layout
+        ``saved_as`` tells where it came from: the name it is saved under in the
+        run, or ``None`` for a computed layout that was not saved.
+
+    Raises
+    ------
+    CorruptRunError
+        A layout of that name is saved but damaged (nothing is recomputed silently;
+        delete ``<run>/layouts/<layer>/<name>.*`` or save a new one with
+        ``overwrite=True``).
+    """
+    import dataclasses
+
+    caller = "ensure_layout()"
+    run = _as_run(run, caller)
+    layer = run.check_layer(layer)
+    name = _check_name(name, caller)
+    check_option("method", method, METHODS, caller)
+    if not isinstance(save, bool):
+        raise param_error("save", caller, "True or False", save)
+    try:
+        return load_layout(run, layer, name=name)
+    except MissingDataError:
+        pass
+    layout = layout_from_run(run, layer, method=method, seed=seed, **options)
+    if save:
+        layout.save(run, name=name)
+        layout = dataclasses.replace(layout, saved_as=name)
+    return layout
+
+
 # =========================================================================== quality
 def layout_quality(
     layout_or_positions: Any,
@@ -1038,7 +1109,6 @@ def compare_layouts(
     contrastive: bool = True,
     seed: int = 0,
     progress: bool = True,
-    plot: bool = True,
 ):
     """Compare layout methods over repeats, as in the TAM paper's evaluation.
 
@@ -1066,19 +1136,16 @@ def compare_layouts(
     seed : int, default=0
     progress : bool, default=True
         Show a tqdm progress bar.
-    plot : bool, default=True
-        Also draw the comparison figure (:func:`plot_layout_comparison`).
 
     Returns
     -------
-    frame : pandas.DataFrame
+    pandas.DataFrame
         Tidy: one row per ``method``, ``repeat``, ``measure``, ``param``:
         ``value``, plus the ``seed`` of the repeat. Measures: the error curves
         ``resize_mse`` (``param`` = size in px) and ``blur_mse`` (``param`` = radius
         in px), the scores of :func:`layout_quality` (``param`` NaN) and
-        ``seconds`` (time to compute the layout).
-    figure : matplotlib.figure.Figure or None
-        Error curves (mean ± sd over repeats) and violins of every score.
+        ``seconds`` (time to compute the layout). Draw it with
+        :func:`actconf.plots.plot_layout_comparison`.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -1091,9 +1158,8 @@ def compare_layouts(
     check_option("redraw", redraw, ("seed", "inputs"), caller)
     subsample = check_float("subsample", subsample, caller, min_value=0.0, max_value=1.0, min_inclusive=False)
     seed = check_int("seed", seed, caller, min_value=0)
-    for name, flag in (("progress", progress), ("plot", plot)):
-        if not isinstance(flag, bool):
-            raise param_error(name, caller, "True or False", flag)
+    if not isinstance(progress, bool):
+        raise param_error("progress", caller, "True or False", progress)
 
     is_run = isinstance(data, Run | str | os.PathLike)
     if redraw == "inputs" and not is_run:
@@ -1153,36 +1219,4 @@ def compare_layouts(
         bar.close()
     frame = pd.DataFrame(rows, columns=["method", "repeat", "seed", "measure", "param", "value"])
     frame.attrs["redraw"] = redraw
-    fig = plot_layout_comparison(frame) if plot else None
-    return frame, fig
-
-
-def plot_layout_comparison(frame: Any, *, measures: Sequence[str] | None = None):
-    """Draw the comparison figure from :func:`compare_layouts`' DataFrame.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        As returned by :func:`compare_layouts` (columns ``method``, ``repeat``,
-        ``measure``, ``param``, ``value``).
-    measures : sequence of str, optional
-        Scores to show as violins (default: all of :func:`layout_quality`'s).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Top: error curves after down-/up-scaling and blurring (mean ± sd over
-        repeats); below: one violin per method for every score, with the
-        individual repeats as dots and the median as a black line.
-    """
-    caller = "plot_layout_comparison()"
-    needed = {"method", "repeat", "measure", "param", "value"}
-    cols = set(getattr(frame, "columns", []))
-    if not needed <= cols:
-        raise param_error("frame", caller, "the DataFrame returned by compare_layouts()",
-                          f"columns {sorted(cols)}" if cols else type(frame).__name__)
-    if measures is not None:
-        measures = tuple(measures)
-        for m in measures:
-            check_option("measures", m, tuple(_q.MEASURES), caller)
-    return _q.plot_comparison(frame, measures=measures)
+    return frame

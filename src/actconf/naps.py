@@ -61,7 +61,12 @@ _CHUNK_BYTES = 64 << 20
 
 
 # --------------------------------------------------------------------------- parsing
-def _parse_by(by: Any, caller: str) -> tuple[str, ...]:
+def parse_by(by: Any, caller: str) -> tuple[str, ...]:
+    """Split a grouping (``"class+confidence"``, ``"class×confidence"`` or a sequence) into factors.
+
+    Internal API shared with the explorer; raises the standard parameter error for
+    unknown or repeated factors.
+    """
     if isinstance(by, str):
         parts = [p.strip() for p in by.replace("\u00d7", "+").replace("*", "+").split("+")]
     elif isinstance(by, Sequence) and all(isinstance(p, str) for p in by):
@@ -340,7 +345,7 @@ def assign_groups(
     import xarray as xr
 
     caller = "assign_groups()"
-    by_t = _parse_by(by, caller)
+    by_t = parse_by(by, caller)
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise param_error("labels", caller, "a 1-D int array", f"an array of dtype {labels.dtype} "
@@ -459,7 +464,7 @@ def _group_samples(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any
 
     if not isinstance(run, Run):
         raise param_error("run", caller, "an actconf Run (from actconf.open_run)", type(run).__name__)
-    by_t = _parse_by(by, caller)
+    by_t = parse_by(by, caller)
     idx = run.snapshot_index(snapshots)
     if isinstance(measure, str) and measure not in MEASURES:
         raise param_error("measure", caller, "one of " + ", ".join(repr(m) for m in MEASURES)

@@ -40,7 +40,6 @@ from ._validation import param_error
 from .confidence import available_measures
 from .errors import ActconfError, MissingDataError
 from .plots._run import pick_snapshots, plot_training
-from .plots._stats import _new_figure
 
 __all__ = [
     "NOTEBOOKS",
@@ -52,7 +51,6 @@ __all__ = [
     "available_measures",
     "pick_snapshots",
     "plot_training",
-    "plot_layouts",
     "show_animation",
     "run_notebooks",
 ]
@@ -296,69 +294,6 @@ def study_run(
     ).validate()
     print(f"No run at {path} yet: recording it now ({dataset}, {epochs} epochs).")
     return record(config, path, verbose=verbose)
-
-
-def plot_layouts(
-    layouts: Mapping[str, Any],
-    values: Any,
-    *,
-    title: str | None = None,
-    label: str = "value",
-    cmap: str = "RdBu_r",
-    ncols: int = 4,
-    panel_size: float = 2.6,
-):
-    """Draw the same neuron values as a map with each of several layouts.
-
-    Parameters
-    ----------
-    layouts : dict of str to Layout (or positions)
-        Panel title -> layout of the same layer.
-    values : array-like of shape (n_neurons,)
-        One value per neuron (e.g. one class's contrastive NAP).
-    title : str, optional
-        Figure title.
-    label : str, default="value"
-        Colour bar label.
-    cmap : str, default="RdBu_r"
-        Diverging colormap; the limits are symmetric, ``±max|value|``.
-    ncols : int, default=4
-    panel_size : float, default=2.6
-        Inches per map.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        One map per layout with neuron markers, one shared colour scale.
-    """
-    import numpy as np
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-
-    from .plots import plot_map
-    from .plots._maps import symmetric_limits
-
-    if not isinstance(layouts, Mapping) or not layouts:
-        raise param_error("layouts", "plot_layouts()", "a non-empty dict of name -> Layout", layouts)
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise param_error("ncols", "plot_layouts()", "an int >= 1", ncols)
-    values = np.asarray(values, dtype=float)
-    vlim = symmetric_limits(values)
-    n = len(layouts)
-    ncols = min(ncols, n)
-    nrows = -(-n // ncols)
-    fig = _new_figure((panel_size * ncols + 0.8, panel_size * nrows + 0.5))
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax, (name, layout) in zip(axes, layouts.items(), strict=False):
-        plot_map(values, layout, ax=ax, vlim=vlim, cmap=cmap, colorbar=False, markers=True, contours=0,
-                 title=name)
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    mappable = ScalarMappable(norm=Normalize(*vlim), cmap=cmap)
-    fig.colorbar(mappable, ax=list(axes[:n]), shrink=0.8, label=label)
-    if title:
-        fig.suptitle(title, fontsize="medium")
-    return fig
 
 
 class _Animation:

@@ -208,11 +208,11 @@ def build_report(
         "<p>resize/blur AUC: the TAM paper's smoothness (lower is better); trustworthiness, "
         "continuity, Spearman and kNN preservation: neighbourhoods kept (higher is better).</p>"))
     if compare:
-        frame, fig = layout_mod.compare_layouts(
-            run, layer=layer, repeats=3, seed=seed, progress=False, plot=True,
+        frame = layout_mod.compare_layouts(
+            run, layer=layer, repeats=3, seed=seed, progress=False,
             methods=["random", "pca", "som", "umap", "umap+refine"])
         add("layout", "", _figure_html(
-            _png(fig, figdir / "layout_comparison.png"),
+            _png(plots.plot_layout_comparison(frame), figdir / "layout_comparison.png"),
             "Layout methods compared as in the TAM paper (3 repeats each): map error after "
             "down-/up-scaling and blurring (lower = smoother maps) and neighbourhood scores."))
     bar.update()

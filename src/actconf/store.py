@@ -78,12 +78,12 @@ def _atomic_write_text(path: Path, text: str, *, fsync: bool = False) -> None:
     os.replace(tmp, path)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Convert numpy scalars/arrays and paths so that ``json`` can write them."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
@@ -108,7 +108,7 @@ def safe_array_key(name: str) -> str:
     return key or "_"
 
 
-def _check_target_directory(path: Path, overwrite: bool) -> None:
+def check_target_directory(path: Path, overwrite: bool) -> None:
     """Refuse to write where a run (or unrelated data) already is; see ``RunWriter``."""
     if path.exists() and not path.is_dir():
         raise RunExistsError(
@@ -261,7 +261,7 @@ class RunWriter:
                     f"axis of the per-snapshot shape {shape}."
                 )
         static = {name: (np.asarray(value), tuple(dims)) for name, (value, dims) in (static or {}).items()}
-        _check_target_directory(self.path, overwrite)
+        check_target_directory(self.path, overwrite)
         if is_run(self.path):  # overwrite=True: replace the previous run entirely
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -278,7 +278,7 @@ class RunWriter:
             name: {"shape": list(value.shape), "dims": list(dims), "dtype": str(value.dtype)}
             for name, (value, dims) in static.items()
         }
-        self.manifest = _jsonable(full)
+        self.manifest = jsonable(full)
         # The commit log exists (empty) before the manifest: a directory with a
         # manifest is always a complete, openable run (with 0 snapshots until the
         # first commit, which needs the arrays: readers never look at them before).
@@ -393,7 +393,7 @@ class RunWriter:
                 self._direct.write(name, index, value)
             else:
                 self._arrays[name][index] = value
-        row = dict(_jsonable(meta))
+        row = dict(jsonable(meta))
         row["index"] = index
         line = (json.dumps(row, separators=(",", ":")) + "\n").encode("utf-8")
         os.write(self._fd, line)  # one write: the commit point
@@ -430,7 +430,7 @@ class RunWriter:
 
     def update_manifest(self, **fields: Any) -> None:
         """Add or replace top-level manifest fields (written atomically)."""
-        self.manifest.update(_jsonable(fields))
+        self.manifest.update(jsonable(fields))
         _atomic_write_text(self.path / MANIFEST, json.dumps(self.manifest, indent=1), fsync=self.fsync)
 
     def trim(self, *, wait: bool = True) -> None:

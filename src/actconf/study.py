@@ -133,10 +133,10 @@ def record(
     from .callbacks import ActivationRecorder
     from .datasets import load_dataset, make_probe
     from .models import build_cnn, build_mlp
-    from .store import _check_target_directory, open_run
+    from .store import check_target_directory, open_run
 
     out = Path(out)
-    _check_target_directory(out, overwrite)  # fail before the (slow) training starts
+    check_target_directory(out, overwrite)  # fail before the (slow) training starts
     ds = load_dataset(config.dataset, data_dir=config.data_dir, max_train=config.max_train, seed=config.seed)
     probe = make_probe(ds, n_per_class=config.probe_per_class, seed=config.seed)
     keras.utils.set_random_seed(config.seed)

@@ -580,9 +580,9 @@ def explore(
     """
     caller = "explore()"
     run, layer, measure = _validate(run, layer, measure, caller)
-    from .naps import _parse_by
+    from .naps import parse_by
 
-    by_t = _parse_by(by, caller)
+    by_t = parse_by(by, caller)
     by = "+".join(by_t)
     if by not in GROUPINGS.values():
         raise param_error("by", caller, "one of " + ", ".join(repr(v) for v in GROUPINGS.values()), by)

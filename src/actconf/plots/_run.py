@@ -75,7 +75,7 @@ def plot_training(run: Any, *, x: str = "progress"):
     -------
     matplotlib.figure.Figure
     """
-    from ._stats import _new_figure
+    from ._stats import new_figure
 
     _check_run(run, "plot_training()")
     if x not in ("progress", "step"):
@@ -87,7 +87,7 @@ def plot_training(run: Any, *, x: str = "progress"):
             "plot_training(): the run's snapshots hold no Keras logs ('loss'/'accuracy'); "
             "was the model compiled with metrics=['accuracy']?"
         )
-    fig = _new_figure((5.0 * len(metrics), 3.4))
+    fig = new_figure((5.0 * len(metrics), 3.4))
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     batch = table["kind"] == "batch"
     epoch = table["kind"] == "epoch"

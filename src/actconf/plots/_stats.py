@@ -49,7 +49,7 @@ _METRIC_LABELS = {
 
 
 # ---------------------------------------------------------------------------- helpers
-def _new_figure(figsize: tuple[float, float]):
+def new_figure(figsize: tuple[float, float]):
     """A Figure outside pyplot's registry (no double display in notebooks, no leaks)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -79,7 +79,7 @@ def _check_x(table: Any, x: str, caller: str) -> str:
 
 def _axes(ax: Any, figsize: tuple[float, float]):
     if ax is None:
-        fig = _new_figure(figsize)
+        fig = new_figure(figsize)
         return fig, fig.add_subplot()
     return ax.figure, ax
 
@@ -220,7 +220,7 @@ def plot_bin_statistics(
     bins = sub[["bin_index", "bin"]].drop_duplicates().sort_values("bin_index")
     palette = sns.color_palette("rocket_r", len(bins) + 1)[1:]  # low confidence light ... high dark
     if fig is None:
-        fig = _new_figure((4.2 * len(metrics) + 1.0, 3.5))
+        fig = new_figure((4.2 * len(metrics) + 1.0, 3.5))
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics, strict=True):
         for (b, label), color in zip(bins.itertuples(index=False), palette, strict=True):
@@ -381,7 +381,7 @@ def plot_reliability(
     snaps = _pick_snapshots(np.asarray(table["snapshot"].unique()), snapshots, max_panels, caller)
     strategy = table.attrs.get("strategy", "width")
     if fig is None:
-        fig = _new_figure((max(3.0 * len(snaps) + 0.4, 6.0), 3.7))
+        fig = new_figure((max(3.0 * len(snaps) + 0.4, 6.0), 3.7))
     axes = fig.subplots(1, len(snaps), squeeze=False, sharey=True)[0]
     for ax, snap in zip(axes, snaps, strict=True):
         sub = table[table["snapshot"] == snap]
@@ -454,7 +454,7 @@ def plot_calibration(
         if x not in table.columns:
             raise param_error("x", caller, f"a column of every table (missing in {name!r})", x)
     if fig is None:
-        fig = _new_figure((12.0, 3.6 + 0.25 * len(tables)))
+        fig = new_figure((12.0, 3.6 + 0.25 * len(tables)))
     axes = fig.subplots(1, 3)
     colors = sns.color_palette("colorblind", len(tables))
     marker = None
