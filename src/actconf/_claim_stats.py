@@ -1,0 +1,364 @@
+"""The statistics behind the paper's claim, on arrays of one run (pure numpy).
+
+The claim "activity becomes stronger and more distinct both with training time and
+with confidence" is split into statements, each measured by a per-snapshot
+statistic of one layer:
+
+========================  ===========================================================
+statement                 per-snapshot statistic
+========================  ===========================================================
+``strength_time``         strength of the whole probe set: mean over neurons of |NAP|
+``strength_time_groups``  strength within confidence groups, averaged over the groups
+``distinct_time``         distinctness of the class NAPs (split-half estimate)
+``distinct_time_groups``  distinctness of the class NAPs within confidence groups,
+                          averaged over the groups
+``strength_confidence``   strength in the most confident group minus the least
+``distinct_confidence``   distinctness in the most confident group minus the least
+``sample_relation``       Spearman rho between a sample's confidence and its activity
+``sample_relation_ctrl``  the same, partialled on the logit spread (scale control)
+========================  ===========================================================
+
+Every statement's *effect* is the change of its statistic from the untrained state
+(the first snapshot) to the end of training: before training the network already
+has a confidence-activity relation (larger activations give larger logits and a
+sharper softmax), so only the change is learned.
+
+Confidence groups are equal-count quantile groups, recomputed per snapshot
+(``groups="moving"``, members change as the model trains) or fixed by the final
+confidence (``groups="fixed"``: the same samples at every snapshot). Conditioning on
+a variable that training moves can reverse a trend (Simpson's paradox): distinctness
+may rise over the whole probe set while falling within every moving group, because
+samples migrate between groups. Both views are computed.
+
+Distinctness uses :func:`actconf._inference.cv_distinctness` on a fixed split of each
+class's samples into two halves (averaged over ``n_splits`` random splits), so noise
+alone gives zero and small groups are not more "distinct" than large ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._inference import cv_distinctness, partial_from_correlations
+
+__all__ = [
+    "STATEMENTS",
+    "bootstrap_pair",
+    "logit_spread",
+    "quantile_groups",
+    "quantile_membership",
+    "split_halves",
+    "trajectories",
+]
+
+#: statement -> (claim in words, whether it is about training time)
+STATEMENTS: dict[str, tuple[str, bool]] = {
+    "strength_time": ("activity becomes stronger with training (whole probe set)", True),
+    "strength_time_groups": ("activity becomes stronger with training (within confidence groups)", True),
+    "distinct_time": ("activity becomes more distinct with training (whole probe set)", True),
+    "distinct_time_groups": ("activity becomes more distinct with training (within confidence groups)", True),
+    "strength_confidence": ("activity is stronger at higher confidence", False),
+    "distinct_confidence": ("activity is more distinct at higher confidence", False),
+    "sample_relation": ("more confident samples have higher activity", False),
+    "sample_relation_ctrl": ("more confident samples have higher activity, beyond the logit scale", False),
+}
+
+
+# --------------------------------------------------------------------------- groups
+def quantile_groups(conf: np.ndarray, k: int) -> np.ndarray:
+    """Equal-count group (0 = least confident) of every value of ``conf`` (..., n).
+
+    The samples sorted by confidence (stable: ties by sample order) are split as
+    ``numpy.array_split`` splits ``n`` items into ``k`` parts, the same rule as
+    ``bins="quantile:k"`` in :func:`actconf.naps.naps`. Non-finite values get -1.
+    """
+    conf = np.asarray(conf, dtype=np.float64)
+    finite = np.isfinite(conf)
+    order = np.argsort(np.where(finite, conf, np.inf), axis=-1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(conf.shape[-1]), conf.shape), axis=-1)
+    m = finite.sum(axis=-1, keepdims=True)
+    q, rem = m // k, m % k
+    big = rem * (q + 1)
+    g = np.where(ranks < big, ranks // (q + 1), rem + (ranks - big) // np.maximum(q, 1))
+    return np.where(finite & (ranks < m), g, -1)
+
+
+def quantile_membership(conf: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    """Copies of each sample in each quantile group, for bootstrap resamples.
+
+    Parameters
+    ----------
+    conf : array of shape (n,)
+        Finite confidence values.
+    weights : int array of shape (B, n)
+        How often each sample was drawn in each resample.
+    k : int
+        Number of groups.
+
+    Returns
+    -------
+    numpy.ndarray of shape (B, n, k)
+        The resampled multiset sorted by confidence (ties by sample order) is split
+        into ``k`` equal-count parts (``array_split`` sizes); a sample's copies occupy
+        consecutive positions and may straddle a boundary.
+    """
+    order = np.argsort(conf, kind="stable")
+    w = np.asarray(weights, dtype=np.float64)[:, order]
+    end = np.cumsum(w, axis=1)
+    start = end - w
+    total = end[:, -1:]
+    q, rem = total // k, total % k
+    idx = np.arange(k + 1, dtype=np.float64)
+    edges = idx * q + np.minimum(idx, rem)  # (B, k + 1)
+    lo = np.maximum(start[:, :, None], edges[:, None, :-1])
+    hi = np.minimum(end[:, :, None], edges[:, None, 1:])
+    out = np.empty_like(lo)
+    out[:, order] = np.maximum(hi - lo, 0.0)
+    return out
+
+
+def split_halves(labels: np.ndarray, n_splits: int, seed: int) -> np.ndarray:
+    """(n_splits, n) 0/1 half of every sample; each class split as evenly as possible."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng([seed, 7919])
+    out = np.zeros((n_splits, labels.size), dtype=np.int64)
+    for s in range(n_splits):
+        for c in np.unique(labels):
+            members = np.flatnonzero(labels == c)
+            perm = rng.permutation(members)
+            out[s, perm[: perm.size // 2]] = 1
+    return out
+
+
+def logit_spread(logits: np.ndarray | None, probabilities: np.ndarray) -> np.ndarray:
+    """Norm of the centred logits (..., n): the output scale that sharpens the softmax.
+
+    Without logits, the centred log-probabilities are the centred logits exactly
+    (``log softmax(z) = z - logsumexp(z)``); probabilities are clipped at 1e-30.
+    """
+    if logits is None:
+        z = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), 1e-30, None))
+    else:
+        z = np.asarray(logits, dtype=np.float64)
+    c = z - z.mean(axis=-1, keepdims=True)
+    return np.sqrt((c * c).sum(axis=-1))
+
+
+# --------------------------------------------------------------------------- per snapshot
+def _cell_sums(acts: np.ndarray, cells: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """acts (n, N), cells (n,) in 0..n_cells-1 (or -1) -> sums (n_cells, N), counts (n_cells,)."""
+    ok = cells >= 0
+    sums = np.zeros((n_cells, acts.shape[1]))
+    np.add.at(sums, cells[ok], acts[ok].astype(np.float64))
+    return sums, np.bincount(cells[ok], minlength=n_cells).astype(np.float64)
+
+
+def _strength(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """mean over neurons of |group mean|; NaN for empty groups. sums (..., N), counts (...)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, np.abs(sums / counts[..., None]).mean(axis=-1), np.nan)
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    def z(a):
+        r = rankdata(a, axis=-1)
+        c = r - r.mean(axis=-1, keepdims=True)
+        norm = np.sqrt((c * c).sum(axis=-1, keepdims=True))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(norm > 1e-12, c / norm, np.nan)
+
+    return np.clip((z(x) * z(y)).sum(axis=-1), -1.0, 1.0)
+
+
+@dataclass
+class SnapshotInputs:
+    """What the statistics of one snapshot need (arrays of one run and layer)."""
+
+    acts: np.ndarray  # (n, N)
+    conf: np.ndarray  # (n,)
+    spread: np.ndarray  # (n,)
+    groups: np.ndarray  # (n,) quantile group, -1 for none
+    activity: np.ndarray  # (n,) per-sample activity
+
+
+def snapshot_statistics(inp: SnapshotInputs, labels: np.ndarray, halves: np.ndarray, k: int,
+                        n_classes: int, min_count: int = 2) -> dict[str, float]:
+    """Every per-snapshot statistic of :data:`STATEMENTS` for one snapshot."""
+    n_cells = k * n_classes * 2
+    strength_g = None
+    dist_g = []
+    dist_probe = []
+    for h in halves:
+        cells = np.where(inp.groups >= 0, (inp.groups * n_classes + labels) * 2 + h, -1)
+        sums, counts = _cell_sums(inp.acts, cells, n_cells)
+        sums = sums.reshape(k, n_classes, 2, -1)
+        counts = counts.reshape(k, n_classes, 2)
+        if strength_g is None:
+            strength_g = _strength(sums.sum(axis=(1, 2)), counts.sum(axis=(1, 2)))
+            strength_p = float(_strength(sums.sum(axis=(0, 1, 2)), counts.sum()))
+        dg, _ = cv_distinctness(sums[:, :, 0], counts[:, :, 0], sums[:, :, 1], counts[:, :, 1],
+                                min_count=min_count)
+        dist_g.append(dg)
+        probe = sums.sum(axis=0)
+        dp, _ = cv_distinctness(probe[:, 0], counts.sum(axis=0)[:, 0], probe[:, 1], counts.sum(axis=0)[:, 1],
+                                min_count=min_count)
+        dist_probe.append(dp)
+    dist_g = np.nanmean(np.asarray(dist_g), axis=0) if np.isfinite(dist_g).any() else np.full(k, np.nan)
+    rho = _spearman_rows(inp.conf, inp.activity)
+    r_cz = _spearman_rows(inp.conf, inp.spread)
+    r_az = _spearman_rows(inp.activity, inp.spread)
+    with np.errstate(invalid="ignore"):
+        return {
+            "strength_time": strength_p,
+            "strength_time_groups": float(np.nanmean(strength_g)) if np.isfinite(strength_g).any() else np.nan,
+            "distinct_time": float(np.nanmean(dist_probe)) if np.isfinite(dist_probe).any() else np.nan,
+            "distinct_time_groups": float(np.nanmean(dist_g)) if np.isfinite(dist_g).any() else np.nan,
+            "strength_confidence": float(strength_g[-1] - strength_g[0]),
+            "distinct_confidence": float(dist_g[-1] - dist_g[0]),
+            "sample_relation": float(rho),
+            "sample_relation_ctrl": float(partial_from_correlations(rho, r_cz, r_az)),
+        }
+
+
+def trajectories(acts: Any, conf: np.ndarray, spread: np.ndarray, labels: np.ndarray, *, k: int,
+                 groups: str = "moving", activity: np.ndarray | None = None, n_splits: int = 4,
+                 seed: int = 0, min_count: int = 2) -> dict[str, np.ndarray]:
+    """The statistics of every statement at every snapshot of one run and layer.
+
+    Parameters
+    ----------
+    acts : array-like of shape (S, n, N), or a callable ``i -> (n, N)`` array
+        Activations per snapshot (a callable reads one snapshot at a time).
+    conf, spread : arrays of shape (S, n)
+        Confidence and logit spread (:func:`logit_spread`).
+    labels : int array of shape (n,)
+    k : int
+        Number of confidence groups.
+    groups : {"moving", "fixed"}
+        Quantile groups per snapshot, or by the final snapshot's confidence.
+    activity : array of shape (S, n), optional
+        Per-sample activity; default: the mean activation over neurons.
+    n_splits, seed, min_count
+        Split-half distinctness options.
+
+    Returns
+    -------
+    dict statement -> numpy.ndarray of shape (S,)
+    """
+    conf = np.asarray(conf, dtype=np.float64)
+    n_snap = conf.shape[0]
+    labels = np.asarray(labels)
+    n_classes = int(labels.max()) + 1
+    read = acts if callable(acts) else (lambda i: np.asarray(acts[i]))
+    halves = split_halves(labels, n_splits, seed)
+    fixed = quantile_groups(conf[-1], k) if groups == "fixed" else None
+    rows = []
+    for i in range(n_snap):
+        a = np.asarray(read(i))
+        g = fixed if fixed is not None else quantile_groups(conf[i], k)
+        act = a.mean(axis=-1) if activity is None else np.asarray(activity[i])
+        inp = SnapshotInputs(a, conf[i], np.asarray(spread[i], dtype=np.float64), g, act)
+        rows.append(snapshot_statistics(inp, labels, halves, k, n_classes, min_count))
+    return {key: np.array([r[key] for r in rows]) for key in STATEMENTS}
+
+
+# --------------------------------------------------------------------------- bootstrap of two snapshots
+def _weighted_ranks(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Centred average ranks of ``x`` (n,) within every resample (B, n) (ties share their rank)."""
+    n = x.shape[0]
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    ws = weights[:, order]
+    through = np.cumsum(ws, axis=1)
+    ties = xs[1:] == xs[:-1]
+    if ties.any():
+        new = np.concatenate([[True], ~ties])
+        starts = np.flatnonzero(new)
+        ends = np.append(starts[1:], n) - 1
+        tie = np.cumsum(new) - 1
+        before = (through - ws)[:, starts[tie]]
+        through = through[:, ends[tie]]
+    else:
+        before = through - ws
+    total = weights.sum(axis=1, keepdims=True)
+    ranks = np.empty(weights.shape)
+    ranks[:, order] = (before + through) * 0.5 + 0.5 - (total + 1) / 2.0
+    return ranks
+
+
+def _weighted_corr(cx: np.ndarray, cy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    cov = (w * cx * cy).sum(axis=1)
+    vx = (w * cx * cx).sum(axis=1)
+    vy = (w * cy * cy).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((vx > 0) & (vy > 0), cov / np.sqrt(vx * vy), np.nan)
+
+
+def _boot_groups(inp: SnapshotInputs, labels: np.ndarray, halves: np.ndarray, weights: np.ndarray,
+                 k: int, n_classes: int, fixed_groups: np.ndarray | None, min_count: int,
+                 chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per resample: top-minus-bottom strength and split-half distinctness (B,), (B,)."""
+    b_total = weights.shape[0]
+    strength = np.empty(b_total)
+    dist = np.zeros(b_total)
+    used = np.zeros(b_total)
+    for start in range(0, b_total, chunk):
+        w = weights[start:start + chunk].astype(np.float64)
+        if fixed_groups is None:
+            member = quantile_membership(inp.conf, w, k)[:, :, [0, k - 1]]  # (b, n, 2)
+        else:
+            member = np.stack([w * (fixed_groups == 0), w * (fixed_groups == k - 1)], axis=-1)
+        # strength of the bottom and top groups
+        sums = np.einsum("bnq,nm->bqm", member, inp.acts)
+        counts = member.sum(axis=1)
+        s = _strength(sums, counts)
+        strength[start:start + chunk] = s[:, 1] - s[:, 0]
+        for h in halves:
+            onehot = np.zeros((labels.size, n_classes * 2))
+            onehot[np.arange(labels.size), labels * 2 + h] = 1.0
+            cell = np.einsum("bnq,ne->bqen", member, onehot)  # (b, 2, C*2, n)
+            csum = (cell @ inp.acts).reshape(cell.shape[0], 2, n_classes, 2, -1)
+            ccount = cell.sum(axis=-1).reshape(cell.shape[0], 2, n_classes, 2)
+            d, _ = cv_distinctness(csum[..., 0, :], ccount[..., 0], csum[..., 1, :], ccount[..., 1],
+                                   min_count=min_count)
+            ok = np.isfinite(d[:, 0]) & np.isfinite(d[:, 1])
+            dist[start:start + chunk] += np.where(ok, d[:, 1] - d[:, 0], 0.0)
+            used[start:start + chunk] += ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return strength, np.where(used > 0, dist / used, np.nan)
+
+
+def bootstrap_pair(first: SnapshotInputs, last: SnapshotInputs, labels: np.ndarray, *, k: int,
+                   groups: str, weights: np.ndarray, n_splits: int = 4, seed: int = 0,
+                   min_count: int = 2, chunk: int = 25) -> dict[str, np.ndarray]:
+    """The confidence statements at two snapshots on the same bootstrap resamples of samples.
+
+    Returns ``statement -> (2, B)`` for ``strength_confidence``, ``distinct_confidence``,
+    ``sample_relation`` and ``sample_relation_ctrl`` (row 0: ``first``, row 1: ``last``).
+    With ``groups="fixed"`` the groups come from ``last``'s confidence for both.
+    """
+    labels = np.asarray(labels)
+    n_classes = int(labels.max()) + 1
+    halves = split_halves(labels, n_splits, seed)
+    fixed = quantile_groups(last.conf, k) if groups == "fixed" else None
+    out = {key: np.empty((2, weights.shape[0])) for key in
+           ("strength_confidence", "distinct_confidence", "sample_relation", "sample_relation_ctrl")}
+    w = weights.astype(np.float64)
+    for row, inp in enumerate((first, last)):
+        s, d = _boot_groups(inp, labels, halves, weights, k, n_classes, fixed, min_count, chunk)
+        out["strength_confidence"][row] = s
+        out["distinct_confidence"][row] = d
+        cx = _weighted_ranks(inp.conf, weights)
+        ca = _weighted_ranks(inp.activity, weights)
+        cz = _weighted_ranks(inp.spread, weights)
+        rho = _weighted_corr(cx, ca, w)
+        out["sample_relation"][row] = rho
+        out["sample_relation_ctrl"][row] = partial_from_correlations(rho, _weighted_corr(cx, cz, w),
+                                                                     _weighted_corr(ca, cz, w))
+    return out
