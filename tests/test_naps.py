@@ -194,6 +194,13 @@ def test_group_samples_matches_assign_groups(nap_run):
     assert grouping.labels == arrays.labels
     np.testing.assert_array_equal(grouping.sizes().values, arrays.sizes().values)
     assert grouping.assignment["step"].size == S
+    # both against a brute-force loop: code = class * 4 + bin, bins [0, .25), ..., [.75, 1]
+    top = np.sort(nap_run.probabilities().values.astype(np.float64), axis=-1)
+    margin = top[..., -1] - top[..., -2]
+    for s in range(S):
+        for i in range(N_SAMPLES):
+            b = min(int(margin[s, i] // 0.25), 3)
+            assert grouping.assignment.values[s, i] == nap_run.labels[i] * 4 + b
 
 
 def test_measures_and_precomputed_confidence(nap_run):
