@@ -104,6 +104,7 @@ One module per job; everything public is imported here:
 ``_profiles``          validating profiles, unit vectors, dead neurons
 ``_methods``           the registry of methods; ``_umap``, ``_som`` (som, grid),
                        ``_embed`` (pca, tsne, mds), ``_graph`` hold them
+``_coords``            normalising coordinates, square grids, seeds for libraries
 ``_refine``            the force-directed refinement
 ``_quality``           :func:`layout_quality` (smoothness, neighbourhood scores)
 ``_compare``           :func:`compare_layouts`
