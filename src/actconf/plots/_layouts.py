@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .._layout_quality import MEASURES
 from .._validation import check_option, param_error
+from ..layout import MEASURES
 from ._maps import plot_map, symmetric_limits
 from ._stats import new_figure
 
