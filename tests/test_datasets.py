@@ -497,6 +497,7 @@ def test_not_found_with_download_disabled(roots, monkeypatch, name):
     assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, ActconfError)
 
 
+@pytest.mark.slow  # imports keras
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
 def test_failed_keras_download_lists_offline_options(roots, monkeypatch, name):
     import keras
@@ -520,6 +521,7 @@ def test_failed_keras_download_lists_offline_options(roots, monkeypatch, name):
     assert info.value.__cause__ is not None
 
 
+@pytest.mark.slow  # imports keras
 def test_successful_keras_download_is_used(roots, monkeypatch):
     import keras
 

@@ -120,6 +120,7 @@ def test_committed_notebook_parameters_cell(name):
 
 
 # -------------------------------------------------------------------- the executions
+@pytest.mark.slow
 def test_all_notebooks_ran(executed):
     table = executed["table"]
     assert list(table["notebook"]) == list(NOTEBOOKS)
@@ -130,6 +131,7 @@ def test_all_notebooks_ran(executed):
         assert "data:image/png;base64" in html
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_executed_notebook_is_complete_and_clean(executed, name):
     nb = _read(executed["out"] / f"{name}.ipynb")
@@ -152,6 +154,7 @@ def test_executed_notebook_is_complete_and_clean(executed, name):
     ("01_train_and_record", 1), ("02_confidence_over_training", 5), ("03_topographic_layouts", 5),
     ("04_activity_vs_confidence", 5), ("05_bring_your_own_model", 4),
 ])
+@pytest.mark.slow
 def test_executed_notebook_shows_figures(executed, name, minimum):
     from PIL import Image
 
@@ -164,6 +167,7 @@ def test_executed_notebook_shows_figures(executed, name, minimum):
             assert len(im.convert("RGB").getcolors(maxcolors=1 << 20) or range(1 << 20)) > 20
 
 
+@pytest.mark.slow
 def test_01_wrote_the_run(executed):
     import actconf
 
@@ -182,6 +186,7 @@ def test_01_wrote_the_run(executed):
     assert f"Epoch {SMALL['epochs']}/{SMALL['epochs']}" in _text(nb)
 
 
+@pytest.mark.slow
 def test_02_shows_every_measure(executed):
     nb = _read(executed["out"] / "02_confidence_over_training.ipynb")
     text = _text(nb)
@@ -189,6 +194,7 @@ def test_02_shows_every_measure(executed):
     assert "confident: mean confidence" in text
 
 
+@pytest.mark.slow
 def test_03_saved_the_layout(executed):
     import actconf
     from actconf.layout import list_layouts, load_layout
@@ -201,6 +207,7 @@ def test_03_saved_the_layout(executed):
     assert list(list_layouts(run)["name"]) == ["default"]
 
 
+@pytest.mark.slow
 def test_04_used_the_saved_layout_and_animated(executed):
     from PIL import Image
 
@@ -227,6 +234,7 @@ def test_04_used_the_saved_layout_and_animated(executed):
     assert "statements supported" in text
 
 
+@pytest.mark.slow
 def test_05_recorded_with_the_copied_files(executed):
     import actconf
 
@@ -256,6 +264,7 @@ def _tiny_notebook(path: Path, body: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_failing_notebook_raises_a_notebook_error(tmp_path):
     nb = _tiny_notebook(tmp_path / "broken.ipynb", "x = value + 1\nraise ValueError('boom %d' % x)")
     with pytest.raises(NotebookError) as info:
@@ -267,6 +276,7 @@ def test_failing_notebook_raises_a_notebook_error(tmp_path):
     assert err.path == tmp_path / "run" / "notebooks" / "broken.ipynb" and err.path.is_file()
 
 
+@pytest.mark.slow
 def test_reuse_skips_notebook_01(executed, tmp_path):
     nb = _tiny_notebook(tmp_path / "check.ipynb",
                         "import actconf\nprint('snapshots', actconf.open_run(run_dir).n_snapshots)")
@@ -424,6 +434,7 @@ def test_plot_training(tmp_path):
         plot_training(run, x="time")
 
 
+@pytest.mark.slow
 def test_plot_layouts_shares_one_symmetric_scale():
     from actconf.layout import compute_layout
 
