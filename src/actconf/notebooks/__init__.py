@@ -34,6 +34,7 @@ from ..confidence import available_measures
 from ..errors import NotebookError
 from ..plots import pick_snapshots, plot_training
 from .helpers import show_animation, study_run
+from .kernel import KERNEL_NAME as KERNEL_NAME  # the kernel spec ensure_kernel may register
 from .kernel import ensure_kernel
 from .library import NOTEBOOKS, copy_notebooks, find_notebooks_dir
 from .runner import run_notebooks
