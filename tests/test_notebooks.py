@@ -408,7 +408,7 @@ def test_available_measures(tmp_path):
     rng = np.random.default_rng(2)
     probs = rng.dirichlet(np.ones(4), size=(12, 40)).astype("float32")
     run = _synthetic(tmp_path, probabilities=probs)
-    assert available_measures(run) == ["max_softmax", "margin", "entropy"]
+    assert available_measures(run) == ["max_softmax", "margin", "entropy", "temperature"]
     full = _synthetic(tmp_path / "b", logits=rng.normal(size=(12, 40, 4)),
                       mc_probabilities=rng.dirichlet(np.ones(4), size=(12, 3, 40)))
     assert available_measures(full) == ["max_softmax", "margin", "entropy", "energy", "temperature",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -277,7 +278,8 @@ def _kill_after(cmd, delay, env=None, min_acks=1):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     os.set_blocking(proc.stdout.fileno(), True)
-    acks.extend(line for line in proc.stdout.read().splitlines() if line.startswith("ACK"))
+    # a line cut short by the kill ("ACK" without its number) is not an acknowledgement
+    acks.extend(line for line in proc.stdout.read().splitlines() if re.fullmatch(r"ACK \d+.*", line))
     return acks
 
 

@@ -23,6 +23,7 @@ from .errors import (
     MissingDataError,
     ModelNotSupportedError,
     NotARunError,
+    NotebookError,
     RunExistsError,
     RunFormatError,
 )
@@ -59,7 +60,7 @@ _LAZY: dict[str, str] = {
 
 _SUBMODULES = {
     "analysis", "animate", "callbacks", "cli", "confidence", "datasets", "layout", "models",
-    "naps", "plots", "render", "report", "store", "study", "testing", "widgets",
+    "naps", "notebooks", "plots", "render", "report", "store", "study", "testing", "widgets",
 }
 
 
@@ -89,6 +90,7 @@ __all__ = [
     "MissingDataError",
     "ModelNotSupportedError",
     "NotARunError",
+    "NotebookError",
     "RunExistsError",
     "RunFormatError",
     "__version__",

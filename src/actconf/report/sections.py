@@ -212,7 +212,8 @@ def animation_section(ctx: ReportContext) -> Section:
     from ..animate import animate_maps
     from ..naps import naps
 
-    frames = naps(ctx.run, ctx.layer, by="confidence", measure=ctx.measure, bins="quantile:5")
+    frames = naps(ctx.run, ctx.layer, by="confidence", measure=ctx.measure, bins="quantile:5",
+                  contrastive=False)
     gif = animate_maps(frames, ctx.layout, ctx.folder / "maps_confidence.gif",
                        run=ctx.run, cols="confidence", progress=False, fps=3)
     figure = file_figure(gif, "Animation: mean activation per confidence quintile at every snapshot.",
