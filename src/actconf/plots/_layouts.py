@@ -17,8 +17,9 @@ import numpy as np
 
 from .._layout_quality import MEASURES
 from .._validation import check_option, param_error
-from ._maps import plot_map, symmetric_limits
-from ._stats import new_figure
+from ._figure import figure_for
+from ._maps import plot_map
+from ._style import MapStyle, symmetric_limits
 
 __all__ = ["plot_layout_comparison", "plot_layouts"]
 
@@ -34,7 +35,7 @@ def plot_layout_comparison(frame: Any, *, measures: Sequence[str] | None = None,
     measures : sequence of str, optional
         Scores to show as violins (default: all of :func:`~actconf.layout.layout_quality`'s).
     fig : matplotlib.figure.Figure, optional
-        Draw into this (empty) figure instead of a new one.
+        An empty figure to fill (default: a new one).
 
     Returns
     -------
@@ -61,8 +62,7 @@ def plot_layout_comparison(frame: Any, *, measures: Sequence[str] | None = None,
     scalar = [m for m in (measures or MEASURES) if m in set(frame["measure"])]
     ncols = 2
     nrows = 1 + (len(scalar) + ncols - 1) // ncols
-    if fig is None:
-        fig = new_figure((12, 3.3 * nrows))
+    fig = figure_for(fig, (12, 3.3 * nrows), caller)
     grid = fig.add_gridspec(nrows, ncols)
 
     def curve_panel(ax, measure: str, xlabel: str, invert: bool) -> None:
@@ -133,6 +133,7 @@ def plot_layouts(
     cmap: str = "RdBu_r",
     ncols: int = 4,
     panel_size: float = 2.6,
+    fig: Any = None,
 ):
     """Draw the same neuron values as a map with each of several layouts.
 
@@ -151,6 +152,8 @@ def plot_layouts(
     ncols : int, default=4
     panel_size : float, default=2.6
         Inches per map.
+    fig : matplotlib.figure.Figure, optional
+        An empty figure to fill (default: a new one).
 
     Returns
     -------
@@ -160,20 +163,21 @@ def plot_layouts(
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
+    caller = "plot_layouts()"
     if not isinstance(layouts, Mapping) or not layouts:
-        raise param_error("layouts", "plot_layouts()", "a non-empty dict of name -> Layout", layouts)
+        raise param_error("layouts", caller, "a non-empty dict of name -> Layout", layouts)
     if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise param_error("ncols", "plot_layouts()", "an int >= 1", ncols)
+        raise param_error("ncols", caller, "an int >= 1", ncols)
     values = np.asarray(values, dtype=float)
     vlim = symmetric_limits(values)
+    style = MapStyle(vlim=vlim, cmap=cmap, markers=True, contours=0)
     n = len(layouts)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig = new_figure((panel_size * ncols + 0.8, panel_size * nrows + 0.5))
+    fig = figure_for(fig, (panel_size * ncols + 0.8, panel_size * nrows + 0.5), caller)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, (name, layout) in zip(axes, layouts.items(), strict=False):
-        plot_map(values, layout, ax=ax, vlim=vlim, cmap=cmap, colorbar=False, markers=True, contours=0,
-                 title=name)
+        plot_map(values, layout, ax=ax, colorbar=False, title=name, style=style)
     for ax in axes[n:]:
         ax.set_visible(False)
     mappable = ScalarMappable(norm=Normalize(*vlim), cmap=cmap)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_int, check_option, param_error
+from ._figure import axes_for, figure_for
 
 __all__ = [
     "plot_bin_statistics",
@@ -49,16 +50,6 @@ _METRIC_LABELS = {
 
 
 # ---------------------------------------------------------------------------- helpers
-def new_figure(figsize: tuple[float, float]):
-    """A Figure outside pyplot's registry (no double display in notebooks, no leaks)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _check_table(table: Any, required: Sequence[str], source: str, caller: str):
     import pandas as pd
 
@@ -75,13 +66,6 @@ def _check_table(table: Any, required: Sequence[str], source: str, caller: str):
 def _check_x(table: Any, x: str, caller: str) -> str:
     options = [c for c in _X_LABELS if c in table.columns]
     return check_option("x", x, options, caller)
-
-
-def _axes(ax: Any, figsize: tuple[float, float]):
-    if ax is None:
-        fig = new_figure(figsize)
-        return fig, fig.add_subplot()
-    return ax.figure, ax
 
 
 def _epoch_marks(ax: Any, table: Any, x: str) -> None:
@@ -129,6 +113,7 @@ def plot_correlation(
     x : {"step", "progress", "snapshot", "epoch"}, default="step"
         Training-time axis (``progress`` = epochs as a float).
     ax : matplotlib Axes, optional
+        Draw here (default: a new figure).
     title : str, optional
 
     Returns
@@ -140,7 +125,7 @@ def plot_correlation(
     caller = "plot_correlation()"
     table = _check_table(table, ["rho", "ci_low", "ci_high", "layer"], "actconf.analysis.activity_confidence()", caller)
     x = _check_x(table, x, caller)
-    fig, ax = _axes(ax, (6.0, 3.6))
+    fig, ax = axes_for(ax, (6.0, 3.6), caller)
     layers = list(dict.fromkeys(table["layer"]))
     colors = sns.color_palette("colorblind", len(layers))
     for layer, color in zip(layers, colors, strict=True):
@@ -190,7 +175,7 @@ def plot_bin_statistics(
         Which layer of the table (required when it holds several).
     x : {"step", "progress", "snapshot", "epoch"}, default="step"
     fig : matplotlib Figure, optional
-        Draw into this (empty) figure.
+        An empty figure to fill (default: a new one).
 
     Returns
     -------
@@ -219,8 +204,7 @@ def plot_bin_statistics(
     sub = table[table["layer"] == layer]
     bins = sub[["bin_index", "bin"]].drop_duplicates().sort_values("bin_index")
     palette = sns.color_palette("rocket_r", len(bins) + 1)[1:]  # low confidence light ... high dark
-    if fig is None:
-        fig = new_figure((4.2 * len(metrics) + 1.0, 3.5))
+    fig = figure_for(fig, (4.2 * len(metrics) + 1.0, 3.5), caller)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics, strict=True):
         for (b, label), color in zip(bins.itertuples(index=False), palette, strict=True):
@@ -268,6 +252,7 @@ def plot_confidence(
         Violins: split into correctly and wrongly predicted samples.
     max_snapshots : int, default=12
     ax : matplotlib Axes, optional
+        Draw here (default: a new figure).
 
     Returns
     -------
@@ -291,7 +276,7 @@ def plot_confidence(
     measure = conf.attrs.get("measure", conf.name or "confidence")
     bounded = measure != "energy"
     if kind == "violin":
-        fig, ax = _axes(ax, (max(4.5, 0.75 * n_snap + 1.5), 3.6))
+        fig, ax = axes_for(ax, (max(4.5, 0.75 * n_snap + 1.5), 3.6), caller)
         snaps = conf["snapshot"].values
         if "snapshot_label" in conf.coords:  # "initial", "epoch 1 · batch 10", "epoch 3"
             names = [str(x).replace("epoch ", "ep. ").replace(" · batch ", "\nb. ") for x in conf["snapshot_label"].values]
@@ -316,7 +301,7 @@ def plot_confidence(
         if bounded:
             ax.set_ylim(0, 1.02)
     else:
-        fig, ax = _axes(ax, (6.5, 3.6))
+        fig, ax = axes_for(ax, (6.5, 3.6), caller)
         xs = np.asarray(conf["step"].values if "step" in conf.coords else conf["snapshot"].values, dtype=float)
         finite = values[np.isfinite(values)]
         lo, hi = (0.0, 1.0) if bounded else (float(finite.min()), float(finite.max()))
@@ -367,6 +352,7 @@ def plot_reliability(
         ``max_panels`` evenly spaced, including the first and the last.
     max_panels : int, default=4
     fig : matplotlib Figure, optional
+        An empty figure to fill (default: a new one).
 
     Returns
     -------
@@ -380,8 +366,7 @@ def plot_reliability(
     max_panels = check_int("max_panels", max_panels, caller, min_value=1)
     snaps = _pick_snapshots(np.asarray(table["snapshot"].unique()), snapshots, max_panels, caller)
     strategy = table.attrs.get("strategy", "width")
-    if fig is None:
-        fig = new_figure((max(3.0 * len(snaps) + 0.4, 6.0), 3.7))
+    fig = figure_for(fig, (max(3.0 * len(snaps) + 0.4, 6.0), 3.7), caller)
     axes = fig.subplots(1, len(snaps), squeeze=False, sharey=True)[0]
     for ax, snap in zip(axes, snaps, strict=True):
         sub = table[table["snapshot"] == snap]
@@ -431,6 +416,7 @@ def plot_calibration(
         ``{"softmax": cal, "temperature-scaled": cal_t}``) in one figure.
     x : {"step", "progress", "snapshot", "epoch"}, default="step"
     fig : matplotlib Figure, optional
+        An empty figure to fill (default: a new one).
 
     Returns
     -------
@@ -453,8 +439,7 @@ def plot_calibration(
         x = _check_x(table, x, caller) if name == next(iter(tables)) else x
         if x not in table.columns:
             raise param_error("x", caller, f"a column of every table (missing in {name!r})", x)
-    if fig is None:
-        fig = new_figure((12.0, 3.6 + 0.25 * len(tables)))
+    fig = figure_for(fig, (12.0, 3.6 + 0.25 * len(tables)), caller)
     axes = fig.subplots(1, 3)
     colors = sns.color_palette("colorblind", len(tables))
     marker = None
