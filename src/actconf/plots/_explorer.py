@@ -111,10 +111,11 @@ class CorrelationFigure:
     image: Any
     marker: Any
     vline: Any
+    outline: list[Any] = field(default_factory=list)  # over the map: redrawn after it
 
     @property
     def dynamic(self) -> list[Any]:
-        return [self.scatter, self.scatter_title, self.image, self.marker, self.vline]
+        return [self.scatter, self.scatter_title, self.image, *self.outline, self.marker, self.vline]
 
 
 def correlation_figure(series: CorrelationSeries, renderer: Any, *, cmap: Any, norm: Any) -> CorrelationFigure:
@@ -125,7 +126,7 @@ def correlation_figure(series: CorrelationSeries, renderer: Any, *, cmap: Any, n
     image = _rho_map_panel(fig, ax_m, renderer, series.maps[0], cmap=cmap, norm=norm)
     marker, vline = _rho_curve_panel(ax_c, series)
     fig.set_layout_engine("constrained")
-    return CorrelationFigure(fig, scatter, scatter_title, image, marker, vline)
+    return CorrelationFigure(fig, scatter, scatter_title, image, marker, vline, outline=list(ax_m.patches))
 
 
 def _padded_limits(values: np.ndarray, share: float) -> tuple[float, float]:

@@ -191,13 +191,14 @@ class MapGridFigure:
         """
         if not self.title.get_text():
             self.title.set_text(" ")  # reserve the title's space in the layout
-        self.blitter = Blitter(self.fig, [*self.images.ravel(), *self.note_texts.ravel(), self.title])
+        # outlines and markers lie over the images: left out of the background and drawn after them, once
+        self._overlays = [p for ax in self.axes.ravel() for p in ax.patches] + \
+            [ln for ax in self.axes.ravel() for ln in ax.lines]
+        self.blitter = Blitter(self.fig, [*self.images.ravel(), *self._overlays, *self.note_texts.ravel(),
+                                          self.title])
         self.blitter.freeze()
         for im in self.images.ravel():
             im.set_interpolation("nearest")  # frames are shown near 1:1; 3x cheaper than antialiasing
-        # outlines and markers lie over the images: redrawn after them
-        self._overlays = [p for ax in self.axes.ravel() for p in ax.patches] + \
-            [ln for ax in self.axes.ravel() for ln in ax.lines]
         self._reserve_text_boxes()
         self._sprites: dict[tuple, Any] = {}
 

@@ -258,7 +258,6 @@ def plot_confidence(
     -------
     matplotlib.figure.Figure
     """
-    import pandas as pd
     import seaborn as sns
     import xarray as xr
 
@@ -277,53 +276,71 @@ def plot_confidence(
     bounded = measure != "energy"
     if kind == "violin":
         fig, ax = axes_for(ax, (max(4.5, 0.75 * n_snap + 1.5), 3.6), caller)
-        snaps = conf["snapshot"].values
-        if "snapshot_label" in conf.coords:  # "initial", "epoch 1 · batch 10", "epoch 3"
-            names = [str(x).replace("epoch ", "ep. ").replace(" · batch ", "\nb. ") for x in conf["snapshot_label"].values]
-        else:
-            names = [f"{int(e)}" for e in conf["epoch"].values] if "epoch" in conf.coords else [str(s) for s in snaps]
-            if "step" in conf.coords and len(set(names)) < len(names):
-                names = [f"{e}·{s}" for e, s in zip(names, conf["step"].values, strict=True)]
-        long = pd.DataFrame({"snapshot": np.repeat(names, values.shape[1]), "confidence": values.ravel()})
-        split = by_correct and "prediction" in conf.coords and "label" in conf.coords
-        if split:
-            correct = np.asarray(conf["prediction"].values) == np.asarray(conf["label"].values)[None, :]
-            long["prediction is"] = np.where(correct.ravel(), "correct", "wrong")
-            sns.violinplot(data=long, x="snapshot", y="confidence", hue="prediction is", split=True,
-                           hue_order=["correct", "wrong"], palette={"correct": "#4c72b0", "wrong": "#dd8452"},
-                           cut=0, inner="quart", density_norm="width", linewidth=0.7, ax=ax)
-            ax.legend(title="prediction", fontsize=8, title_fontsize=8, frameon=False, loc="lower right")
-        else:
-            sns.violinplot(data=long, x="snapshot", y="confidence", color="#4c72b0", cut=0, inner="quart",
-                           density_norm="width", linewidth=0.7, ax=ax)
-        ax.set_xlabel("snapshot" if "snapshot_label" in conf.coords else
-                      ("epoch" if "·" not in names[0] else "epoch·step"))
-        if bounded:
-            ax.set_ylim(0, 1.02)
+        _confidence_violins(ax, conf, values, by_correct=by_correct, bounded=bounded)
     else:
         fig, ax = axes_for(ax, (6.5, 3.6), caller)
-        xs = np.asarray(conf["step"].values if "step" in conf.coords else conf["snapshot"].values, dtype=float)
-        finite = values[np.isfinite(values)]
-        lo, hi = (0.0, 1.0) if bounded else (float(finite.min()), float(finite.max()))
-        edges = np.linspace(lo, hi, 41)
-        hist = np.stack([np.histogram(v[np.isfinite(v)], bins=edges)[0] for v in values]).astype(float)
-        hist /= np.maximum(hist.sum(axis=1, keepdims=True), 1)
-        x_edges = np.concatenate([[xs[0] - 0.5 * (xs[1] - xs[0]) if n_snap > 1 else xs[0] - 0.5],
-                                  (xs[1:] + xs[:-1]) / 2,
-                                  [xs[-1] + 0.5 * (xs[-1] - xs[-2]) if n_snap > 1 else xs[-1] + 0.5]])
-        mesh = ax.pcolormesh(x_edges, edges, hist.T, cmap="Blues", shading="flat", rasterized=True)
-        q = np.nanpercentile(values, [25, 50, 75], axis=1)
-        ax.plot(xs, q[1], color="#c44e52", lw=1.4, label="median")
-        ax.plot(xs, q[0], color="#c44e52", lw=0.8, ls="--", label="quartiles")
-        ax.plot(xs, q[2], color="#c44e52", lw=0.8, ls="--")
-        cb = fig.colorbar(mesh, ax=ax, pad=0.02)
-        cb.set_label("share of samples", fontsize=8)
-        ax.legend(fontsize=8, frameon=False, loc="lower right")
-        ax.set_xlabel("training step" if "step" in conf.coords else "snapshot")
+        _confidence_density(fig, ax, conf, values, bounded=bounded)
     ax.set_ylabel(f"confidence ({measure})")
     ax.set_title(f"Confidence of {values.shape[1]} probe samples", fontsize=10)
     sns.despine(ax=ax)
     return fig
+
+
+def _violin_names(conf: Any) -> list[str]:
+    """Short x labels per snapshot: ``"ep. 1\\nb. 10"``, else epochs (with steps when epochs repeat)."""
+    if "snapshot_label" in conf.coords:  # "initial", "epoch 1 · batch 10", "epoch 3"
+        return [str(x).replace("epoch ", "ep. ").replace(" · batch ", "\nb. ") for x in conf["snapshot_label"].values]
+    names = [f"{int(e)}" for e in conf["epoch"].values] if "epoch" in conf.coords else \
+        [str(s) for s in conf["snapshot"].values]
+    if "step" in conf.coords and len(set(names)) < len(names):
+        names = [f"{e}·{s}" for e, s in zip(names, conf["step"].values, strict=True)]
+    return names
+
+
+def _confidence_violins(ax: Any, conf: Any, values: np.ndarray, *, by_correct: bool, bounded: bool) -> None:
+    """One violin per snapshot, split into correct and wrong predictions when the labels are known."""
+    import pandas as pd
+    import seaborn as sns
+
+    names = _violin_names(conf)
+    long = pd.DataFrame({"snapshot": np.repeat(names, values.shape[1]), "confidence": values.ravel()})
+    if by_correct and "prediction" in conf.coords and "label" in conf.coords:
+        correct = np.asarray(conf["prediction"].values) == np.asarray(conf["label"].values)[None, :]
+        long["prediction is"] = np.where(correct.ravel(), "correct", "wrong")
+        sns.violinplot(data=long, x="snapshot", y="confidence", hue="prediction is", split=True,
+                       hue_order=["correct", "wrong"], palette={"correct": "#4c72b0", "wrong": "#dd8452"},
+                       cut=0, inner="quart", density_norm="width", linewidth=0.7, ax=ax)
+        ax.legend(title="prediction", fontsize=8, title_fontsize=8, frameon=False, loc="lower right")
+    else:
+        sns.violinplot(data=long, x="snapshot", y="confidence", color="#4c72b0", cut=0, inner="quart",
+                       density_norm="width", linewidth=0.7, ax=ax)
+    ax.set_xlabel("snapshot" if "snapshot_label" in conf.coords else
+                  ("epoch" if "·" not in names[0] else "epoch·step"))
+    if bounded:
+        ax.set_ylim(0, 1.02)
+
+
+def _confidence_density(fig: Any, ax: Any, conf: Any, values: np.ndarray, *, bounded: bool) -> None:
+    """Share of samples per confidence bin (colour) over training, with the median and quartiles."""
+    n_snap = values.shape[0]
+    xs = np.asarray(conf["step"].values if "step" in conf.coords else conf["snapshot"].values, dtype=float)
+    finite = values[np.isfinite(values)]
+    lo, hi = (0.0, 1.0) if bounded else (float(finite.min()), float(finite.max()))
+    edges = np.linspace(lo, hi, 41)
+    hist = np.stack([np.histogram(v[np.isfinite(v)], bins=edges)[0] for v in values]).astype(float)
+    hist /= np.maximum(hist.sum(axis=1, keepdims=True), 1)
+    x_edges = np.concatenate([[xs[0] - 0.5 * (xs[1] - xs[0]) if n_snap > 1 else xs[0] - 0.5],
+                              (xs[1:] + xs[:-1]) / 2,
+                              [xs[-1] + 0.5 * (xs[-1] - xs[-2]) if n_snap > 1 else xs[-1] + 0.5]])
+    mesh = ax.pcolormesh(x_edges, edges, hist.T, cmap="Blues", shading="flat", rasterized=True)
+    q = np.nanpercentile(values, [25, 50, 75], axis=1)
+    ax.plot(xs, q[1], color="#c44e52", lw=1.4, label="median")
+    ax.plot(xs, q[0], color="#c44e52", lw=0.8, ls="--", label="quartiles")
+    ax.plot(xs, q[2], color="#c44e52", lw=0.8, ls="--")
+    cb = fig.colorbar(mesh, ax=ax, pad=0.02)
+    cb.set_label("share of samples", fontsize=8)
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.set_xlabel("training step" if "step" in conf.coords else "snapshot")
 
 
 # ---------------------------------------------------------------------------- calibration
