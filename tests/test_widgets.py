@@ -88,7 +88,6 @@ def _class_naps(run, layer, snapshot):
     return means - means.mean(axis=0)
 
 
-@pytest.mark.slow
 def test_explore_structure(synthetic_run):
     run, layouts = synthetic_run
     w = explore(run, layout=layouts, by="class+confidence", progress=False)
@@ -103,7 +102,6 @@ def test_explore_structure(synthetic_run):
     w.close()
 
 
-@pytest.mark.slow
 def test_slider_changes_images_in_place(synthetic_run):
     run, layouts = synthetic_run
     w = explore(run, layout=layouts, by="class", progress=False)
@@ -275,7 +273,6 @@ def test_bad_arguments(synthetic_run):
         explore(run, layout={"dense": np.zeros((5, 2)), "dense_1": layouts["dense_1"]}, progress=False)
 
 
-@pytest.mark.slow
 def test_layout_from_the_run_is_used_and_never_saved(tmp_path, monkeypatch, capsys):
     """Without a layout: ensure_layout(save=False); the status line, not print, says it was not saved."""
     import actconf.layout as layout_mod
