@@ -56,6 +56,7 @@ _LAZY: dict[str, str] = {
     "animate_maps": "animate",
     "explore": "widgets",
     "explore_correlation": "widgets",
+    "MapStyle": "plots",
 }
 
 _SUBMODULES = {

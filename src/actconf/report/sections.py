@@ -189,7 +189,7 @@ def _correlation_map(ctx: ReportContext):
     from ..analysis import neuron_correlation
 
     rho = neuron_correlation(ctx.run, layer=ctx.layer, measure=ctx.measure, snapshots=[ctx.run.n_snapshots - 1])
-    fig = plots.plot_map(rho.values[0], ctx.layout, label="Spearman ρ", vlim=1.0,
+    fig = plots.plot_map(rho.values[0], ctx.layout, label="Spearman ρ", style=plots.MapStyle(vlim=1.0),
                          title=f"{ctx.layer}: each neuron's correlation with confidence, {ctx.final_label}")
     return ctx.figure(fig, "map_neuron_correlation.png",
                       "Rank correlation between each neuron's activation and the sample's confidence at the end "
