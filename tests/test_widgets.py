@@ -276,6 +276,7 @@ def test_bad_arguments(synthetic_run):
 def test_layout_from_the_run_is_used_and_never_saved(tmp_path, monkeypatch, capsys):
     """Without a layout: ensure_layout(save=False); the status line, not print, says it was not saved."""
     import actconf.layout as layout_mod
+    from actconf.layout import _from_run
 
     run = write_synthetic_run(tmp_path / "run", **synthetic_arrays(n_snap=4, n_samples=100, sizes=(12,)))
     real = layout_mod.layout_from_run
@@ -285,7 +286,7 @@ def test_layout_from_the_run_is_used_and_never_saved(tmp_path, monkeypatch, caps
         calls.append((layer, kwargs.get("method")))
         return real(run_, layer, method="pca")
 
-    monkeypatch.setattr(layout_mod, "layout_from_run", cheap)
+    monkeypatch.setattr(_from_run, "layout_from_run", cheap)  # what ensure_layout calls
     w = explore(run, by="class", correlation=False, progress=False)
     assert calls == [("dense", "umap")]
     assert "not saved" in w.status.value and "ensure_layout(run, 'dense', save=True)" in w.status.value
