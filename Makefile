@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
-.PHONY: run test lab install install-test lint bench clean-venv
+.PHONY: run test test-fast lab install install-test lint bench clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,11 +27,16 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/actconf run --out data/runs/default --overwrite $(RUN_ARGS)
 
-## make test: set up with test extras, then run the whole suite
+## make test: set up with test extras, then run the whole suite (slow tests included:
+## notebooks, trainings, the wheel install)
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## make lab: open JupyterLab on the notebooks
+## make test-fast: the quick loop, everything not marked slow
+test-fast: install-test
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+## make lab: open JupyterLab on the notebooks (notebooks/ links to src/actconf/study_notebooks)
 lab: install
 	$(BIN)/jupyter lab notebooks --allow-root
 

@@ -134,13 +134,14 @@ def main() -> None:
         print(f"wrote a run of {s} snapshots x {n} samples x {NEURONS} neurons in {time.perf_counter() - t0:.1f} s")
         edges = [0.0, 0.3, 0.5, 0.7, 0.9, 1.0]
 
-        t_ours, nap = best(lambda: naps(run, "dense", by="class+confidence", bins=edges), args.repeats)
+        t_ours, nap = best(lambda: naps(run, "dense", by="class+confidence", bins=edges, contrastive=False),
+                             args.repeats)
         t_base, ref = best(lambda: naps_loop(run, edges), 1)
         assert np.allclose(nap.values, ref, equal_nan=True, atol=1e-5)
         results["naps"] = {"actconf_s": t_ours, "baseline_s": t_base, "speedup": t_base / t_ours}
         print(f"naps (class x 5 bins)       actconf {t_ours:7.3f} s   mask loop {t_base:7.3f} s   x{t_base / t_ours:.1f}")
 
-        t_ours, rho = best(lambda: neuron_correlation(run, layer="dense"), args.repeats)
+        t_ours, rho = best(lambda: neuron_correlation(run, "dense"), args.repeats)
         t_base, ref = best(lambda: neuron_loop(run, sub), 1)
         assert np.allclose(rho.values[sub], ref, atol=1e-9, equal_nan=True)
         t_base *= scale

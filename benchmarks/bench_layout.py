@@ -36,8 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from actconf import _layout_methods as _m
-from actconf.layout import METHODS, compute_layout, layout_quality, refine_layout, warm_up
+from actconf.layout import (
+    METHODS,
+    compute_layout,
+    import_umap,
+    layout_quality,
+    refine_layout,
+    warm_up,
+)
 
 OUT = Path(__file__).resolve().parent / "out"
 GOALS = {"umap": 1.5, "som": 0.5, "refine": 1.0}
@@ -69,7 +75,7 @@ def best(fn, repeats: int):
 
 # ------------------------------------------------------------------ baselines
 def bare_umap(profiles: np.ndarray) -> np.ndarray:
-    umap = _m.import_umap()
+    umap = import_umap()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return umap.UMAP(random_state=0, n_jobs=1).fit_transform(profiles)
@@ -110,7 +116,7 @@ def dense_refine(pos: np.ndarray, steps: int, spacing: float = 0.8) -> np.ndarra
 def startup() -> dict[str, float]:
     code_bare = "import time, warnings; t=time.perf_counter(); warnings.simplefilter('ignore'); import umap; print(time.perf_counter()-t)"
     code_ours = (
-        "import time; t=time.perf_counter(); from actconf._layout_methods import import_umap; import_umap(); "
+        "import time; t=time.perf_counter(); from actconf.layout import import_umap; import_umap(); "
         "t1=time.perf_counter(); from actconf.layout import warm_up; warm_up(); t2=time.perf_counter(); "
         "import numpy as np; from actconf.layout import compute_layout; "
         "x=np.random.default_rng(0).normal(size=(128,10)); t3=time.perf_counter(); "

@@ -9,10 +9,6 @@ from scipy import special, stats
 from scipy.spatial.distance import pdist
 
 from actconf.analysis import (
-    _bootstrap_spearman,
-    _bootstrap_weights,
-    _resample_ranks,
-    _stratified_trend,
     activity_confidence,
     bin_statistics,
     claim_summary,
@@ -21,9 +17,10 @@ from actconf.analysis import (
     spearman,
     trend_tests,
 )
+from actconf.analysis._claims import stratified_trend
+from actconf.analysis._spearman import bootstrap_spearman, bootstrap_weights, resample_ranks
 from actconf.confidence import confidence
 from actconf.errors import InvalidParameterError, MissingDataError
-from actconf.naps import naps
 from actconf.testing import write_synthetic_run
 
 S, N, K, M = 6, 240, 4, 12
@@ -91,15 +88,15 @@ def test_bootstrap_replicates_equal_spearman_on_resampled_data():
     y = x + rng.normal(size=n)
     draws = rng.integers(0, n, size=(6, n))
     weights = np.stack([np.bincount(d, minlength=n) for d in draws]).astype(np.int32)
-    ranks = _resample_ranks(x, weights)
-    boot = _bootstrap_spearman(ranks, _resample_ranks(y, weights), weights.astype(np.float32))
+    ranks = resample_ranks(x, weights)
+    boot = bootstrap_spearman(ranks, resample_ranks(y, weights), weights.astype(np.float32))
     for b in range(6):
         ref = stats.spearmanr(x[draws[b]], y[draws[b]]).statistic
         assert boot[b] == pytest.approx(ref, abs=1e-6)
         # every drawn copy gets the rank that scipy gives it in the explicit resample (minus the mean rank)
         explicit = stats.rankdata(x[draws[b]]) - (n + 1) / 2
         np.testing.assert_allclose(ranks[b, draws[b]], explicit, atol=1e-5)
-    w = _bootstrap_weights(n, 5, np.random.default_rng(0))
+    w = bootstrap_weights(n, 5, np.random.default_rng(0))
     assert w.shape == (5, n) and np.all(w.sum(axis=1) == n)
 
 
@@ -108,6 +105,7 @@ def test_sample_activity_against_numpy(runs):
     run = runs["positive"]
     acts = run.activations("dense").values.astype(np.float64)
     np.testing.assert_allclose(sample_activity(run, layer="dense").values, acts.mean(-1), rtol=1e-6)
+    np.testing.assert_allclose(sample_activity(run, "copy").values, (acts[..., :5] * 2).mean(-1), rtol=1e-6)
     np.testing.assert_allclose(sample_activity(run, layer="dense", activity="l2").values,
                                np.linalg.norm(acts, axis=-1), rtol=1e-6)
     np.testing.assert_allclose(sample_activity(run, layer="dense", activity="active_fraction", threshold=0.6).values,
@@ -165,25 +163,40 @@ def test_neuron_correlation_matches_scipy_and_flags_dead_neurons(runs):
             assert rho.values[i, j] == pytest.approx(ref.statistic, abs=1e-9)
             assert rho["p_value"].values[i, j] == pytest.approx(ref.pvalue, rel=1e-4, abs=1e-300)
     assert np.isnan(rho.values[:, -1]).all()  # the dead neuron
+    # layer is positional-or-keyword (the vocabulary): the second layer, given positionally
+    rho_copy = neuron_correlation(run, "copy", snapshots=[5])
+    ref = [stats.spearmanr(run.probabilities().values[5].max(-1), run.activations("copy").values[5, :, j]).statistic
+           for j in range(5)]
+    np.testing.assert_allclose(rho_copy.values[0], ref, atol=1e-9)
 
 
 # ----------------------------------------------------------------- bins
-def test_bin_statistics_match_naps_and_pdist(runs):
+def _bin_members(conf, b):
+    """Samples whose confidence lies in bin b of BINS (lower edge included; the last bin also its upper)."""
+    lo, hi = BINS[b], BINS[b + 1]
+    return (conf >= lo) & ((conf <= hi) if b == len(BINS) - 2 else (conf < hi))
+
+
+def test_bin_statistics_match_numpy_loops_and_pdist(runs):
     run = runs["positive"]
     table = bin_statistics(run, layers="dense", bins=BINS, min_size=3)
     assert len(table) == S * (len(BINS) - 1)
-    per_bin = naps(run, "dense", by="confidence", bins=BINS, min_size=3)
-    per_class = naps(run, "dense", by="class+confidence", bins=BINS, min_size=3)
+    conf = run.probabilities().values.astype(np.float64).max(-1)
+    acts = run.activations("dense").values.astype(np.float64)
+    labels = run.labels
     for row in table.itertuples():
-        nap = per_bin.sel(snapshot=row.snapshot, group=row.bin).values
-        assert row.n_samples == int(per_bin["size"].sel(snapshot=row.snapshot, group=row.bin))
-        if np.isnan(nap).any():
+        members = _bin_members(conf[row.snapshot], row.bin_index)
+        assert row.bin == f"{BINS[row.bin_index]:.2f}–{BINS[row.bin_index + 1]:.2f}"
+        assert row.n_samples == members.sum()
+        if members.sum() < 3:
             assert np.isnan(row.strength)
             continue
+        nap = acts[row.snapshot][members].mean(axis=0)
         assert row.strength == pytest.approx(np.abs(nap).mean())
         assert row.mean_activation == pytest.approx(nap.mean())
-        cls = per_class.sel(snapshot=row.snapshot).where(per_class["confidence"] == row.bin, drop=True).values
-        cls = cls[~np.isnan(cls).any(axis=1)]
+        cls = np.array([acts[row.snapshot][members & (labels == c)].mean(axis=0) for c in range(K)
+                        if (members & (labels == c)).sum() >= 3])
+        cls = cls[np.linalg.norm(cls, axis=1) > 0] if len(cls) else cls
         assert row.n_classes == len(cls)
         if len(cls) >= 2:
             assert row.distinctness == pytest.approx(pdist(cls, "cosine").mean())
@@ -212,12 +225,12 @@ def test_stratified_trend_against_scipy():
     x = np.tile(np.arange(8.0), 4)
     y = x * np.repeat([1.0, 0.5, -0.2, 1.0], 8) + rng.normal(size=32)
     y[3] = np.nan
-    res = _stratified_trend(x, y, strata, 500, np.random.default_rng(0))
+    res = stratified_trend(x, y, strata, 500, np.random.default_rng(0))
     ok = ~np.isnan(y)
     expected = np.mean([stats.spearmanr(x[(strata == s) & ok], y[(strata == s) & ok]).statistic for s in range(4)])
     assert res["rho"] == pytest.approx(expected)
     assert res["n_strata"] == 4 and res["n_points"] == 31
-    monotone = _stratified_trend(x, x.copy(), strata, 999, np.random.default_rng(0))
+    monotone = stratified_trend(x, x.copy(), strata, 999, np.random.default_rng(0))
     assert monotone["rho"] == pytest.approx(1.0) and monotone["p_value"] == pytest.approx(1 / 1000)
 
 

@@ -108,7 +108,7 @@ def test_titles_from_run(pos, tmp_path, run_and_layout):
     # the title carries the run's snapshot label and accuracy: check via the helper
     from actconf.animate import _frame_titles
 
-    titles = _frame_titles("t", ["a"] * run.n_snapshots, run, list(range(run.n_snapshots)))
+    titles = _frame_titles("t", ["a"] * run.n_snapshots, run, list(range(run.n_snapshots)))  # run snapshot ids
     assert titles[1] == "t · epoch 1 · batch 5 · acc " + f"{run.snapshots['accuracy'].iloc[1]:.3f}"
     out = animate_maps(nap, renderer, tmp_path / "run.gif", run=run, progress=False)
     with Image.open(out) as im:
@@ -124,3 +124,42 @@ def test_bad_arguments(pos, tmp_path):
     with pytest.raises(InvalidParameterError, match="'rows'"):
         animate_maps(nap, pos, tmp_path / "x.gif", rows="snapshot")
     assert not os.path.exists(tmp_path / "x.gif")
+
+
+def test_snapshots_are_run_snapshot_ids(tmp_path, run_and_layout, monkeypatch):
+    """NAPs of some snapshots: frames are chosen by run snapshot id and titled by the run's rows."""
+    run, layouts = run_and_layout
+    import actconf.animate as animate
+    from actconf.naps import naps
+
+    nap = naps(run, "dense", by="class", snapshots=[0, 3, 5])
+    seen = []
+    original = animate._frame_titles
+
+    def spy(base, labels, run_, snapshots):
+        seen.append(list(snapshots))
+        return original(base, labels, run_, snapshots)
+
+    monkeypatch.setattr(animate, "_frame_titles", spy)
+    out = animate_maps(nap, layouts["dense"], tmp_path / "sub.gif", run=run, snapshots=[3, 5], progress=False)
+    with Image.open(out) as im:
+        assert im.n_frames == 2
+    animate_maps(nap, layouts["dense"], tmp_path / "sub2.gif", run=run, progress=False)
+    assert seen == [[3, 5], [0, 3, 5]]  # ids, so the titles come from run.snapshots rows 0, 3, 5
+    titles = original("", ["?"] * 3, run, seen[1])
+    assert titles[1].startswith(str(run.snapshots["label"].iloc[3]))
+    with pytest.raises(InvalidParameterError, match="'snapshots'"):
+        animate_maps(nap, layouts["dense"], tmp_path / "bad.gif", snapshots=[1], progress=False)
+
+
+def test_style_and_deprecated_keywords(pos, tmp_path):
+    from actconf.plots import MapStyle
+
+    nap = make_naps(by="class", snapshots=2)
+    small = animate_maps(nap, pos, tmp_path / "small.gif", style=MapStyle(dpi=40), progress=False)
+    with pytest.warns(DeprecationWarning, match="dpi= is deprecated"):
+        old = animate_maps(nap, pos, tmp_path / "old.gif", dpi=40, progress=False)
+    with Image.open(small) as a, Image.open(old) as b, Image.open(
+            animate_maps(nap, pos, tmp_path / "default.gif", progress=False)) as c:
+        assert a.size == b.size
+        assert c.size[0] == pytest.approx(2 * a.size[0], abs=2)  # default dpi 80

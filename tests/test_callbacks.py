@@ -37,6 +37,7 @@ def _logits_numpy(x, weights):
     return _hidden_numpy(x, weights) @ weights[2] + weights[3]
 
 
+@pytest.mark.slow
 def test_snapshot_schedule(recorded_digits):
     run = actconf.open_run(recorded_digits["path"])
     table = run.snapshots
@@ -52,6 +53,7 @@ def test_snapshot_schedule(recorded_digits):
     assert np.all(np.diff(table["time"]) >= 0)
 
 
+@pytest.mark.slow
 def test_logs_match_history(recorded_digits):
     run = actconf.open_run(recorded_digits["path"])
     epochs = run.snapshots[run.snapshots["kind"] == "epoch"]
@@ -61,6 +63,7 @@ def test_logs_match_history(recorded_digits):
     assert np.isnan(run.snapshots.loc[0, "loss"])  # nothing trained yet
 
 
+@pytest.mark.slow
 def test_activations_equal_numpy_forward_pass(recorded_digits):
     run = actconf.open_run(recorded_digits["path"])
     x = recorded_digits["x_probe"]
@@ -75,6 +78,7 @@ def test_activations_equal_numpy_forward_pass(recorded_digits):
     assert not np.allclose(acts[1], acts[0]) and not np.allclose(acts[1], acts[-1])
 
 
+@pytest.mark.slow
 def test_probabilities_are_softmax_of_logits(recorded_digits):
     from scipy.special import softmax
 
@@ -84,6 +88,7 @@ def test_probabilities_are_softmax_of_logits(recorded_digits):
     np.testing.assert_allclose(probs, softmax(logits.astype(np.float64), axis=-1), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_manifest_describes_the_run(recorded_digits):
     run = actconf.open_run(recorded_digits["path"])
     np.testing.assert_array_equal(run.labels, recorded_digits["y_probe"])
@@ -99,6 +104,7 @@ def test_manifest_describes_the_run(recorded_digits):
     assert run.has_logits and run.mc_samples == 2
 
 
+@pytest.mark.slow
 def test_mc_dropout_passes(recorded_digits):
     run = actconf.open_run(recorded_digits["path"])
     mc = run.mc_probabilities().values
@@ -109,6 +115,7 @@ def test_mc_dropout_passes(recorded_digits):
     assert np.abs(mc[-1, 0] - run.probabilities().values[-1]).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_default_layers_cnn_with_batchnorm_and_softmax_layer(tmp_path):
     """Conv channels are spatial means; logits come from the Softmax layer's input; MC keeps BN frozen."""
     import keras
@@ -164,6 +171,7 @@ def test_sequential_without_input_layer(tmp_path, digits_small):
     np.testing.assert_allclose(run.probabilities().values.sum(-1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_second_fit_appends(tmp_path, digits_small):
     from actconf.callbacks import ActivationRecorder
 
@@ -178,6 +186,7 @@ def test_second_fit_appends(tmp_path, digits_small):
     assert list(table["step"]) == [0, 2, 4, 6]
 
 
+@pytest.mark.slow
 def test_nonfinite_activations_are_flagged_not_fatal(tmp_path, digits_small):
     from actconf.callbacks import ActivationRecorder
 
@@ -261,6 +270,7 @@ def test_labels_out_of_range(tmp_path, digits_small):
         tiny_mlp(hidden=4).fit(x_train[:32], y_train[:32], epochs=1, callbacks=[rec], verbose=0)
 
 
+@pytest.mark.slow
 def test_existing_run_is_never_clobbered(recorded_digits, tmp_path):
     from actconf.callbacks import ActivationRecorder
 
@@ -277,6 +287,7 @@ def test_existing_run_is_never_clobbered(recorded_digits, tmp_path):
     assert (other / "thesis.txt").read_text() == "precious"
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_a_run(tmp_path, digits_small):
     from actconf.callbacks import ActivationRecorder
 
@@ -303,6 +314,45 @@ def test_bad_probe_arguments(tmp_path):
         ActivationRecorder(tmp_path / "r", np.zeros((3, 4)), output="probs")
     with pytest.raises(InvalidParameterError, match="mc_samples"):
         ActivationRecorder(tmp_path / "r", np.zeros((3, 4)), mc_samples=-1)
+
+
+def test_probe_object_is_unpacked_and_explicit_arguments_win(tmp_path):
+    from types import SimpleNamespace
+
+    from actconf.callbacks import ActivationRecorder
+
+    probe = SimpleNamespace(x=np.zeros((3, 4)), y=np.array([0, 1, 2]), indices=np.array([7, 8, 9]),
+                            class_names=["a", "b", "c"])
+    rec = ActivationRecorder(tmp_path / "r", probe)
+    assert rec.x_probe.shape == (3, 4) and rec.x_probe.dtype == np.float32
+    assert rec.y_probe.tolist() == [0, 1, 2] and rec.probe_indices.tolist() == [7, 8, 9]
+    assert rec.class_names == ["a", "b", "c"]
+    rec = ActivationRecorder(tmp_path / "r", probe, np.array([2.0, 2.0, 1.0]), probe_indices=[1, 2, 3],
+                             class_names=["x", "y", "z"])
+    assert rec.y_probe.tolist() == [2, 2, 1] and rec.y_probe.dtype == np.int64
+    assert rec.probe_indices.tolist() == [1, 2, 3] and rec.class_names == ["x", "y", "z"]
+    with pytest.raises(InvalidParameterError, match="'probe_indices'.*3 integers"):
+        ActivationRecorder(tmp_path / "r", probe, probe_indices=[1, 2])
+    with pytest.raises(InvalidParameterError, match="'y_probe'.*3 integer class labels"):
+        ActivationRecorder(tmp_path / "r", probe, np.array([0.5, 1.0, 2.0]))
+    unlabelled = ActivationRecorder(tmp_path / "r", np.zeros((2, 3)))
+    assert unlabelled.y_probe.tolist() == [-1, -1] and unlabelled.probe_indices.tolist() == [0, 1]
+    assert not (tmp_path / "r").exists()  # the constructor validates only, it writes nothing
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [({"batch_epochs": 0}, "'batch_epochs' parameter of ActivationRecorder must be None or an int >= 1"),
+     ({"probe_batch_size": 0}, "'probe_batch_size' parameter of ActivationRecorder must be an int >= 1"),
+     ({"mc_samples": 1.5}, "'mc_samples' parameter of ActivationRecorder must be an int >= 0"),
+     ({"layers": []}, "'layers' parameter"), ({"layers": [3]}, "'layers' parameter")],
+)
+def test_bad_recorder_options(tmp_path, kwargs, fragment):
+    from actconf.callbacks import ActivationRecorder
+
+    with pytest.raises(InvalidParameterError) as info:
+        ActivationRecorder(tmp_path / "r", np.zeros((3, 4)), **kwargs)
+    assert fragment in str(info.value)
 
 
 def test_mc_needs_dropout(tmp_path, digits_small):
@@ -349,6 +399,7 @@ def _run_script(tmp_path, script, env_extra, args):
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_jax_backend(tmp_path):
     out = _run_script(tmp_path, textwrap.dedent(_SCRIPT.format(import_line="from actconf.callbacks import ActivationRecorder")),
                       {"KERAS_BACKEND": "jax"}, [str(tmp_path / "jax")])
@@ -364,6 +415,7 @@ def test_jax_backend(tmp_path):
     np.testing.assert_allclose(acts[-1], np.load(str(tmp_path / "jax") + "-final.npy"), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_copied_files_work_without_actconf(tmp_path):
     """errors.py + store.py + callbacks.py copied into a user's folder record a readable run."""
     lite = tmp_path / "actconf_lite"

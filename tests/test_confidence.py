@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
+import xarray as xr
 from scipy import optimize, special, stats
 
+import actconf.confidence as confidence_module
 from actconf.confidence import (
     MEASURES,
-    _bin_index,
+    available_measures,
     calibration,
     confidence,
     fit_temperature,
@@ -75,10 +79,15 @@ def test_energy_is_logsumexp_of_logits(arrays, run, probs_run):
 
 
 def test_run_and_array_api_agree(run, arrays):
+    p = arrays["probs"]
+    top = np.sort(p, axis=-1)
+    references = {"max_softmax": p.max(-1), "margin": top[..., -1] - top[..., -2],
+                  "entropy": 1 - stats.entropy(p, axis=-1) / np.log(K)}
     for measure in ("max_softmax", "margin", "entropy"):
         da = confidence(run, measure=measure)
         assert da.dims == ("snapshot", "sample") and da.name == measure
-        np.testing.assert_allclose(da.values, confidence(arrays["probs"], measure=measure), atol=1e-6)
+        np.testing.assert_allclose(da.values, references[measure], atol=1e-6)
+        np.testing.assert_allclose(confidence(p, measure=measure), references[measure], atol=1e-12)
         np.testing.assert_array_equal(da["prediction"].values, arrays["probs"].argmax(-1))
     np.testing.assert_array_equal(predictions(run).values, arrays["probs"].argmax(-1))
     np.testing.assert_array_equal(predictions(arrays["logits"]), arrays["logits"].argmax(-1))
@@ -102,6 +111,15 @@ def test_mc_dropout_mean_and_variance(run, arrays):
     np.testing.assert_array_equal(da["prediction"].values, pred)
     out = mc_dropout(mc)
     np.testing.assert_allclose(out["variance"], picked.var(axis=1))
+    # the same return type for arrays as for a run
+    assert isinstance(ds, xr.Dataset) and isinstance(out, xr.Dataset)
+    assert set(out.data_vars) == set(ds.data_vars) == {"confidence", "variance", "prediction"}
+    assert out["confidence"].dims == ds["confidence"].dims == ("snapshot", "sample")
+    assert out.attrs["mc_samples"] == ds.attrs["mc_samples"] == MC
+    np.testing.assert_array_equal(out["prediction"].values, pred)
+    single = mc_dropout(mc[0])
+    assert single["confidence"].dims == ("sample",)
+    np.testing.assert_allclose(single["confidence"].values, mean[0].max(-1))
 
 
 def test_mc_dropout_without_passes(probs_run, arrays):
@@ -111,6 +129,7 @@ def test_mc_dropout_without_passes(probs_run, arrays):
         confidence(arrays["probs"][0], measure="mc_dropout")
 
 
+@pytest.mark.slow
 def test_mc_dropout_on_a_real_recording(recorded_digits):
     from actconf.store import open_run
 
@@ -230,8 +249,9 @@ def test_accuracy_nll_brier_against_sklearn(run, arrays):
 
 
 def test_extreme_confidences_land_in_the_end_bins():
-    conf = np.array([[0.0, 1.0, 1.0 + 1e-7, 0.5, 0.9999999]])
-    np.testing.assert_array_equal(_bin_index(conf, 10, "width")[0], [0, 9, 9, 5, 9])
+    for value, expected_bin in zip([0.0, 1.0, 1.0 + 1e-7, 0.5, 0.9999999], [0, 9, 9, 5, 9], strict=True):
+        one = reliability(np.array([[value, 0.0]]), labels=np.array([0]), n_bins=10)
+        assert one["count"].tolist() == [int(b == expected_bin) for b in range(10)]
     p = np.eye(3)[[0, 1, 2, 0]]  # one-hot: confidence exactly 1
     rel = reliability(p, labels=np.array([0, 1, 2, 1]), n_bins=5)
     assert rel["count"].tolist() == [0, 0, 0, 0, 4]
@@ -254,11 +274,18 @@ def test_reliability_table_is_consistent_with_ece(run, strategy):
         assert (rel["lower"] <= rel["mean_confidence"]).all() and (rel["mean_confidence"] <= rel["upper"]).all()
 
 
-def test_calibration_of_temperature_and_mc(run):
+def test_calibration_of_temperature_and_mc(run, arrays):
     for measure in ("temperature", "mc_dropout"):
         table = calibration(run, measure=measure)
         assert table.attrs["measure"] == measure and table["ece_width"].notna().all()
     assert np.isfinite(reliability(run, measure="mc_dropout")["count"]).all()
+    # MC-dropout calibration assesses the pass-averaged distribution
+    mean = arrays["mc"].mean(axis=1)
+    table = calibration(run, measure="mc_dropout")
+    y = arrays["labels"]
+    for s in range(S):
+        assert table["accuracy"][s] == pytest.approx((mean[s].argmax(-1) == y).mean())
+        assert table["nll"][s] == pytest.approx(-np.log(mean[s][np.arange(N), y]).mean(), rel=1e-5)
 
 
 def test_nonfinite_snapshots_give_nan(tmp_path):
@@ -274,6 +301,7 @@ def test_nonfinite_snapshots_give_nan(tmp_path):
     ("call", "error", "fragment"),
     [
         (lambda r: confidence(r, measure="vibes"), InvalidParameterError, "'max_softmax', 'margin'"),
+        (lambda r: confidence(r, measure=None), InvalidParameterError, "'measure' parameter of confidence()"),
         (lambda r: calibration(r, measure="margin"), InvalidParameterError, "probability-valued"),
         (lambda r: calibration(r, n_bins=0), InvalidParameterError, "'n_bins' parameter of calibration()"),
         (lambda r: reliability(r, strategy="quantile"), InvalidParameterError, "'width', 'mass'"),
@@ -292,5 +320,45 @@ def test_bad_input(run, call, error, fragment):
     assert fragment in str(info.value)
 
 
-def test_measure_list_is_complete():
-    assert MEASURES == ("max_softmax", "margin", "entropy", "energy", "temperature", "mc_dropout")
+def test_measure_list_is_complete(run):
+    """MEASURES holds exactly the measures the module documents, each computable on a complete run."""
+    documented = tuple(re.findall(r"^``(\w+)``", confidence_module.__doc__, flags=re.MULTILINE))
+    assert documented == MEASURES
+    assert len(set(MEASURES)) == len(MEASURES)
+    for measure in MEASURES:
+        assert confidence(run, measure=measure).shape == (S, N)
+
+
+def _computable(run):
+    """Measures confidence() computes for the run, found by trying every one."""
+    out = []
+    for measure in MEASURES:
+        try:
+            values = confidence(run, measure=measure)
+        except (MissingDataError, InvalidInputError):
+            continue
+        assert values.shape == (run.n_snapshots, run.n_samples)
+        out.append(measure)
+    return out
+
+
+@pytest.mark.parametrize("logits", [True, False])
+@pytest.mark.parametrize("mc", [True, False])
+def test_available_measures_are_exactly_the_computable_ones(tmp_path, arrays, logits, mc):
+    kwargs = {"logits": arrays["logits"]} if logits else {"probabilities": arrays["probs"]}
+    if mc:
+        kwargs["mc_probabilities"] = arrays["mc"]
+    run = write_synthetic_run(tmp_path / "r", activations={"h": np.zeros((S, N, 2))}, labels=arrays["labels"],
+                              **kwargs)
+    listed = available_measures(run)
+    assert listed == _computable(run)  # both directions: listed => computable, computable => listed
+    assert ("energy" in listed) == logits and ("mc_dropout" in listed) == mc
+    assert "temperature" in listed  # from log-probabilities when there are no logits
+
+
+def test_available_measures_of_a_tiny_run(tmp_path):
+    run = write_synthetic_run(tmp_path / "tiny", activations={"h": np.zeros((1, 3, 1))}, labels=[0, 1, 0],
+                              logits=np.zeros((1, 3, 2)))
+    assert available_measures(run) == _computable(run) == ["max_softmax", "margin", "entropy", "energy"]
+    with pytest.raises(InvalidParameterError, match="an actconf Run"):
+        available_measures("runs/x")

@@ -186,7 +186,7 @@ def roots(tmp_path, monkeypatch):
     r["explicit"].mkdir()
     monkeypatch.delenv("ACTCONF_DATA_DIR", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(r["keras_home"]))
-    monkeypatch.setattr(D, "_PROJECT_DATA_DIR", r["project"])
+    monkeypatch.setenv("ACTCONF_DATA", str(r["project"].parent))  # the data folder
     monkeypatch.setattr(D, "_DEBIAN_DATA_DIR", r["debian"])
 
     def no_download(key):
@@ -314,6 +314,22 @@ def test_project_dir_is_searched_only_when_it_exists(roots):
     assert roots["project"] not in dataset_search_paths("mnist")
     roots["project"].mkdir(parents=True)
     assert roots["project"] in dataset_search_paths("mnist")
+
+
+def test_data_folder_is_the_working_directorys_not_the_packages(roots, tmp_path, monkeypatch):
+    """Without $ACTCONF_DATA: data/datasets of the working directory (outside a checkout)."""
+    monkeypatch.delenv("ACTCONF_DATA")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "data" / "datasets").mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    paths = dataset_search_paths("mnist")
+    assert elsewhere / "data" / "datasets" in paths
+    package_tree = Path(D.__file__).resolve().parents[2]
+    assert not any(p.is_relative_to(package_tree) for p in paths)
+    raw = write_mnist_npz(elsewhere / "data" / "datasets" / "mnist.npz", seed=7)
+    ds = load_dataset("mnist")
+    assert ds.source == str(elsewhere / "data" / "datasets" / "mnist.npz")
+    np.testing.assert_array_equal(ds.y_test, raw["y_test"])
 
 
 # --------------------------------------------------------------------- Fashion-MNIST
@@ -481,6 +497,7 @@ def test_not_found_with_download_disabled(roots, monkeypatch, name):
     assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, ActconfError)
 
 
+@pytest.mark.slow  # imports keras
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
 def test_failed_keras_download_lists_offline_options(roots, monkeypatch, name):
     import keras
@@ -504,6 +521,7 @@ def test_failed_keras_download_lists_offline_options(roots, monkeypatch, name):
     assert info.value.__cause__ is not None
 
 
+@pytest.mark.slow  # imports keras
 def test_successful_keras_download_is_used(roots, monkeypatch):
     import keras
 

@@ -136,7 +136,7 @@ def test_cnn_spatial_sizes_and_parameters(keras, input_shape, padding):
 
 
 def test_cnn_spatial_size_table():
-    """The table in build_cnn's docstring."""
+    """The table in cnn_spatial_sizes' docstring."""
     assert cnn_spatial_sizes((8, 8)) == [(8, 8), (3, 3), (1, 1)]
     assert cnn_spatial_sizes((28, 28)) == [(28, 28), (13, 13), (6, 6)]
     assert cnn_spatial_sizes((32, 32)) == [(32, 32), (15, 15), (7, 7)]
@@ -223,6 +223,7 @@ def digits_subset():
 
 
 @pytest.mark.parametrize("builder, kwargs", [(build_mlp, {}), (build_cnn, {"filters": 16})])
+@pytest.mark.slow
 def test_one_epoch_lowers_the_loss(keras, digits_subset, builder, kwargs):
     ds = digits_subset
     model = builder(ds.input_shape, ds.n_classes, seed=0, **kwargs)
@@ -234,6 +235,7 @@ def test_one_epoch_lowers_the_loss(keras, digits_subset, builder, kwargs):
     assert any(not np.array_equal(a, b) for a, b in zip(initial, _weights(model), strict=True))
 
 
+@pytest.mark.slow
 def test_recorder_defaults_on_the_reference_models(keras, digits_subset, tmp_path):
     """The recorder's default layers are the mapped ones: hidden_1, or conv_1 and conv_2."""
     from actconf import ActivationRecorder, make_probe, open_run

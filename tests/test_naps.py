@@ -79,7 +79,7 @@ def _reference(run, layer, by, edges, min_size, measure_values=None):
 @pytest.mark.parametrize("by", GROUPINGS + ("correct+confidence",))
 def test_naps_match_loop_over_groups(nap_run, by):
     edges = [0.0, 0.4, 0.6, 0.8, 0.95, 1.0]
-    nap = naps(nap_run, "dense", by=by, bins=edges, min_size=3)
+    nap = naps(nap_run, "dense", by=by, bins=edges, min_size=3, contrastive=False)
     ref, sizes = _reference(nap_run, "dense", by, edges if "confidence" in by else None, 3)
     assert nap.dims == ("snapshot", "group", "neuron")
     np.testing.assert_array_equal(nap["size"].values, sizes)
@@ -115,7 +115,7 @@ def test_default_bins_are_tenths(nap_run):
 
 
 def test_groups_are_stable_even_when_empty(nap_run):
-    nap = naps(nap_run, "dense", by="class+confidence", bins=[0, 0.3, 0.99, 1.0], min_size=1)
+    nap = naps(nap_run, "dense", by="class+confidence", bins=[0, 0.3, 0.99, 1.0], min_size=1, contrastive=False)
     sizes = nap["size"].values
     assert (sizes == 0).any(), "some group is empty at some snapshot in this data"
     # one group axis for all snapshots, empty groups are NaN (no mean of nothing, no crash)
@@ -124,7 +124,7 @@ def test_groups_are_stable_even_when_empty(nap_run):
 
 
 def test_contrastive_subtracts_mean_over_valid_groups(nap_run):
-    plain = naps(nap_run, "dense", by="class+correct", min_size=4).values
+    plain = naps(nap_run, "dense", by="class+correct", min_size=4, contrastive=False).values
     contrast = naps(nap_run, "dense", by="class+correct", min_size=4, contrastive=True)
     assert contrast.attrs["contrastive"] is True
     for s in range(S):
@@ -132,6 +132,26 @@ def test_contrastive_subtracts_mean_over_valid_groups(nap_run):
         expected = plain[s] - plain[s, valid].mean(axis=0)
         np.testing.assert_allclose(contrast.values[s], expected, atol=1e-12)
         np.testing.assert_allclose(np.nansum(contrast.values[s], axis=0), 0, atol=1e-10)
+
+
+def test_default_is_contrastive_and_layer_is_positional(nap_run):
+    """The paper's reference default: contrastive NAPs (per neuron, minus the mean over groups)."""
+    ref, sizes = _reference(nap_run, "dense", "class", None, 5)
+    default = naps(nap_run, "dense")
+    assert default.attrs["contrastive"] is True
+    np.testing.assert_allclose(default.values, ref - ref.mean(axis=1, keepdims=True), atol=1e-12)
+    np.testing.assert_array_equal(naps(nap_run, layer="dense").values, default.values)
+    np.testing.assert_array_equal(default["size"].values, sizes)
+
+
+def test_grouping_codes_are_the_assignment(nap_run):
+    grouping = group_samples(nap_run, by="class+confidence", bins=[0, 0.5, 1.0])
+    codes = grouping.codes
+    assert isinstance(codes, np.ndarray) and codes.shape == (S, N_SAMPLES)
+    conf = nap_run.probabilities().values.max(-1)
+    expected = 2 * nap_run.labels[None, :] + (conf >= 0.5)
+    np.testing.assert_array_equal(codes, expected)
+    np.testing.assert_array_equal(codes, grouping.assignment.values)
 
 
 def test_quantile_bins_have_equal_sizes_and_bounds(nap_run):
@@ -174,6 +194,13 @@ def test_group_samples_matches_assign_groups(nap_run):
     assert grouping.labels == arrays.labels
     np.testing.assert_array_equal(grouping.sizes().values, arrays.sizes().values)
     assert grouping.assignment["step"].size == S
+    # both against a brute-force loop: code = class * 4 + bin, bins [0, .25), ..., [.75, 1]
+    top = np.sort(nap_run.probabilities().values.astype(np.float64), axis=-1)
+    margin = top[..., -1] - top[..., -2]
+    for s in range(S):
+        for i in range(N_SAMPLES):
+            b = min(int(margin[s, i] // 0.25), 3)
+            assert grouping.assignment.values[s, i] == nap_run.labels[i] * 4 + b
 
 
 def test_measures_and_precomputed_confidence(nap_run):
@@ -182,7 +209,8 @@ def test_measures_and_precomputed_confidence(nap_run):
     conf = confidence(nap_run, measure="entropy")
     ref, sizes = _reference(nap_run, "dense", "confidence", [0, 0.5, 1.0], 2, measure_values=conf.values)
     for measure in ("entropy", conf):
-        nap = naps(nap_run, "dense", by="confidence", measure=measure, bins=[0, 0.5, 1.0], min_size=2)
+        nap = naps(nap_run, "dense", by="confidence", measure=measure, bins=[0, 0.5, 1.0], min_size=2,
+                   contrastive=False)
         np.testing.assert_allclose(nap.values, ref, atol=1e-12)
         assert nap.attrs["measure"] == "entropy"
     # a subset of snapshots of a precomputed confidence
@@ -225,6 +253,7 @@ def test_chunked_reading_gives_the_same_result(nap_run, monkeypatch):
         ({"snapshots": {"epoch": 99}}, InvalidParameterError, ["matches no snapshot"]),
         ({"min_size": 0}, InvalidParameterError, ["'min_size' parameter of naps()", ">= 1"]),
         ({"contrastive": "yes"}, InvalidParameterError, ["'contrastive'"]),
+        ({"measure": 3}, InvalidParameterError, ["'measure' parameter of naps()", "confidence DataArray"]),
     ],
 )
 def test_bad_input_gives_clear_errors(nap_run, kwargs, error, fragments):

@@ -24,6 +24,7 @@ from actconf.notebooks import (
     NOTEBOOKS,
     NotebookError,
     available_measures,
+    copy_notebooks,
     ensure_kernel,
     find_notebooks_dir,
     pick_snapshots,
@@ -119,6 +120,7 @@ def test_committed_notebook_parameters_cell(name):
 
 
 # -------------------------------------------------------------------- the executions
+@pytest.mark.slow
 def test_all_notebooks_ran(executed):
     table = executed["table"]
     assert list(table["notebook"]) == list(NOTEBOOKS)
@@ -129,6 +131,7 @@ def test_all_notebooks_ran(executed):
         assert "data:image/png;base64" in html
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_executed_notebook_is_complete_and_clean(executed, name):
     nb = _read(executed["out"] / f"{name}.ipynb")
@@ -151,6 +154,7 @@ def test_executed_notebook_is_complete_and_clean(executed, name):
     ("01_train_and_record", 1), ("02_confidence_over_training", 5), ("03_topographic_layouts", 5),
     ("04_activity_vs_confidence", 5), ("05_bring_your_own_model", 4),
 ])
+@pytest.mark.slow
 def test_executed_notebook_shows_figures(executed, name, minimum):
     from PIL import Image
 
@@ -163,6 +167,7 @@ def test_executed_notebook_shows_figures(executed, name, minimum):
             assert len(im.convert("RGB").getcolors(maxcolors=1 << 20) or range(1 << 20)) > 20
 
 
+@pytest.mark.slow
 def test_01_wrote_the_run(executed):
     import actconf
 
@@ -181,6 +186,7 @@ def test_01_wrote_the_run(executed):
     assert f"Epoch {SMALL['epochs']}/{SMALL['epochs']}" in _text(nb)
 
 
+@pytest.mark.slow
 def test_02_shows_every_measure(executed):
     nb = _read(executed["out"] / "02_confidence_over_training.ipynb")
     text = _text(nb)
@@ -188,6 +194,7 @@ def test_02_shows_every_measure(executed):
     assert "confident: mean confidence" in text
 
 
+@pytest.mark.slow
 def test_03_saved_the_layout(executed):
     import actconf
     from actconf.layout import list_layouts, load_layout
@@ -200,6 +207,7 @@ def test_03_saved_the_layout(executed):
     assert list(list_layouts(run)["name"]) == ["default"]
 
 
+@pytest.mark.slow
 def test_04_used_the_saved_layout_and_animated(executed):
     from PIL import Image
 
@@ -226,6 +234,7 @@ def test_04_used_the_saved_layout_and_animated(executed):
     assert "statements supported" in text
 
 
+@pytest.mark.slow
 def test_05_recorded_with_the_copied_files(executed):
     import actconf
 
@@ -255,6 +264,7 @@ def _tiny_notebook(path: Path, body: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_failing_notebook_raises_a_notebook_error(tmp_path):
     nb = _tiny_notebook(tmp_path / "broken.ipynb", "x = value + 1\nraise ValueError('boom %d' % x)")
     with pytest.raises(NotebookError) as info:
@@ -266,6 +276,7 @@ def test_failing_notebook_raises_a_notebook_error(tmp_path):
     assert err.path == tmp_path / "run" / "notebooks" / "broken.ipynb" and err.path.is_file()
 
 
+@pytest.mark.slow
 def test_reuse_skips_notebook_01(executed, tmp_path):
     nb = _tiny_notebook(tmp_path / "check.ipynb",
                         "import actconf\nprint('snapshots', actconf.open_run(run_dir).n_snapshots)")
@@ -300,7 +311,7 @@ def test_bad_parameters(tmp_path):
 
 
 def test_selection_by_number_name_and_path(tmp_path):
-    from actconf.notebooks import _select_notebooks
+    from actconf.notebooks.runner import _select_notebooks
 
     folder = find_notebooks_dir()
     chosen = _select_notebooks([1, "02", "03_topographic_layouts", "04_activity_vs_confidence.ipynb",
@@ -314,7 +325,7 @@ def test_ensure_kernel_runs_this_interpreter():
 
     from jupyter_client.kernelspec import KernelSpecManager
 
-    from actconf.notebooks import _runs_this_python
+    from actconf.notebooks.kernel import _runs_this_python
 
     name = ensure_kernel()
     spec = KernelSpecManager().get_kernel_spec(name)
@@ -331,7 +342,7 @@ def test_ensure_kernel_registers_one_when_python3_is_another_interpreter(tmp_pat
 
     from jupyter_client.kernelspec import KernelSpecManager
 
-    from actconf.notebooks import KERNEL_NAME, _runs_this_python
+    from actconf.notebooks.kernel import KERNEL_NAME, _runs_this_python
 
     foreign = tmp_path / "foreign" / "kernels" / "python3"
     foreign.mkdir(parents=True)
@@ -352,6 +363,7 @@ def test_ensure_kernel_registers_one_when_python3_is_another_interpreter(tmp_pat
 
 # ---------------------------------------------------------------------------- helpers
 def test_resolve_path_from_repo_root_and_notebooks_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("ACTCONF_DATA", raising=False)
     monkeypatch.chdir(REPO)
     at_root = resolve_path("data/runs/notebooks")
     monkeypatch.chdir(REPO / "notebooks")
@@ -396,7 +408,7 @@ def test_available_measures(tmp_path):
     rng = np.random.default_rng(2)
     probs = rng.dirichlet(np.ones(4), size=(12, 40)).astype("float32")
     run = _synthetic(tmp_path, probabilities=probs)
-    assert available_measures(run) == ["max_softmax", "margin", "entropy"]
+    assert available_measures(run) == ["max_softmax", "margin", "entropy", "temperature"]
     full = _synthetic(tmp_path / "b", logits=rng.normal(size=(12, 40, 4)),
                       mc_probabilities=rng.dirichlet(np.ones(4), size=(12, 3, 40)))
     assert available_measures(full) == ["max_softmax", "margin", "entropy", "energy", "temperature",
@@ -422,6 +434,7 @@ def test_plot_training(tmp_path):
         plot_training(run, x="time")
 
 
+@pytest.mark.slow
 def test_plot_layouts_shares_one_symmetric_scale():
     from actconf.layout import compute_layout
 
@@ -442,12 +455,70 @@ def test_plot_layouts_shares_one_symmetric_scale():
         plot_layouts({}, values)
 
 
-def test_study_run_opens_or_records(executed, tmp_path):
-    run = study_run(executed["run_dir"], epochs=99)  # exists: parameters ignored, nothing trained
-    assert run.path == executed["run_dir"]
-    fresh = study_run(tmp_path / "fresh", epochs=1, probe_per_class=3, max_train=100, mc_samples=0)
-    assert fresh.snapshots["kind"].tolist().count("epoch") == 1
-    assert fresh.n_samples == 30 and fresh.mc_samples == 0
+def test_resolve_path_data_folder_follows_actconf_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACTCONF_DATA", str(tmp_path / "store"))
+    monkeypatch.chdir(REPO / "notebooks")
+    assert resolve_path("data/runs/notebooks") == tmp_path / "store" / "runs" / "notebooks"
+    assert resolve_path("data") == tmp_path / "store"
+    assert resolve_path("other/x") == REPO / "other" / "x"  # not under data/: the project folder
+    monkeypatch.setenv("ACTCONF_DATA", "relative")  # relative to the working directory
+    monkeypatch.chdir(tmp_path)
+    assert resolve_path("data/runs/a") == tmp_path / "relative" / "runs" / "a"
+
+
+def test_study_run_is_a_deprecated_alias_of_open_or_record(tmp_path, monkeypatch):
+    existing = _synthetic(tmp_path, logits=np.zeros((12, 40, 4)))
+    monkeypatch.chdir(tmp_path)  # outside any checkout: relative to the working directory
+    with pytest.warns(DeprecationWarning, match="open_or_record"):
+        run = study_run("syn", epochs=99)  # exists: parameters ignored, nothing trained
+    assert run.path == existing.path
+    with pytest.raises(InvalidParameterError, match="epochz"), pytest.warns(DeprecationWarning):
+        study_run("syn", epochz=3)
+
+
+# ------------------------------------------------------------ the files and copies
+def test_notebooks_ship_inside_the_package_once():
+    import actconf
+
+    folder = find_notebooks_dir()
+    assert folder == Path(actconf.__file__).resolve().parent / "study_notebooks"
+    assert sorted(p.stem for p in folder.glob("*.ipynb")) == list(NOTEBOOKS)
+    # the repository's notebooks/ is a link to the package folder, not a second copy
+    assert NOTEBOOK_DIR.is_symlink() and NOTEBOOK_DIR.resolve() == folder
+
+
+def test_copy_notebooks(tmp_path):
+    out = tmp_path / "mine" / "nbs"
+    paths = copy_notebooks(out)
+    assert paths == [out / f"{name}.ipynb" for name in NOTEBOOKS]
+    for path in paths:
+        assert path.read_bytes() == (find_notebooks_dir() / path.name).read_bytes()
+    paths[2].write_text("my edits")
+    with pytest.raises(InvalidParameterError, match="03_topographic_layouts.ipynb") as info:
+        copy_notebooks(out)
+    assert "overwrite=True" in str(info.value)
+    assert paths[2].read_text() == "my edits"  # nothing was written
+    assert copy_notebooks(out, overwrite=True) == paths
+    assert paths[2].read_bytes() == (find_notebooks_dir() / paths[2].name).read_bytes()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidParameterError, match="a folder"):
+        copy_notebooks(tmp_path / "file")
+    with pytest.raises(InvalidParameterError, match="'overwrite'"):
+        copy_notebooks(out, overwrite="yes")
+
+
+def test_packaged_notebooks_run_in_the_working_directory_copies_in_their_folder(tmp_path, monkeypatch):
+    from actconf.notebooks.runner import _plan
+
+    copies = copy_notebooks(tmp_path / "copies")
+    monkeypatch.chdir(tmp_path)
+    jobs = _plan(tmp_path / "run", {}, [1, str(copies[1]), 3], None)
+    assert [job.name for job in jobs] == list(NOTEBOOKS[:3])
+    assert [job.cwd for job in jobs] == [tmp_path, copies[1].parent, tmp_path]
+    assert [job.source for job in jobs] == [find_notebooks_dir() / copies[0].name, copies[1],
+                                            find_notebooks_dir() / copies[2].name]
+    assert all(job.parameters["run_dir"] == str(tmp_path / "run") for job in jobs)
+    assert not any(job.skip for job in jobs)
 
 
 def test_show_animation(tmp_path):

@@ -1,4 +1,4 @@
-"""plot_map / plot_map_grid: axes, shared limits, labels, pivots, differences, ordering."""
+"""plot_map / plot_map_grid: axes, shared limits, labels, pivots, differences, ordering, MapStyle, aliases."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 import xarray as xr
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from scipy.spatial import Delaunay
 
 from actconf.errors import InvalidInputError, InvalidParameterError
-from actconf.plots import plot_map, plot_map_grid
+from actconf.plots import MapStyle, plot_map, plot_map_grid
 from actconf.render import TopoRenderer
 
 
@@ -69,11 +72,11 @@ def test_plot_map_basic(pos):
 
 def test_plot_map_options(pos):
     v = np.random.default_rng(3).standard_normal(40)
-    fig = plot_map(v, pos, vlim=2.5, contours=0, markers=False, colorbar=False)
+    fig = plot_map(v, pos, colorbar=False, style=MapStyle(vlim=2.5, contours=0, markers=False))
     ax = fig.axes[0]
     assert len(fig.axes) == 1 and not ax.lines and not ax.collections
     assert _data_image(ax).get_clim() == (-2.5, 2.5)
-    assert _data_image(plot_map(v, pos, vlim=(0, 1)).axes[0]).get_clim() == (0, 1)
+    assert _data_image(plot_map(v, pos, style=MapStyle(vlim=(0, 1))).axes[0]).get_clim() == (0, 1)
     # drawing into a given axes
     import matplotlib.pyplot as plt
 
@@ -89,9 +92,15 @@ def test_plot_map_errors(pos):
     with pytest.raises(InvalidParameterError, match="'values'.*1-D"):
         plot_map(np.zeros((2, 40)), pos)
     with pytest.raises(InvalidParameterError, match="'vlim'"):
-        plot_map(np.zeros(40), pos, vlim=(1, 0))
+        plot_map(np.zeros(40), pos, style=MapStyle(vlim=(1, 0)))
     with pytest.raises(InvalidParameterError, match="'method'"):
-        plot_map(np.zeros(40), pos, method="bicubic")
+        plot_map(np.zeros(40), pos, style=MapStyle(method="bicubic"))
+    with pytest.raises(InvalidParameterError, match="'ax'"):
+        plot_map(np.zeros(40), pos, ax="left")
+    with pytest.raises(InvalidParameterError, match="'style'"):
+        plot_map(np.zeros(40), pos, style={"vlim": 1})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        plot_map(np.zeros(40), pos, colour="red")
 
 
 def test_grid_class_by_confidence(pos):
@@ -119,7 +128,7 @@ def test_grid_class_by_confidence(pos):
 def test_grid_rows_snapshot_and_per_row_limits(pos):
     nap = make_naps(by="class", snapshots=4)
     nap[0] *= 10  # the initial snapshot is much stronger
-    fig = plot_map_grid(nap, pos, rows="snapshot", share="row")
+    fig = plot_map_grid(nap, pos, rows="snapshot", style=MapStyle(share="row"))
     axes = _map_axes(fig)
     assert len(axes) == 4 * 4
     assert [axes[i * 4].get_ylabel() for i in range(4)] == ["initial", "epoch 1", "epoch 2", "epoch 3"]
@@ -134,11 +143,11 @@ def test_grid_rows_snapshot_and_per_row_limits(pos):
 
 def test_grid_snapshot_selection_and_contours(pos):
     nap = make_naps(by="class", snapshots=4)
-    fig = plot_map_grid(nap, pos, rows="snapshot", snapshot=[0, 3], contours=4, markers=True)
+    fig = plot_map_grid(nap, pos, rows="snapshot", snapshots=[0, 3], style=MapStyle(contours=4, markers=True))
     axes = _map_axes(fig)
     assert len(axes) == 8 and axes[4].get_ylabel() == "epoch 3"
     assert all(ax.lines for ax in axes) and any(ax.collections for ax in axes)
-    one = plot_map_grid(nap, pos, snapshot=1)
+    one = plot_map_grid(nap, pos, snapshots=1)
     assert "epoch 1" in one._suptitle.get_text()
 
 
@@ -196,10 +205,14 @@ def test_grid_errors(pos):
         plot_map_grid(nap, pos, rows="colour")
     with pytest.raises(InvalidInputError, match="40"):
         plot_map_grid(nap, pos[:30])
-    with pytest.raises(InvalidParameterError, match="'snapshot'"):
-        plot_map_grid(nap, pos, snapshot=7)
+    with pytest.raises(InvalidParameterError, match="'snapshots'"):
+        plot_map_grid(nap, pos, snapshots=7)
     with pytest.raises(InvalidParameterError, match="'share'"):
-        plot_map_grid(nap, pos, share="col")
+        plot_map_grid(nap, pos, style=MapStyle(share="col"))
+    with pytest.raises(InvalidParameterError, match="'snapshots'.*one snapshot"):
+        plot_map_grid(nap, pos, snapshots=[0, 1])  # several snapshots need rows/cols="snapshot"
+    with pytest.raises(InvalidParameterError, match="'fig'"):
+        plot_map_grid(nap, pos, fig=plot_map(np.zeros(40), pos))  # not empty
     with pytest.raises(InvalidParameterError, match="'naps'"):
         plot_map_grid({"a": 1}, pos)
 
@@ -210,10 +223,130 @@ def test_grid_from_plain_array_and_renderer(pos):
     fig = plot_map_grid(arr, r)
     axes = _map_axes(fig)
     assert len(axes) == 3 and _data_image(axes[0]).get_array().shape == (30, 30)
+    # method/mask of the style build the renderer when positions are given
+    fig = plot_map_grid(arr, pos, style=MapStyle(method="nearest", mask="circle"))
+    assert np.isfinite(_data_image(_map_axes(fig)[0]).get_array().filled(np.nan)).sum() > \
+        np.isfinite(TopoRenderer(pos).render(arr[0])).sum()  # the circle shows more than the hull
 
 
 def test_example_figure_png(pos, tmp_path):
-    fig = plot_map_grid(make_naps(contrastive=True), pos, contours=3)
+    fig = plot_map_grid(make_naps(contrastive=True), pos, style=MapStyle(contours=3))
     out = tmp_path / "grid.png"
     fig.savefig(out, dpi=60)
     assert out.stat().st_size > 5000
+    # what is drawn: contour lines at three levels strictly inside the shared limits, the labels
+    axes = _map_axes(fig)
+    lo, hi = _data_image(axes[0]).get_clim()
+    levels = {float(lv) for ax in axes for cs in ax.collections if hasattr(cs, "levels") for lv in cs.levels}
+    assert levels and all(lo < lv < hi for lv in levels)
+    assert levels <= set(np.linspace(lo, hi, 5)[1:-1].tolist())
+    assert "contrastive NAPs by class × confidence" in fig._suptitle.get_text()
+    assert "mean over groups" in fig.axes[-1].get_ylabel()
+
+
+def _png_pixels(fig, path):
+    """The figure saved as PNG at its own dpi, read back (rows from the top), with its renderer's extents."""
+    from PIL import Image
+
+    fig.savefig(path, dpi=fig.dpi)
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=int)
+
+
+def _pixel_at(pixels, fig, ax, x, y):
+    """The PNG pixel under data point (x, y) of ``ax``."""
+    px, py = ax.transData.transform((x, y))
+    return pixels[int(round(fig.bbox.height - py)), int(round(px))]
+
+
+def test_grid_pixels_show_the_colour_scale(pos, tmp_path):
+    """Known maps, known colours: +m is the colormap's top, -m its bottom, 0 white, gaps grey."""
+    nap = make_naps(by="class", classes=4, snapshots=1)
+    nap[0, 0] = 2.0
+    nap[0, 1] = -2.0
+    nap[0, 2] = 0.0
+    nap[0, 3] = np.nan  # too few samples: the grey underlay shows
+    fig = plot_map_grid(nap, pos, title="known colours")
+    pixels = _png_pixels(fig, tmp_path / "known.png")
+    axes = _map_axes(fig)
+    centre = pos.mean(axis=0)  # inside the convex hull
+    cmap = colormaps["RdBu_r"]
+    expected = [cmap(1.0), cmap(0.0), cmap(0.5), (0.88, 0.88, 0.88)]
+    for ax, colour in zip(axes, expected, strict=True):
+        got = _pixel_at(pixels, fig, ax, *centre)
+        assert np.abs(got - np.round(np.array(colour[:3]) * 255)).max() <= 2, (ax.get_title(), got)
+    # outside the hull (a corner of the map axes) nothing is drawn: the figure's white
+    x0, x1 = axes[0].get_xlim()
+    y0, y1 = axes[0].get_ylim()
+    corners = np.array([(x, y) for x in (x0 + 0.002, x1 - 0.002) for y in (y0 + 0.002, y1 - 0.002)])
+    hull_free = corners[Delaunay(pos).find_simplex(corners) < 0]
+    assert len(hull_free)
+    for x, y in hull_free:
+        assert (_pixel_at(pixels, fig, axes[0], x, y) == 255).all()
+    assert fig._suptitle.get_text() == "known colours"
+    assert [ax.get_title() for ax in axes] == ["class 0", "class 1", "class 2", "class 3"]
+
+
+def test_grid_into_given_figure(pos):
+    fig = Figure(figsize=(6, 2))
+    assert plot_map_grid(make_naps(by="class"), pos, fig=fig) is fig
+    assert len(_map_axes(fig)) == 4 and tuple(fig.get_size_inches()) == (6, 2)
+
+
+def test_snapshots_select_run_snapshot_ids(pos):
+    """snapshots= are run snapshot ids (the NAPs' coordinate), not positions along the NAPs."""
+    nap = make_naps(by="class", snapshots=3).assign_coords(snapshot=[0, 5, 9], epoch=("snapshot", [0, 1, 2]),
+                                                            progress=("snapshot", [0.0, 1.0, 2.0]))
+    fig = plot_map_grid(nap, pos, snapshots=5)
+    ref = TopoRenderer(pos).render(nap.sel(snapshot=5).values[2])
+    np.testing.assert_allclose(_data_image(_map_axes(fig)[2]).get_array().filled(np.nan), ref, equal_nan=True)
+    assert "epoch 1" in fig._suptitle.get_text()
+    rows = plot_map_grid(nap, pos, rows="snapshot", snapshots=[9, 0])
+    assert [ax.get_ylabel() for ax in _map_axes(rows)[::4]] == ["epoch 2", "initial"]
+    assert "epoch 2" in plot_map_grid(nap, pos, snapshots=-1)._suptitle.get_text()  # negative: from the end
+    assert "epoch 2" in plot_map_grid(nap, pos, snapshots="final")._suptitle.get_text()
+    assert "initial" in plot_map_grid(nap, pos, snapshots={"epoch": 0})._suptitle.get_text()
+    epochs = plot_map_grid(nap, pos, rows="snapshot", snapshots=slice(1, None))
+    assert [ax.get_ylabel() for ax in _map_axes(epochs)[::4]] == ["epoch 1", "epoch 2"]
+    with pytest.raises(InvalidParameterError, match="'snapshots'.*0, 5, 9"):
+        plot_map_grid(nap, pos, snapshots=1)  # a position, not an id of these NAPs
+    with pytest.raises(InvalidParameterError, match="'snapshots'"):
+        plot_map_grid(nap, pos, snapshots={"loss": 1.0})
+
+
+def test_snapshot_kinds_from_labels(pos):
+    nap = make_naps(by="class", snapshots=4).assign_coords(
+        snapshot_label=("snapshot", ["initial", "epoch 1 · batch 5", "epoch 1", "epoch 2"]))
+    fig = plot_map_grid(nap, pos, rows="snapshot", snapshots="epochs")
+    assert [ax.get_ylabel() for ax in _map_axes(fig)[::4]] == ["initial", "epoch 1", "epoch 2"]
+    fig = plot_map_grid(nap, pos, snapshots="batches")
+    assert "epoch 1 · batch 5" in fig._suptitle.get_text()
+
+
+def test_deprecated_keywords_warn_and_still_work(pos):
+    nap = make_naps(by="class", snapshots=4)
+    with pytest.warns(DeprecationWarning, match="snapshot= is deprecated"):
+        old = plot_map_grid(nap, pos, rows="snapshot", snapshot=[0, 3])
+    with pytest.warns(DeprecationWarning, match=r"contours=, markers= are deprecated.*MapStyle\(contours=4"):
+        styled = plot_map_grid(nap, pos, contours=4, markers=True)
+    new = plot_map_grid(nap, pos, rows="snapshot", snapshots=[0, 3])
+    for a, b in zip(_map_axes(old), _map_axes(new), strict=True):
+        np.testing.assert_array_equal(_data_image(a).get_array(), _data_image(b).get_array())
+    assert all(ax.lines for ax in _map_axes(styled)) and any(ax.collections for ax in _map_axes(styled))
+    with pytest.warns(DeprecationWarning, match="vlim= is deprecated"):
+        fig = plot_map(np.ones(40), pos, vlim=3.0)
+    assert _data_image(fig.axes[0]).get_clim() == (-3.0, 3.0)
+    with pytest.raises(InvalidParameterError, match="'snapshot'"):
+        plot_map_grid(nap, pos, snapshot=1, snapshots=2)
+
+
+def test_map_style_checks_its_fields():
+    assert MapStyle().with_defaults(contours=6).contours == 6
+    assert MapStyle(contours=0).with_defaults(contours=6).contours == 0  # set fields stay
+    for kwargs, name in [({"cmap": "no-such-map"}, "cmap"), ({"contours": -1}, "contours"),
+                         ({"panel_size": 0}, "panel_size"), ({"vlim": 0}, "vlim"), ({"markers": "yes"}, "markers"),
+                         ({"mask": "square"}, "mask"), ({"dpi": 5}, "dpi")]:
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of MapStyle"):
+            MapStyle(**kwargs)
+    with pytest.raises(AttributeError):
+        MapStyle().vlim = 1  # frozen

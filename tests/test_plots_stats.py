@@ -166,9 +166,30 @@ def test_figures_from_a_real_recording(recorded_digits, tmp_path):
     from actconf.store import open_run
 
     rec = open_run(recorded_digits["path"])
-    _png(plot_correlation(activity_confidence(rec, n_boot=50)), tmp_path, "real_corr")
-    _png(plot_bin_statistics(bin_statistics(rec, bins="quantile:4", min_size=2)), tmp_path, "real_bins")
-    _png(plot_confidence(confidence(rec)), tmp_path, "real_conf")
-    _png(plot_reliability(reliability(rec, n_bins=10)), tmp_path, "real_rel")
-    _png(plot_calibration({"softmax": calibration(rec), "MC dropout": calibration(rec, measure="mc_dropout")}),
-         tmp_path, "real_cal")
+    corr = activity_confidence(rec, n_boot=50)
+    fig = plot_correlation(corr)
+    _png(fig, tmp_path, "real_corr")
+    line = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "hidden_1"][0]
+    np.testing.assert_allclose(line.get_ydata(), corr[corr["layer"] == "hidden_1"].sort_values("step")["rho"])
+    bins = bin_statistics(rec, bins="quantile:4", min_size=2)
+    fig = plot_bin_statistics(bins, layer="hidden_1")
+    _png(fig, tmp_path, "real_bins")
+    curves = {ln.get_label() for ln in fig.axes[0].get_lines() if not ln.get_label().startswith("_")}
+    assert curves and curves <= set(bins["bin"])  # the rest are dotted epoch marks
+    assert fig.texts[0].get_text() == "layer hidden_1"
+    conf = confidence(rec)
+    fig = plot_confidence(conf)
+    _png(fig, tmp_path, "real_conf")
+    if rec.n_snapshots <= 12:  # violins, one per snapshot
+        assert len(fig.axes[0].get_xticklabels()) == rec.n_snapshots
+    else:  # density image; its median line is the samples' median
+        median = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "median"][0]
+        np.testing.assert_allclose(median.get_ydata(), np.median(conf.values, axis=1))
+    rel = reliability(rec, n_bins=10)
+    fig = plot_reliability(rel)
+    _png(fig, tmp_path, "real_rel")
+    last = rel[rel["snapshot"] == rel["snapshot"].max()]
+    assert f"ECE = {(last['weight'] * last['gap'].abs()).sum():.3f}" in fig.axes[-1].get_title()
+    fig = plot_calibration({"softmax": calibration(rec), "MC dropout": calibration(rec, measure="mc_dropout")})
+    _png(fig, tmp_path, "real_cal")
+    assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == ["softmax", "MC dropout"]

@@ -16,6 +16,8 @@ from actconf.cli import main
 from actconf.plots import pick_snapshots
 from actconf.report import build_report
 
+pytestmark = pytest.mark.slow  # every test here uses the trained study run
+
 EXPECTED_FIGURES = [
     "training.png", "calibration.png", "reliability.png", "confidence.png", "layout_comparison.png",
     "maps_class.png", "maps_confidence.png", "maps_class_confidence.png", "maps_correct_wrong.png",
@@ -57,7 +59,7 @@ def test_run_writes_run_and_report(study_run):
     study = run.manifest["config"]["study"]
     assert study["epochs"] == 3 and study["max_train"] == 400 and study["dataset"] == "digits"
     assert run.n_samples == 120 and run.mc_samples == 2
-    assert (study_run / "layouts").is_dir()  # the report saved the layout it computed
+    assert (study_run / "layouts").is_dir()  # `actconf run` saved the layout the report uses
     assert (study_run / "report" / "report.html").is_file()
 
 

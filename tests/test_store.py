@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -181,6 +182,63 @@ def test_writer_refuses_existing_run_and_foreign_dirs(synthetic, tmp_path, array
     assert (foreign / "keep.txt").exists()
 
 
+def test_snapshot_coords_and_frame_follow_the_table(synthetic):
+    idx = np.array([4, 0, 2])
+    coords = synthetic.snapshot_coords(idx)
+    np.testing.assert_array_equal(coords["snapshot"], idx)
+    table = synthetic.snapshots
+    for name, column in (("epoch", "epoch"), ("step", "step"), ("progress", "progress"), ("snapshot_label", "label")):
+        assert coords[name][0] == "snapshot"
+        assert list(coords[name][1]) == [table.loc[i, column] for i in idx]
+    frame = synthetic.snapshot_frame(idx)
+    assert list(frame.columns) == ["snapshot", "kind", "epoch", "batch", "step", "progress", "label"]
+    assert list(frame.index) == [0, 1, 2]
+    for row, i in zip(frame.itertuples(), idx, strict=True):
+        assert (row.snapshot, row.kind, row.epoch, row.batch) == (i, table.loc[i, "kind"], table.loc[i, "epoch"],
+                                                                  table.loc[i, "batch"])
+    # the lazy arrays carry the same coordinates
+    da = synthetic.activations("a")
+    assert list(da["snapshot_label"].values) == list(table["label"])
+
+
+def test_softmax_matches_scipy_and_survives_large_logits():
+    from scipy.special import softmax as scipy_softmax
+
+    from actconf.store import softmax
+
+    z = np.random.default_rng(3).normal(size=(4, 5, 6)) * 30
+    np.testing.assert_allclose(softmax(z), scipy_softmax(z, axis=-1), rtol=1e-12, atol=1e-300)
+    big = softmax(np.array([[1000.0, 1000.0, -1000.0]], dtype=np.float32))
+    assert big.dtype == np.float64
+    np.testing.assert_allclose(big, [[0.5, 0.5, 0.0]], atol=1e-300)
+
+
+def test_run_layout_describes_arrays_and_manifest():
+    from actconf.store import run_layout
+
+    inputs = np.zeros((3, 2, 4), "float32")
+    layout = run_layout(labels=[1, 0, 1], class_names=["no", "yes"], logits=True, mc_samples=5,
+                        layers=[{"name": "a/b", "n_neurons": 7, "kind": "dense"}, {"name": "a_b", "n_neurons": 2}],
+                        probe_inputs=inputs, output_mode="logits", dataset={"name": "d"}, model={"name": "m"})
+    keys = [entry["array"] for entry in layout.manifest["layers"]]
+    assert keys == ["activations/a_b", "activations/a_b_"]  # distinct keys for names that clash
+    assert layout.arrays == {
+        "activations/a_b": ((3, 7), ("snapshot", "sample", "neuron"), "float32"),
+        "activations/a_b_": ((3, 2), ("snapshot", "sample", "neuron"), "float32"),
+        "outputs/probabilities": ((3, 2), ("snapshot", "sample", "class"), "float32"),
+        "outputs/logits": ((3, 2), ("snapshot", "sample", "class"), "float32"),
+        "outputs/mc_probabilities": ((5, 3, 2), ("snapshot", "mc", "sample", "class"), "float32"),
+    }
+    assert layout.static["probe_inputs"][1] == ("sample", "input_0", "input_1")
+    m = layout.manifest
+    assert m["probe"] == {"indices": [0, 1, 2], "labels": [1, 0, 1], "input_shape": [2, 4]}
+    assert m["outputs"] == {"mode": "logits", "logits": True, "mc_samples": 5}
+    assert m["layers"][0]["kind"] == "dense" and m["dataset"] == {"name": "d"} and m["model"] == {"name": "m"}
+    plain = run_layout(labels=[0, 0], class_names=["a", "b"], layers=[{"name": "h", "n_neurons": 1}], logits=False)
+    assert set(plain.arrays) == {"activations/h", "outputs/probabilities"} and plain.static == {}
+    assert "input_shape" not in plain.manifest["probe"]
+
+
 def test_summary_and_repr(synthetic):
     text = synthetic.summary()
     assert "snapshots: 6 (1 initial, 2 batch, 3 epoch)" in text and "a (7 neurons)" in text
@@ -191,13 +249,11 @@ def test_summary_and_repr(synthetic):
 _WRITER_SCRIPT = textwrap.dedent(
     """
     import sys, numpy as np
-    from actconf.store import RunWriter
+    from actconf.store import RunWriter, run_layout
     path = sys.argv[1]
-    arrays = {"activations/x": ((300, 64), ("snapshot", "sample", "neuron"), "float32"),
-              "outputs/probabilities": ((300, 10), ("snapshot", "sample", "class"), "float32")}
-    manifest = {"probe": {"indices": list(range(300)), "labels": [0] * 300}, "class_names": list("abcdefghij"),
-                "layers": [{"name": "x", "array": "activations/x", "n_neurons": 64}], "outputs": {}}
-    w = RunWriter(path, manifest=manifest, arrays=arrays)
+    layout = run_layout(labels=[0] * 300, class_names=list("abcdefghij"), layers=[{"name": "x", "n_neurons": 64}],
+                        logits=False)
+    w = RunWriter(path, manifest=layout.manifest, arrays=layout.arrays)
     for i in range(100000):
         w.append({"activations/x": np.full((300, 64), i, "float32"),
                   "outputs/probabilities": np.full((300, 10), i, "float32")},
@@ -222,10 +278,12 @@ def _kill_after(cmd, delay, env=None, min_acks=1):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     os.set_blocking(proc.stdout.fileno(), True)
-    acks.extend(line for line in proc.stdout.read().splitlines() if line.startswith("ACK"))
+    # a line cut short by the kill ("ACK" without its number) is not an acknowledgement
+    acks.extend(line for line in proc.stdout.read().splitlines() if re.fullmatch(r"ACK \d+.*", line))
     return acks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(8))
 def test_sigkill_during_writes_loses_no_completed_snapshot(tmp_path, seed):
     delay = np.random.default_rng(seed).uniform(0.0, 0.8)
@@ -263,6 +321,7 @@ _TRAIN_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("min_acks", "delay"), [(3, 0.013), (40, 0.101)])
 def test_sigkill_during_training(tmp_path, min_acks, delay):
     path = tmp_path / "train_killed"
@@ -287,6 +346,7 @@ _SLOW_WRITER = _WRITER_SCRIPT.replace('print("ACK", i, flush=True)',
                                       'print("ACK", i, flush=True); import time; time.sleep(0.02)\n    if i == 40: break') + "w.close()\n"
 
 
+@pytest.mark.slow
 def test_read_while_another_process_writes(tmp_path):
     path = tmp_path / "live"
     proc = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(path)], stdout=subprocess.PIPE, text=True)
@@ -316,13 +376,10 @@ def test_read_while_another_process_writes(tmp_path):
 
 # ------------------------------------------------------------------ background writer
 def _tiny_writer(path, background):
-    from actconf.store import RunWriter
+    from actconf.store import RunWriter, run_layout
 
-    arrays = {"activations/x": ((5, 3), ("snapshot", "sample", "neuron"), "float32"),
-              "outputs/probabilities": ((5, 2), ("snapshot", "sample", "class"), "float32")}
-    manifest = {"probe": {"indices": list(range(5)), "labels": [0] * 5}, "class_names": ["a", "b"],
-                "layers": [{"name": "x", "array": "activations/x", "n_neurons": 3}], "outputs": {}}
-    return RunWriter(path, manifest=manifest, arrays=arrays, background=background)
+    layout = run_layout(labels=[0] * 5, class_names=["a", "b"], layers=[{"name": "x", "n_neurons": 3}], logits=False)
+    return RunWriter(path, manifest=layout.manifest, arrays=layout.arrays, background=background)
 
 
 def _snap(i):

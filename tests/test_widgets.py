@@ -6,11 +6,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import io
+
 import numpy as np
 import pytest
+from matplotlib import colormaps
+from matplotlib.colors import Normalize
+from PIL import Image
+from scipy.interpolate import griddata
+from scipy.stats import spearmanr
 
 from actconf.errors import InvalidInputError, InvalidParameterError
-from actconf.render import TopoRenderer
 from actconf.store import RunWriter, open_run, safe_array_key, snapshot_label
 from actconf.testing import write_synthetic_run
 from actconf.widgets import explore, explore_correlation
@@ -53,6 +59,35 @@ def _image_arrays(explorer):
     return [np.array(im.get_array()) for im in explorer.maps.grid.images.ravel()]
 
 
+def _griddata_image(pos, values, resolution=100):
+    """Independent reference of a map: griddata (linear) at the pixel centres of the bounding box."""
+    xs = np.linspace(pos[:, 0].min(), pos[:, 0].max(), resolution)
+    ys = np.linspace(pos[:, 1].min(), pos[:, 1].max(), resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    return griddata(pos, values, (gx, gy), method="linear"), xs, ys
+
+
+def _rgba(image, vmin, vmax):
+    """matplotlib's RdBu_r with NaN transparent, as uint8 RGBA."""
+    return colormaps["RdBu_r"].with_extremes(bad=(0, 0, 0, 0))(Normalize(vmin, vmax)(image), bytes=True)
+
+
+def _assert_colours_close(got, expected):
+    """Same transparent pixels; colours equal up to one step of the 256-colour table."""
+    got, expected = np.asarray(got, dtype=int), np.asarray(expected, dtype=int)
+    np.testing.assert_array_equal(got[..., 3], expected[..., 3])
+    diff = np.abs(got[..., :3] - expected[..., :3]).max(axis=-1)
+    assert diff.max() <= 6 and (diff > 0).mean() < 0.01
+
+
+def _class_naps(run, layer, snapshot):
+    """Contrastive class NAPs with numpy: mean activation per class minus the mean over classes."""
+    acts = run.read("activations/" + layer)[snapshot]
+    labels = np.asarray(run.labels)
+    means = np.stack([acts[labels == c].mean(axis=0) for c in range(run.n_classes)])
+    return means - means.mean(axis=0)
+
+
 def test_explore_structure(synthetic_run):
     run, layouts = synthetic_run
     w = explore(run, layout=layouts, by="class+confidence", progress=False)
@@ -82,9 +117,27 @@ def test_slider_changes_images_in_place(synthetic_run):
     assert any(not np.array_equal(a, b) for a, b in zip(first, last, strict=True))
     assert w.maps_view.value != view_last
     assert w.snapshot_label.value == "initial"
-    # the displayed frame is the colour-mapped render of the snapshot's NAPs
-    expected = grid.to_rgba(w.maps.renderer.render(w.maps.panels.values[0]))
-    np.testing.assert_array_equal(first[3], expected[0, 3])
+    # the displayed frame is the snapshot's class-3 NAP, interpolated and colour-mapped (independent reference:
+    # numpy NAPs, SciPy's griddata, matplotlib's colormap; one colour scale, symmetric over all snapshots)
+    m = max(np.abs(_class_naps(run, "dense", s)).max() for s in range(run.n_snapshots))
+    pos = layouts["dense"]
+    image, xs, ys = _griddata_image(pos, _class_naps(run, "dense", 0)[3])
+    expected = _rgba(image, -m, m)
+    _assert_colours_close(first[3], expected)
+    # and the JPEG the widget shows has these colours where the map is (compression: small tolerance)
+    shown = np.asarray(Image.open(io.BytesIO(w.maps_view.value)).convert("RGB"), dtype=int)
+    ax = grid.axes[0, 3]
+    height = grid.fig.bbox.height
+    inner = np.argwhere(np.isfinite(image))
+    rng = np.random.default_rng(0)
+    errors = []
+    for i, j in inner[rng.choice(len(inner), 40, replace=False)]:
+        window = image[max(i - 1, 0):i + 2, max(j - 1, 0):j + 2]
+        if window.shape != (3, 3) or not np.isfinite(window).all():
+            continue
+        px, py = ax.transData.transform((xs[j], ys[i]))
+        errors.append(np.abs(shown[int(height - py), int(px)] - expected[i, j, :3].astype(int)).max())
+    assert len(errors) >= 20 and np.median(errors) <= 6 and max(errors) <= 30
     # the marker of the accuracy curve moved to the first snapshot
     assert w.curve.markers[0].get_xdata()[0] == run.snapshots["progress"].iloc[0]
     # correlation views follow the same slider
@@ -99,6 +152,7 @@ def test_slider_changes_images_in_place(synthetic_run):
     w.close()
 
 
+@pytest.mark.slow
 def test_settings_recompute(synthetic_run):
     run, layouts = synthetic_run
     w = explore(run, layout=layouts, by="class", progress=False)
@@ -119,19 +173,21 @@ def test_settings_recompute(synthetic_run):
     w.close()
 
 
-def test_correlation_values_match_analysis(synthetic_run):
+def test_correlation_values_match_scipy(synthetic_run):
     run, layouts = synthetic_run
-    from actconf.analysis import activity_confidence, neuron_correlation
-
     w = explore_correlation(run, "dense", layout=layouts, n_boot=50, color_by="correct", progress=False)
     assert w.maps is None and w.corr is not None
-    table = activity_confidence(run, layers="dense", n_boot=0)
-    np.testing.assert_allclose(w.corr.rho, table["rho"].to_numpy())
+    # independent reference: Spearman's rho of max-softmax confidence and mean activation, from the raw arrays
+    confidence = run.read("outputs/probabilities").max(axis=-1)
+    acts = run.read("activations/dense")
+    activity = acts.mean(axis=-1)
+    rho = [spearmanr(confidence[s], activity[s]).statistic for s in range(run.n_snapshots)]
+    np.testing.assert_allclose(w.corr.rho, rho, rtol=1e-6)
     assert w.corr.rho[-1] > 0.5  # activity follows confidence in this synthetic run
-    rho_n = neuron_correlation(run, layer="dense").values
-    r = TopoRenderer(layouts["dense"])
-    expected = w.corr.cmap(w.corr.norm(r.render(rho_n[-1])), bytes=True)
-    np.testing.assert_array_equal(w.corr.image.get_array(), expected)
+    # the per-neuron map: each neuron's rho at the last snapshot, griddata-interpolated and colour-mapped
+    rho_n = np.array([spearmanr(acts[-1][:, k], confidence[-1]).statistic for k in range(acts.shape[-1])])
+    image, _, _ = _griddata_image(layouts["dense"], rho_n)
+    _assert_colours_close(w.corr.image.get_array(), _rgba(image, -1, 1))
     # fixed axis limits across snapshots
     ax = w.corr.scatter.axes
     lim = (ax.get_xlim(), ax.get_ylim())
@@ -176,6 +232,7 @@ def _writer_for(path, arrays, n_first):
     return writer, append
 
 
+@pytest.mark.slow
 def test_live_picks_up_new_snapshots(tmp_path, synthetic_run):
     _, layouts = synthetic_run
     arrays = synthetic_arrays()
@@ -214,3 +271,32 @@ def test_bad_arguments(synthetic_run):
         explore_correlation(run, layout=layouts, color_by="size")
     with pytest.raises(InvalidInputError, match="layer 'dense'"):
         explore(run, layout={"dense": np.zeros((5, 2)), "dense_1": layouts["dense_1"]}, progress=False)
+
+
+def test_layout_from_the_run_is_used_and_never_saved(tmp_path, monkeypatch, capsys):
+    """Without a layout: ensure_layout(save=False); the status line, not print, says it was not saved."""
+    import actconf.layout as layout_mod
+    from actconf.layout import _from_run
+
+    run = write_synthetic_run(tmp_path / "run", **synthetic_arrays(n_snap=4, n_samples=100, sizes=(12,)))
+    real = layout_mod.layout_from_run
+    calls = []
+
+    def cheap(run_, layer, **kwargs):  # what ensure_layout asks for, computed quickly
+        calls.append((layer, kwargs.get("method")))
+        return real(run_, layer, method="pca")
+
+    monkeypatch.setattr(_from_run, "layout_from_run", cheap)  # what ensure_layout calls
+    w = explore(run, by="class", correlation=False, progress=False)
+    assert calls == [("dense", "umap")]
+    assert "not saved" in w.status.value and "ensure_layout(run, 'dense', save=True)" in w.status.value
+    assert layout_mod.list_layouts(run).empty  # nothing written into the run
+    assert capsys.readouterr().out == ""
+    w.close()
+    # a saved layout wins, silently
+    saved = real(run, "dense", method="pca", seed=1)
+    saved.save(run)
+    w = explore(run, by="class", correlation=False, progress=False)
+    assert calls == [("dense", "umap")] and w.status.value == ""
+    np.testing.assert_array_equal(w.maps.renderer.positions, saved.positions)
+    w.close()

@@ -23,6 +23,7 @@ from .errors import (
     MissingDataError,
     ModelNotSupportedError,
     NotARunError,
+    NotebookError,
     RunExistsError,
     RunFormatError,
 )
@@ -55,11 +56,12 @@ _LAZY: dict[str, str] = {
     "animate_maps": "animate",
     "explore": "widgets",
     "explore_correlation": "widgets",
+    "MapStyle": "plots",
 }
 
 _SUBMODULES = {
     "analysis", "animate", "callbacks", "cli", "confidence", "datasets", "layout", "models",
-    "naps", "plots", "render", "report", "store", "study", "testing", "widgets",
+    "naps", "notebooks", "plots", "render", "report", "store", "study", "testing", "widgets",
 }
 
 
@@ -89,6 +91,7 @@ __all__ = [
     "MissingDataError",
     "ModelNotSupportedError",
     "NotARunError",
+    "NotebookError",
     "RunExistsError",
     "RunFormatError",
     "__version__",

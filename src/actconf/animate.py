@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_float, check_option, param_error
+from ._validation import check_float, check_option
 from .errors import InvalidInputError, MissingDataError
 
 __all__ = ["animate_maps", "find_ffmpeg"]
@@ -42,7 +42,10 @@ def find_ffmpeg() -> str | None:
 
 
 def _frame_titles(base: str, labels: list[str], run: Any, snapshots: list[int | None]) -> list[str]:
-    """Title per frame: base · snapshot label · accuracy (from the run's logs if known)."""
+    """Title per frame: base · snapshot label · accuracy (from the run's logs if known).
+
+    ``snapshots`` are run snapshot ids (rows of ``run.snapshots``).
+    """
     titles = []
     table = None
     if run is not None:
@@ -75,12 +78,9 @@ def animate_maps(
     cols: str | None = "auto",
     snapshots: Any = None,
     fps: float = 4.0,
-    vlim: Any = None,
-    share: str = "all",
-    markers: bool = False,
-    cmap: str = "RdBu_r",
-    dpi: int = 80,
+    style: Any = None,
     progress: bool = True,
+    **deprecated: Any,
 ) -> Path:
     """Write an animation of a map grid over snapshots (one frame per snapshot).
 
@@ -99,13 +99,18 @@ def animate_maps(
     rows, cols : str or None
         The grid of each frame, as in :func:`actconf.plots.plot_map_grid` (not
         ``"snapshot"``: snapshots are the frames).
-    snapshots : int or list of int, optional
-        Positions along the NAPs' ``snapshot`` dimension; default all.
+    snapshots : run snapshot selector, optional
+        Which snapshots become frames, by the NAPs' ``snapshot`` coordinate, i.e.
+        *run snapshot ids* (as in :func:`actconf.plots.plot_map_grid`: ids, lists
+        of ids, ``"epochs"``, ``{"epoch": 3}``, ...); default all of the NAPs'.
     fps : float, default=4
         Frames per second.
-    vlim, share, markers, cmap
-        As in :func:`actconf.plots.plot_map_grid`; the limits cover all frames.
-    dpi : int, default=80
+    style : actconf.plots.MapStyle, optional
+        The look, as in :func:`actconf.plots.plot_map_grid` (``vlim``, ``share``,
+        ``markers``, ``cmap``, ``method``/``mask``, ``panel_size``); the colour
+        limits cover all frames. Defaults here: ``cmap="RdBu_r"``, ``dpi=80``. The
+        keywords ``vlim``, ``share``, ``markers``, ``cmap`` and ``dpi`` are
+        deprecated aliases of its fields.
     progress : bool, default=True
         Show a tqdm progress bar while frames are drawn.
 
@@ -120,63 +125,86 @@ def animate_maps(
         ``.mp4`` requested but no ffmpeg found (write a ``.gif`` instead, or install
         ffmpeg, e.g. ``apt-get install ffmpeg`` or ``pip install imageio-ffmpeg``).
     """
-    from .plots._maps import MapGridFigure, _renderer, build_panels, grid_limits
+    from .plots import (
+        MapGridFigure,
+        build_panels,
+        check_panels_fit,
+        grid_limits,
+        map_renderer,
+        style_with_aliases,
+    )
 
     caller = "animate_maps()"
     path = Path(path)
-    suffix = path.suffix.lower()
-    check_option("path suffix", suffix, (".gif", ".mp4"), caller)
     fps = check_float("fps", fps, caller, min_value=0, min_inclusive=False, max_value=100)
-    check_option("share", share, ("all", "row"), caller)
-    if not isinstance(dpi, int) or isinstance(dpi, bool) or not 20 <= dpi <= 600:
-        raise param_error("dpi", caller, "an int in [20, 600]", dpi)
-    ffmpeg = None
-    if suffix == ".mp4":
-        ffmpeg = find_ffmpeg()
-        if ffmpeg is None:
-            raise MissingDataError(
-                f"{caller}: writing {path.name} needs ffmpeg, which was not found (not on the PATH, "
-                "no $ACTCONF_FFMPEG, no imageio-ffmpeg package). Install it (apt-get install ffmpeg, "
-                "or pip install imageio-ffmpeg) or write a .gif instead."
-            )
-    renderer = _renderer(layout, "linear", "hull", caller)
-    panels = build_panels(naps, rows=rows, cols=cols, snapshot=snapshots, frames=True, caller=caller)
-    if panels.values.shape[-1] != renderer.n_neurons:
-        raise InvalidInputError(f"{caller}: the NAPs have {panels.values.shape[-1]} neurons but the layout has "
-                                f"{renderer.n_neurons}. Use the layout of the NAPs' layer.")
-    limits = grid_limits(panels.values, vlim=vlim, share=share, caller=caller)
-    grid = MapGridFigure(panels, renderer, limits=limits, cmap=cmap, markers=markers, share=share)
-    grid.fig.set_dpi(dpi)
+    ffmpeg = _check_output(path, caller)
+    style = style_with_aliases(style, deprecated, caller, _STYLE_KEYWORDS)
+    style = style.with_defaults(cmap="RdBu_r", dpi=80, markers=False, contours=0, panel_size=1.5)
+    renderer = map_renderer(layout, style)
+    panels = build_panels(naps, rows=rows, cols=cols, snapshots=snapshots, frames=True, caller=caller)
+    check_panels_fit(panels, renderer, caller)
+    grid = MapGridFigure(panels, renderer, limits=grid_limits(panels.values, style), style=style)
     titles = _frame_titles(panels.title, panels.frame_labels, run, panels.frame_snapshots)
-
-    from tqdm.auto import tqdm
-
-    n_frames = panels.values.shape[0]
     images = renderer.render(panels.values)  # every map of every frame in one product
     grid.show(images[0], panels.notes[0], titles[0])
     grid.freeze()
+    frames = _Frames(grid, images, panels.notes, titles)
     path.parent.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=n_frames, desc=f"frames → {path.name}", disable=not progress, unit="frame")
-    try:
-        if suffix == ".gif":
-            from PIL import Image
+    from tqdm.auto import tqdm
 
-            frames = []
-            for k in range(n_frames):
-                rgba = grid.blit(images[k], panels.notes[k], titles[k])
-                frames.append(Image.fromarray(np.ascontiguousarray(rgba[..., :3])))
-                bar.update()
-            # one fixed palette for all frames: the colormap's colours plus greys (text,
-            # background, gaps), so that colours neither flicker nor band between frames
-            palette = _gif_palette(cmap)
-            quantized = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
-            quantized[0].save(path, save_all=True, append_images=quantized[1:], duration=int(round(1000 / fps)),
-                              loop=0, optimize=False, disposal=1)
+    with tqdm(total=len(titles), desc=f"frames → {path.name}", disable=not progress, unit="frame") as bar:
+        if ffmpeg is None:
+            _write_gif(frames, path, fps, style.cmap, bar)
         else:
-            _write_mp4(grid, images, panels.notes, titles, path, fps, ffmpeg, bar)
-    finally:
-        bar.close()
+            _write_mp4(frames, path, fps, ffmpeg, bar)
     return path
+
+
+_STYLE_KEYWORDS = ("vlim", "share", "markers", "cmap", "dpi")
+
+
+def _check_output(path: Path, caller: str) -> str | None:
+    """Check the file type; for ``.mp4`` return the ffmpeg to use (or raise), for ``.gif`` None."""
+    suffix = check_option("path suffix", path.suffix.lower(), (".gif", ".mp4"), caller)
+    if suffix == ".gif":
+        return None
+    ffmpeg = find_ffmpeg()
+    if ffmpeg is None:
+        raise MissingDataError(
+            f"{caller}: writing {path.name} needs ffmpeg, which was not found (not on the PATH, "
+            "no $ACTCONF_FFMPEG, no imageio-ffmpeg package). Install it (apt-get install ffmpeg, "
+            "or pip install imageio-ffmpeg) or write a .gif instead."
+        )
+    return ffmpeg
+
+
+class _Frames:
+    """The frames of an animation, blitted one by one from a frozen map grid."""
+
+    def __init__(self, grid: Any, images: np.ndarray, notes: np.ndarray, titles: list[str]) -> None:
+        self.grid, self.images, self.notes, self.titles = grid, images, notes, titles
+
+    def __len__(self) -> int:
+        return len(self.titles)
+
+    def rgba(self, k: int) -> np.ndarray:
+        """Canvas pixels of frame ``k`` (a view of the canvas: use before the next frame)."""
+        return self.grid.blit(self.images[k], self.notes[k], self.titles[k])
+
+
+def _write_gif(frames: _Frames, path: Path, fps: float, cmap: str, bar: Any) -> None:
+    from PIL import Image
+
+    shots = []
+    for k in range(len(frames)):
+        shots.append(Image.fromarray(np.ascontiguousarray(frames.rgba(k)[..., :3])))
+        bar.update()
+    # one fixed palette for all frames: the colormap's colours plus greys (text,
+    # background, gaps), so that colours neither flicker nor band between frames
+    palette = _gif_palette(cmap)
+    quantized = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in shots]
+    quantized[0].save(path, save_all=True, append_images=quantized[1:], duration=int(round(1000 / fps)),
+                      loop=0, optimize=False, disposal=1)
 
 
 def _gif_palette(cmap: str):
@@ -190,18 +218,17 @@ def _gif_palette(cmap: str):
     return pal
 
 
-def _write_mp4(grid: Any, images: np.ndarray, notes: np.ndarray, titles: list[str], path: Path, fps: float,
-               ffmpeg: str, bar: Any) -> None:
+def _write_mp4(frames: _Frames, path: Path, fps: float, ffmpeg: str, bar: Any) -> None:
     """Pipe raw RGB frames into ffmpeg (H.264, yuv420p, even frame size)."""
-    first = grid.blit(images[0], notes[0], titles[0])
+    first = frames.rgba(0)
     h, w = first.shape[:2]
     h2, w2 = h - h % 2, w - w % 2
     cmd = [ffmpeg, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w2}x{h2}",
            "-r", f"{fps:g}", "-i", "-", "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p", str(path)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        for k in range(images.shape[0]):
-            rgba = first if k == 0 else grid.blit(images[k], notes[k], titles[k])
+        for k in range(len(frames)):
+            rgba = first if k == 0 else frames.rgba(k)
             proc.stdin.write(np.ascontiguousarray(rgba[:h2, :w2, :3]).tobytes())
             bar.update()
         proc.stdin.close()

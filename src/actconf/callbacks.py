@@ -4,12 +4,15 @@ This file, ``store.py`` and ``errors.py`` work on their own: copy the three into
 folder of your project (e.g. ``actconf_lite/`` with an empty ``__init__.py``) to
 record without installing actconf; they need only ``keras``, ``numpy`` and ``zarr``.
 The recorder uses ``keras`` and ``keras.ops`` only, so it runs on every Keras 3
-backend (TensorFlow, JAX, PyTorch).
+backend (TensorFlow, JAX, PyTorch). The run's manifest and arrays are laid out by
+:func:`actconf.store.run_layout`, the softmax of logits is :func:`actconf.store.softmax`.
+
+No module-level state: package versions are looked up when a recording starts (a
+few milliseconds), everything else lives on the recorder.
 """
 
 from __future__ import annotations
 
-import functools
 import numbers
 import os
 import platform
@@ -23,7 +26,14 @@ import numpy as np
 from keras import ops
 
 from .errors import InvalidInputError, InvalidParameterError, ModelNotSupportedError
-from .store import RunWriter, check_target_directory, safe_array_key, snapshot_label
+from .store import (
+    RunWriter,
+    check_target_directory,
+    layer_entries,
+    run_layout,
+    snapshot_label,
+    softmax,
+)
 
 __all__ = ["ActivationRecorder"]
 
@@ -46,11 +56,83 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+def _probabilities(logits: np.ndarray) -> np.ndarray:
+    """Softmax of recorded logits, stored as float32."""
+    return softmax(logits).astype(np.float32)
+
+
+def _unpack_probe(x_probe: Any, y_probe: Any, probe_indices: Any, class_names: Any) -> tuple[Any, Any, Any, Any]:
+    """(x, y, indices, class names): from a probe object (``x``, ``y``, ...) or as given.
+
+    Explicit arguments win over the probe object's attributes.
+    """
+    if hasattr(x_probe, "x") and hasattr(x_probe, "y") and not isinstance(x_probe, np.ndarray):
+        probe = x_probe
+        x_probe = probe.x
+        y_probe = probe.y if y_probe is None else y_probe
+        if probe_indices is None:
+            probe_indices = getattr(probe, "indices", None)
+        if class_names is None:
+            class_names = getattr(probe, "class_names", None)
+    return x_probe, y_probe, probe_indices, class_names
+
+
+def _check_x_probe(x_probe: Any) -> np.ndarray:
+    try:
+        x = np.asarray(x_probe, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise _bad("x_probe", "a numeric array of shape (n_samples, *input_shape)", type(x_probe).__name__) from None
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise _bad("x_probe", "an array of shape (n_samples, *input_shape) with n_samples >= 1",
+                   f"an array of shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise _bad("x_probe", "finite (no NaN or inf)", "an array with non-finite values")
+    return x
+
+
+def _check_y_probe(y_probe: Any, n: int) -> np.ndarray:
+    """Integer labels of the n probe samples (-1 for all when unknown)."""
+    if y_probe is None:
+        return np.full(n, -1, dtype=np.int64)
+    y = np.asarray(y_probe)
+    if y.ndim == 2 and y.shape[1] > 1:
+        raise _bad("y_probe", "integer class labels of shape (n_samples,)", f"an array of shape {y.shape}",
+                   "For one-hot labels pass y.argmax(axis=1).")
+    y = y.reshape(-1)
+    if y.shape[0] != n or not (np.issubdtype(y.dtype, np.integer) or np.all(np.mod(y, 1) == 0)):
+        raise _bad("y_probe", f"{n} integer class labels (one per probe sample)",
+                   f"an array of shape {np.shape(y_probe)} and dtype {y.dtype}")
+    return y.astype(np.int64)
+
+
+def _check_probe_indices(probe_indices: Any, n: int) -> np.ndarray:
+    if probe_indices is None:
+        return np.arange(n, dtype=np.int64)
+    idx = np.asarray(probe_indices).reshape(-1)
+    if idx.shape[0] != n or not np.issubdtype(idx.dtype, np.integer):
+        raise _bad("probe_indices", f"{n} integers (one per probe sample)", f"shape {idx.shape}, dtype {idx.dtype}")
+    return idx.astype(np.int64)
+
+
+def _check_layer_choice(layers: Any) -> list[Any] | None:
+    """``layers`` as a non-empty list of names / layer objects, or None (the default layers)."""
+    if layers is None:
+        return None
+    if isinstance(layers, str | keras.layers.Layer):
+        layers = [layers]
+    layers = list(layers)
+    if not layers or not all(isinstance(item, str | keras.layers.Layer) for item in layers):
+        raise _bad("layers", "None or a non-empty list of layer names / layers", layers)
+    return layers
+
+
+def _check_count(name: str, value: Any, min_value: int, *, allow_none: bool = False, hint: str = "") -> int | None:
+    """An int >= ``min_value`` (or None when allowed), as ``int``."""
+    if value is None and allow_none:
+        return None
+    if not _is_int(value) or value < min_value:
+        raise _bad(name, ("None or " if allow_none else "") + f"an int >= {min_value}", value, hint)
+    return int(value)
 
 
 def _is_conv(layer: Any) -> bool:
@@ -184,74 +266,25 @@ class ActivationRecorder(keras.callbacks.Callback):
         compiled: bool = True,
     ) -> None:
         super().__init__()
-        if hasattr(x_probe, "x") and hasattr(x_probe, "y") and not isinstance(x_probe, np.ndarray):
-            probe = x_probe
-            x_probe = probe.x
-            y_probe = probe.y if y_probe is None else y_probe
-            if probe_indices is None:
-                probe_indices = getattr(probe, "indices", None)
-            if class_names is None:
-                class_names = getattr(probe, "class_names", None)
+        x_probe, y_probe, probe_indices, class_names = _unpack_probe(x_probe, y_probe, probe_indices, class_names)
         if not isinstance(directory, str | os.PathLike):
             raise _bad("directory", "a path (str or os.PathLike)", directory)
         self.directory = Path(directory)
         self.overwrite = bool(overwrite)
         check_target_directory(self.directory, self.overwrite)
-
-        try:
-            x = np.asarray(x_probe, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise _bad("x_probe", "a numeric array of shape (n_samples, *input_shape)", type(x_probe).__name__) from None
-        if x.ndim < 2 or x.shape[0] == 0:
-            raise _bad("x_probe", "an array of shape (n_samples, *input_shape) with n_samples >= 1",
-                       f"an array of shape {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise _bad("x_probe", "finite (no NaN or inf)", "an array with non-finite values")
-        self.x_probe = x
-        n = x.shape[0]
-        if y_probe is None:
-            self.y_probe = np.full(n, -1, dtype=np.int64)
-        else:
-            y = np.asarray(y_probe)
-            if y.ndim == 2 and y.shape[1] > 1:
-                raise _bad("y_probe", "integer class labels of shape (n_samples,)", f"an array of shape {y.shape}",
-                           "For one-hot labels pass y.argmax(axis=1).")
-            y = y.reshape(-1)
-            if y.shape[0] != n or not (np.issubdtype(y.dtype, np.integer) or np.all(np.mod(y, 1) == 0)):
-                raise _bad("y_probe", f"{n} integer class labels (one per probe sample)",
-                           f"an array of shape {np.shape(y_probe)} and dtype {y.dtype}")
-            self.y_probe = y.astype(np.int64)
-        if probe_indices is None:
-            self.probe_indices = np.arange(n, dtype=np.int64)
-        else:
-            idx = np.asarray(probe_indices).reshape(-1)
-            if idx.shape[0] != n or not np.issubdtype(idx.dtype, np.integer):
-                raise _bad("probe_indices", f"{n} integers (one per probe sample)", f"shape {idx.shape}, dtype {idx.dtype}")
-            self.probe_indices = idx.astype(np.int64)
-
-        if layers is not None:
-            if isinstance(layers, str | keras.layers.Layer):
-                layers = [layers]
-            layers = list(layers)
-            if not layers or not all(isinstance(item, str | keras.layers.Layer) for item in layers):
-                raise _bad("layers", "None or a non-empty list of layer names / layers", layers)
-        self.layers_requested = layers
-        if every_n_batches is not None and (not _is_int(every_n_batches) or every_n_batches < 1):
-            raise _bad("every_n_batches", "None or an int >= 1", every_n_batches,
-                       "Use e.g. every_n_batches=10 to record every 10 batches early in training.")
-        self.every_n_batches = None if every_n_batches is None else int(every_n_batches)
-        if batch_epochs is not None and (not _is_int(batch_epochs) or batch_epochs < 1):
-            raise _bad("batch_epochs", "None or an int >= 1", batch_epochs)
-        self.batch_epochs = batch_epochs
-        if not _is_int(mc_samples) or mc_samples < 0:
-            raise _bad("mc_samples", "an int >= 0", mc_samples)
-        self.mc_samples = int(mc_samples)
+        self.x_probe = _check_x_probe(x_probe)
+        self.y_probe = _check_y_probe(y_probe, self.x_probe.shape[0])
+        self.probe_indices = _check_probe_indices(probe_indices, self.x_probe.shape[0])
+        self.layers_requested = _check_layer_choice(layers)
+        self.every_n_batches = _check_count(
+            "every_n_batches", every_n_batches, 1, allow_none=True,
+            hint="Use e.g. every_n_batches=10 to record every 10 batches early in training.")
+        self.batch_epochs = _check_count("batch_epochs", batch_epochs, 1, allow_none=True)
+        self.mc_samples = _check_count("mc_samples", mc_samples, 0)
         if output not in _OUTPUT_MODES:
             raise _bad("output", "one of " + ", ".join(map(repr, _OUTPUT_MODES)), output)
         self.output = output
-        if not _is_int(probe_batch_size) or probe_batch_size < 1:
-            raise _bad("probe_batch_size", "an int >= 1", probe_batch_size)
-        self.probe_batch_size = int(probe_batch_size)
+        self.probe_batch_size = _check_count("probe_batch_size", probe_batch_size, 1)
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.dataset = dict(dataset or {})
         self.config = dict(config or {})
@@ -398,7 +431,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         if len(class_names) != n_classes:
             raise _bad("class_names", f"{n_classes} names (one per model output)", class_names)
 
-        outputs, infos, used_keys = [], [], set()
+        outputs, infos = [], []
         for layer in layers:
             try:
                 tensor = layer.output
@@ -408,12 +441,8 @@ class ActivationRecorder(keras.callbacks.Callback):
                     "or nested. Record another layer."
                 ) from None
             reduced, kind = self._reduce(layer, tensor)
-            key = "activations/" + safe_array_key(layer.name)
-            while key in used_keys:
-                key += "_"
-            used_keys.add(key)
             outputs.append(reduced)
-            infos.append({"name": layer.name, "array": key, "kind": kind, "class": type(layer).__name__,
+            infos.append({"name": layer.name, "kind": kind, "class": type(layer).__name__,
                           "n_neurons": int(reduced.shape[-1]),
                           "output_shape": [None if d is None else int(d) for d in tensor.shape]})
         self._n_layers = len(outputs)
@@ -423,7 +452,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         if mode == "probabilities" and self._has_logits:
             outputs.append(logits_tensor)
         self._probe = keras.Model(inputs=model.inputs, outputs=outputs, name="actconf_probe")
-        self._layer_infos = infos
+        self._layer_infos = layer_entries(infos)  # each with its array key
         self._mc_model = self._build_mc_model(model) if self.mc_samples else None
         n = self.x_probe.shape[0]
         self._x_batches = [
@@ -446,49 +475,30 @@ class ActivationRecorder(keras.callbacks.Callback):
         clone = keras.models.clone_model(model, clone_function=swap)
         return keras.Model(inputs=clone.inputs, outputs=clone.outputs[0], name="actconf_mc_probe")
 
-    def _manifest(self, model: keras.Model) -> dict[str, Any]:
+    def _model_description(self, model: keras.Model) -> dict[str, Any]:
         lines: list[str] = []
         try:
             model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=100)
         except Exception:  # summary is a convenience; never block recording on it
             lines = []
-        versions = {**_package_versions(), "backend": keras.backend.backend()}
-        return {
-            "dataset": self.dataset,
-            "probe": {"indices": self.probe_indices.tolist(), "labels": self.y_probe.tolist(),
-                      "input_shape": list(self.x_probe.shape[1:])},
-            "class_names": self._class_names,
-            "layers": self._layer_infos,
-            "outputs": {"mode": self._mode, "logits": self._has_logits or self._mode == "logits",
-                        "mc_samples": self.mc_samples},
-            "model": {"name": model.name, "class": type(model).__name__,
-                      "n_params": int(model.count_params()), "summary": "\n".join(lines)},
-            "recorder": {"every_n_batches": self.every_n_batches, "batch_epochs": self.batch_epochs,
-                         "record_initial": self.record_initial, "mc_samples": self.mc_samples,
-                         "compiled": self.compiled, "background": self.background,
-                         "probe_batch_size": self.probe_batch_size},
-            "config": self.config,
-            "versions": versions,
-        }
+        return {"name": model.name, "class": type(model).__name__,
+                "n_params": int(model.count_params()), "summary": "\n".join(lines)}
 
     def _open_writer(self, model: keras.Model) -> None:
-        n, k = self.x_probe.shape[0], self._n_classes
-        arrays: dict[str, Any] = {
-            info["array"]: ((n, info["n_neurons"]), ("snapshot", "sample", "neuron"), "float32")
-            for info in self._layer_infos
-        }
-        arrays["outputs/probabilities"] = ((n, k), ("snapshot", "sample", "class"), "float32")
-        if self._has_logits or self._mode == "logits":
-            arrays["outputs/logits"] = ((n, k), ("snapshot", "sample", "class"), "float32")
-        if self.mc_samples:
-            arrays["outputs/mc_probabilities"] = (
-                (self.mc_samples, n, k), ("snapshot", "mc", "sample", "class"), "float32")
-        static = {}
-        if self.store_inputs:
-            dims = ("sample",) + tuple(f"input_{i}" for i in range(self.x_probe.ndim - 1))
-            static["probe_inputs"] = (self.x_probe, dims)
-        self._writer = RunWriter(self.directory, manifest=self._manifest(model), arrays=arrays,
-                                 static=static, overwrite=self.overwrite, fsync=self.fsync,
+        layout = run_layout(
+            labels=self.y_probe, class_names=self._class_names, layers=self._layer_infos,
+            logits=self._has_logits or self._mode == "logits", mc_samples=self.mc_samples,
+            probe_indices=self.probe_indices, probe_inputs=self.x_probe if self.store_inputs else None,
+            input_shape=self.x_probe.shape[1:], output_mode=self._mode,
+            dataset=self.dataset, model=self._model_description(model),
+            recorder={"every_n_batches": self.every_n_batches, "batch_epochs": self.batch_epochs,
+                      "record_initial": self.record_initial, "mc_samples": self.mc_samples,
+                      "compiled": self.compiled, "background": self.background,
+                      "probe_batch_size": self.probe_batch_size},
+            config=self.config, versions={**_package_versions(), "backend": keras.backend.backend()},
+        )
+        self._writer = RunWriter(self.directory, manifest=layout.manifest, arrays=layout.arrays,
+                                 static=layout.static, overwrite=self.overwrite, fsync=self.fsync,
                                  background=self.background)
 
     # ------------------------------------------------------------------ recording
@@ -506,7 +516,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         head = cols[self._n_layers]
         if self._mode == "logits":
             arrays["outputs/logits"] = head
-            arrays["outputs/probabilities"] = _softmax(head)
+            arrays["outputs/probabilities"] = _probabilities(head)
         else:
             arrays["outputs/probabilities"] = head
             if self._has_logits:
@@ -516,7 +526,7 @@ class ActivationRecorder(keras.callbacks.Callback):
             for _ in range(self.mc_samples):
                 out = np.concatenate(
                     [ops.convert_to_numpy(self._mc_model(xb, training=False)) for xb in self._x_batches])
-                passes.append(_softmax(out) if self._mode == "logits" else out)
+                passes.append(_probabilities(out) if self._mode == "logits" else out)
             arrays["outputs/mc_probabilities"] = np.stack(passes)
         return arrays
 
@@ -625,9 +635,8 @@ class ActivationRecorder(keras.callbacks.Callback):
             self._writer.flush()
 
 
-@functools.cache
 def _package_versions() -> dict[str, str]:
-    """Versions of the packages a run depends on (looked up once per process)."""
+    """Versions of the packages a run depends on (for the manifest)."""
     import importlib.metadata as md
 
     versions = {"python": platform.python_version()}

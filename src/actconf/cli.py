@@ -1,16 +1,25 @@
 """Command line: ``actconf run | report | notebooks | info`` (thin wrappers over the API).
 
+Paths given on the command line are relative to the working directory. Defaults lie in
+actconf's data folder (``$ACTCONF_DATA``, else ``data/`` of the working directory's
+project; see :mod:`actconf._paths`): ``actconf run`` writes ``data/runs/<dataset>-<model>``,
+``actconf notebooks`` uses ``data/runs/notebooks``.
+
 Exit codes: 0 success, 1 failure while working (e.g. a dataset is not available),
-2 bad arguments (unknown dataset, negative epochs, unwritable or occupied output folder).
+2 bad arguments (unknown dataset or layout method, negative epochs, unwritable or
+occupied output folder, notebooks to copy over without ``--overwrite``).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
+from ._paths import data_path
 from .errors import ActconfError, InvalidParameterError, RunExistsError
 
 BUILTIN_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
@@ -71,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--layout", default="umap", help="layout method for the maps (default umap)")
     run.add_argument("--seed", type=_non_negative_int, default=0)
     run.add_argument("--data-dir", default=None, help="folder to look for dataset files first")
-    run.add_argument("--out", default=None, help="run directory (default data/runs/<dataset>-<model>)")
+    run.add_argument("--out", default=None,
+                     help="run directory (default data/runs/<dataset>-<model> in actconf's data "
+                          "folder: $ACTCONF_DATA, else ./data)")
     run.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     run.add_argument("--record-only", action="store_true", help="stop after training + recording")
     run.add_argument("--quiet", action="store_true", help="no progress output")
@@ -86,10 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--no-animation", action="store_true", help="skip the GIF")
     report.add_argument("--quiet", action="store_true", help="no progress output")
 
-    nbs = sub.add_parser("notebooks", help="execute the study notebooks against a run",
+    nbs = sub.add_parser("notebooks", help="execute the study notebooks against a run, or copy them",
                          description="Execute notebooks 01-05 with papermill against a run; executed "
-                                     "copies (and HTML) are stored in <run>/notebooks/.")
-    nbs.add_argument("run", help="run directory (notebook 01 records it if it does not exist yet)")
+                                     "copies (and HTML) are stored in <run>/notebooks/. With --copy DIR, "
+                                     "copy the notebooks into DIR to open and edit them instead.")
+    nbs.add_argument("run", nargs="?", default=None,
+                     help="run directory (default data/runs/notebooks in actconf's data folder); "
+                          "notebook 01 records it if it does not exist yet")
+    nbs.add_argument("--only", nargs="+", metavar="NOTEBOOK",
+                     help="run only these, in study order: numbers or names (e.g. --only 1 3)")
+    nbs.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="a notebook parameter, e.g. -p epochs 5 (VALUE is read as a Python "
+                          "literal, else as text); repeatable")
+    nbs.add_argument("--copy", metavar="DIR", default=None,
+                     help="copy the five notebooks into DIR (created if needed); runs nothing")
+    nbs.add_argument("--overwrite", action="store_true",
+                     help="record the run again with notebook 01 (default: reuse an existing run); "
+                          "with --copy: replace notebooks already in DIR")
     nbs.add_argument("--quiet", action="store_true", help="no progress output")
 
     info = sub.add_parser("info", help="print what a run holds")
@@ -121,14 +145,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .study import StudyConfig, record, run_study
 
     name = Path(args.dataset).stem if args.dataset.endswith(".npz") else args.dataset
-    out = Path(args.out) if args.out else Path("data") / "runs" / f"{name}-{args.model}"
-    _check_out(out, args.overwrite)
     config = StudyConfig(
         dataset=args.dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
         every_n_batches=args.every_n_batches, probe_per_class=args.probe_per_class,
         mc_samples=args.mc_samples, max_train=args.max_train, seed=args.seed,
         data_dir=args.data_dir, layout=args.layout,
-    ).validate()
+    ).validate()  # every field, before anything is loaded or trained
+    out = Path(args.out) if args.out else data_path("runs", f"{name}-{args.model}")
+    _check_out(out, args.overwrite)
     verbose = 0 if args.quiet else ("auto" if sys.stdout.isatty() else 2)
     if not args.quiet:
         print(f"actconf: training {config.model} on {config.dataset} for {config.epochs} epochs, recording into {out}")
@@ -154,10 +178,37 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _literal(text: str) -> Any:
+    """A ``-p NAME VALUE`` value: a Python literal (5, None, [0, 0.5, 1]) or else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _copy_notebooks(args: argparse.Namespace) -> int:
+    from .notebooks import copy_notebooks
+
+    if args.run or args.only or args.parameter:
+        raise InvalidParameterError(
+            "--copy DIR only copies the notebooks; give either --copy DIR or a run directory "
+            "(with --only / -p), not both.")
+    for path in copy_notebooks(args.copy, overwrite=args.overwrite):
+        print(path)
+    print(f"open them with: jupyter lab {args.copy}")
+    return 0
+
+
 def _cmd_notebooks(args: argparse.Namespace) -> int:
     from .notebooks import run_notebooks
 
-    table = run_notebooks(args.run, progress=not args.quiet)
+    if args.copy is not None:
+        return _copy_notebooks(args)
+    run_dir = Path(args.run).absolute() if args.run else data_path("runs", "notebooks")
+    only = None if not args.only else [int(n) if n.isdigit() else n for n in args.only]
+    parameters = {name: _literal(value) for name, value in args.parameter or []}
+    table = run_notebooks(run_dir, parameters=parameters, notebooks=only,
+                          reuse=False if args.overwrite else None, progress=not args.quiet)
     for row in table.itertuples():
         where = row.html or row.ipynb or ""
         print(f"{row.notebook}: {row.status} ({row.seconds:.0f} s) {where}")

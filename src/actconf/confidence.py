@@ -40,18 +40,21 @@ Measures (higher always means *more* confident):
 Calibration (:func:`calibration`, :func:`reliability`) gives one row per snapshot
 (accuracy, NLL, Brier score, ECE with equal-width and equal-mass bins) or per snapshot ×
 bin (reliability-diagram data), as tidy pandas DataFrames.
+
+Internal API for the other modules (not in ``__all__``): :func:`check_measure` (the
+one check of a ``measure=`` argument) and :func:`resolve_confidence` (a measure name
+or a precomputed confidence DataArray -> the confidence of given snapshots).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ._validation import check_int, check_option, check_random_state, param_error
-from .errors import InvalidInputError, MissingDataError
-from .store import Run
+from ._validation import check_int, check_option, check_random_state, check_run, param_error
+from .errors import InvalidInputError, InvalidParameterError, MissingDataError
+from .store import Run, softmax
 
 __all__ = [
     "MEASURES",
@@ -73,33 +76,21 @@ PROBABILITY_MEASURES: tuple[str, ...] = ("max_softmax", "temperature", "mc_dropo
 BOUNDED_MEASURES: tuple[str, ...] = ("max_softmax", "margin", "entropy", "temperature", "mc_dropout")
 
 _TINY = 1e-300
+_DEFAULT_FOLDS = 2  # cross-fitting folds of temperature scaling
 _T_MIN, _T_MAX = 1e-2, 1e2  # temperatures are fitted in this range
 
 
 # --------------------------------------------------------------------------- helpers
-def _snapshot_coords(run: Run, idx: np.ndarray) -> dict[str, Any]:
-    """xarray coordinates along ``snapshot`` for the snapshot positions ``idx``."""
-    table = run.snapshots.iloc[idx]
-    return {
-        "snapshot": np.asarray(idx),
-        "epoch": ("snapshot", table["epoch"].to_numpy()),
-        "step": ("snapshot", table["step"].to_numpy()),
-        "progress": ("snapshot", table["progress"].to_numpy(dtype=float)),
-        "snapshot_label": ("snapshot", table["label"].astype(str).to_numpy()),
-    }
 
 
-def _snapshot_frame(run: Run, idx: np.ndarray):
-    """Snapshot metadata as a DataFrame (one row per position in ``idx``) for tidy tables."""
-    cols = [c for c in ("kind", "epoch", "batch", "step", "progress", "label") if c in run.snapshots]
-    frame = run.snapshots.iloc[idx][cols].reset_index()
-    return frame
+def _per_sample(run: Run, idx: np.ndarray, values: np.ndarray, name: str, *, coords: dict | None = None,
+                attrs: dict | None = None):
+    """A (snapshot, sample) DataArray with the run's snapshot coordinates and true labels."""
+    import xarray as xr
 
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    full = {**run.snapshot_coords(idx), "sample": np.arange(run.n_samples), "label": ("sample", run.labels),
+            **(coords or {})}
+    return xr.DataArray(values, dims=("snapshot", "sample"), coords=full, name=name, attrs=attrs or {})
 
 
 def _as_scores(value: Any, caller: str, name: str, *, min_ndim: int) -> np.ndarray:
@@ -134,10 +125,12 @@ def _check_labels(labels: Any, n_samples: int, n_classes: int, caller: str) -> n
 
 
 def available_measures(run: Any) -> list[str]:
-    """The confidence measures a run supports, in :data:`MEASURES` order.
+    """The confidence measures :func:`confidence` can compute for a run, in :data:`MEASURES` order.
 
-    ``energy`` and ``temperature`` need recorded logits, ``mc_dropout`` needs MC-dropout
-    passes (``ActivationRecorder(mc_samples=K)``).
+    ``energy`` needs recorded logits; ``mc_dropout`` needs MC-dropout passes
+    (``ActivationRecorder(mc_samples=K)``); ``temperature`` works with or without
+    logits (log-probabilities stand in for them) but needs at least 4 probe samples
+    (two cross-fitting folds of two). The probability measures are always there.
 
     Parameters
     ----------
@@ -147,12 +140,12 @@ def available_measures(run: Any) -> list[str]:
     -------
     list of str
     """
-    if not isinstance(run, Run):
-        raise param_error("run", "available_measures()", "an actconf Run (from actconf.open_run)",
-                          type(run).__name__)
+    run = check_run(run, "available_measures()")
     out = []
     for measure in MEASURES:
-        if measure in ("energy", "temperature") and not run.has_logits:
+        if measure == "energy" and not run.has_logits:
+            continue
+        if measure == "temperature" and run.n_samples < 2 * _DEFAULT_FOLDS:
             continue
         if measure == "mc_dropout" and not run.mc_samples:
             continue
@@ -160,8 +153,44 @@ def available_measures(run: Any) -> list[str]:
     return out
 
 
-def _resolve_measure(measure: Any, caller: str, allowed: Sequence[str] = MEASURES) -> str:
-    return check_option("measure", measure, allowed, caller)
+def check_measure(measure: Any, caller: str, *, allow_dataarray: bool = True) -> Any:
+    """Return ``measure`` if it is a name in :data:`MEASURES` (or a DataArray, when allowed).
+
+    The one check of a ``measure=`` argument (internal API for naps and analysis). A
+    DataArray is checked against the run later, by :func:`resolve_confidence`.
+    """
+    if isinstance(measure, str) and measure in MEASURES:
+        return measure
+    if not allow_dataarray:
+        return check_option("measure", measure, MEASURES, caller)
+    import xarray as xr
+
+    if isinstance(measure, xr.DataArray):
+        return measure
+    raise param_error("measure", caller, "one of " + ", ".join(repr(m) for m in MEASURES)
+                      + " or a confidence DataArray from actconf.confidence.confidence()", measure)
+
+
+def resolve_confidence(run: Run, measure: Any, idx: np.ndarray, caller: str):
+    """(measure name, confidence DataArray at the snapshot positions ``idx``).
+
+    ``measure`` is a name (computed with :func:`confidence`) or a confidence DataArray
+    (snapshot, sample) computed beforehand, which must cover the snapshots ``idx``.
+    """
+    measure = check_measure(measure, caller)
+    if isinstance(measure, str):
+        return measure, confidence(run, measure=measure, snapshots=idx)
+    if set(measure.dims) != {"snapshot", "sample"} or measure.sizes["sample"] != run.n_samples:
+        raise param_error("measure", caller, f"a measure name or a confidence DataArray (snapshot, "
+                          f"sample) with {run.n_samples} samples", f"a DataArray with sizes "
+                          f"{dict(measure.sizes)}")
+    missing = np.setdiff1d(idx, np.asarray(measure["snapshot"].values))
+    if missing.size:
+        raise InvalidParameterError(
+            f"The confidence DataArray passed as 'measure' to {caller} lacks snapshot(s) "
+            f"{missing[:10].tolist()}; compute it for the same snapshots (snapshots=...)."
+        )
+    return str(measure.attrs.get("measure", measure.name or "custom")), measure.sel(snapshot=idx)
 
 
 def _stratified_folds(labels: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarray:
@@ -193,7 +222,7 @@ def _fit_beta(z: np.ndarray, labels: np.ndarray, weights: np.ndarray, iterations
 
     def derivatives(sel: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         zs, ws = z[sel], weights[sel]
-        p = _softmax(b[:, None, None] * zs)
+        p = softmax(b[:, None, None] * zs)
         mean = (p * zs).sum(axis=-1)
         var = np.maximum((p * zs * zs).sum(axis=-1) - mean * mean, 0.0)
         return ((mean - zy[sel]) * ws).sum(axis=1) / wsum[sel], (var * ws).sum(axis=1) / wsum[sel]
@@ -308,7 +337,7 @@ def _cross_fitted(z: np.ndarray, labels: np.ndarray, n_folds: int, seed: Any, ca
             beta = _fit_beta(zf, labels, np.broadcast_to(train, zf.shape[:2]))
             t_fin[:, folds == f] = (1.0 / beta)[:, None]
         temps[finite] = t_fin
-    probs = _softmax(z3 / temps[..., None])
+    probs = softmax(z3 / temps[..., None])
     return probs.reshape(z.shape), temps.reshape(*lead, n)
 
 
@@ -354,7 +383,7 @@ def _array_measure(
         if arr.ndim < 3:
             raise param_error("data", caller, "an array of shape (..., mc, n_samples, n_classes) "
                               "for measure='mc_dropout'", f"an array of shape {arr.shape}")
-        probs = _softmax(arr) if from_logits else arr
+        probs = softmax(arr) if from_logits else arr
         conf, var, pred, _ = _mc_stats(probs)
         return {"confidence": conf, "prediction": pred, "variance": var}
     if measure == "energy":
@@ -371,7 +400,7 @@ def _array_measure(
         probs, temps = _cross_fitted(z, labels, n_folds, seed, caller)
         return {"confidence": probs.max(axis=-1), "prediction": arr.argmax(axis=-1),
                 "temperature": temps, "probabilities": probs}
-    probs = _softmax(arr) if from_logits else arr
+    probs = softmax(arr) if from_logits else arr
     return {"confidence": _from_probabilities(measure, probs), "prediction": probs.argmax(axis=-1)}
 
 
@@ -403,7 +432,7 @@ def confidence(
     snapshots: Any = None,
     labels: Any = None,
     from_logits: bool = False,
-    n_folds: int = 2,
+    n_folds: int = _DEFAULT_FOLDS,
     seed: int | np.random.Generator = 0,
 ):
     """Confidence of every probe sample at every snapshot.
@@ -449,27 +478,21 @@ def confidence(
         ``energy`` on a run without logits; ``mc_dropout`` on a run without MC passes.
     """
     caller = "confidence()"
-    measure = _resolve_measure(measure, caller)
+    measure = check_measure(measure, caller, allow_dataarray=False)
     n_folds = _check_n_folds(n_folds, caller)
-    if isinstance(data, Run):
-        import xarray as xr
-
-        idx = data.snapshot_index(snapshots)
-        out = _run_measure(data, measure, idx, n_folds=n_folds, seed=seed, caller=caller)
-        coords = {**_snapshot_coords(data, idx), "sample": np.arange(data.n_samples),
-                  "label": ("sample", data.labels),
-                  "prediction": (("snapshot", "sample"), out["prediction"])}
-        if "temperature" in out:
-            coords["temperature"] = (("snapshot", "sample"), out["temperature"])
-        attrs = {"measure": measure}
-        if measure == "temperature":
-            attrs.update(n_folds=n_folds, seed=seed if isinstance(seed, int) else "generator")
-        return xr.DataArray(out["confidence"], dims=("snapshot", "sample"), coords=coords,
-                            name=measure, attrs=attrs)
-    arr = _as_scores(data, caller, "data", min_ndim=2)
-    out = _array_measure(measure, arr, from_logits=bool(from_logits), labels=labels,
-                         n_folds=n_folds, seed=seed, caller=caller)
-    return out["confidence"]
+    if not isinstance(data, Run):
+        arr = _as_scores(data, caller, "data", min_ndim=2)
+        return _array_measure(measure, arr, from_logits=bool(from_logits), labels=labels,
+                              n_folds=n_folds, seed=seed, caller=caller)["confidence"]
+    idx = data.snapshot_index(snapshots)
+    out = _run_measure(data, measure, idx, n_folds=n_folds, seed=seed, caller=caller)
+    coords = {"prediction": (("snapshot", "sample"), out["prediction"])}
+    if "temperature" in out:
+        coords["temperature"] = (("snapshot", "sample"), out["temperature"])
+    attrs = {"measure": measure}
+    if measure == "temperature":
+        attrs.update(n_folds=n_folds, seed=seed if isinstance(seed, int) else "generator")
+    return _per_sample(data, idx, out["confidence"], measure, coords=coords, attrs=attrs)
 
 
 def predictions(data: Any, *, snapshots: Any = None):
@@ -486,13 +509,9 @@ def predictions(data: Any, *, snapshots: Any = None):
     xarray.DataArray (snapshot, sample) of int for a run; numpy int array for arrays.
     """
     if isinstance(data, Run):
-        import xarray as xr
-
         idx = data.snapshot_index(snapshots)
         pred = data.read("outputs/probabilities", idx).argmax(axis=-1)
-        coords = {**_snapshot_coords(data, idx), "sample": np.arange(data.n_samples),
-                  "label": ("sample", data.labels)}
-        return xr.DataArray(pred, dims=("snapshot", "sample"), coords=coords, name="prediction")
+        return _per_sample(data, idx, pred, "prediction")
     return _as_scores(data, "predictions()", "data", min_ndim=2).argmax(axis=-1)
 
 
@@ -510,32 +529,33 @@ def mc_dropout(data: Any, *, snapshots: Any = None, from_logits: bool = False):
 
     Returns
     -------
-    xarray.Dataset or dict
+    xarray.Dataset
         ``confidence`` (mean over passes of the probability of the predicted class),
         ``variance`` (variance over passes of that probability) and ``prediction``
-        (argmax of the pass-averaged distribution), each (snapshot, sample). For
-        arrays a dict of numpy arrays with those keys.
+        (argmax of the pass-averaged distribution), each (snapshot, sample); attribute
+        ``mc_samples``. For a run with the run's snapshot and sample coordinates; for
+        an array of shape (mc, n_samples, n_classes) the variables are (sample), and
+        axes before ``snapshot`` are called ``dim_0``, ``dim_1``, ...
 
     Raises
     ------
     MissingDataError
         The run has no MC-dropout passes.
     """
-    caller = "mc_dropout()"
-    if isinstance(data, Run):
-        import xarray as xr
+    import xarray as xr
 
+    caller = "mc_dropout()"
+    names = ("confidence", "variance", "prediction")
+    if isinstance(data, Run):
         idx = data.snapshot_index(snapshots)
-        out = _run_measure(data, "mc_dropout", idx, n_folds=2, seed=0, caller=caller)
-        coords = {**_snapshot_coords(data, idx), "sample": np.arange(data.n_samples),
-                  "label": ("sample", data.labels)}
-        dims = ("snapshot", "sample")
-        return xr.Dataset({k: (dims, out[k]) for k in ("confidence", "variance", "prediction")},
-                          coords=coords, attrs={"mc_samples": data.mc_samples})
+        out = _run_measure(data, "mc_dropout", idx, n_folds=_DEFAULT_FOLDS, seed=0, caller=caller)
+        return xr.Dataset({k: _per_sample(data, idx, out[k], k) for k in names}, attrs={"mc_samples": data.mc_samples})
     arr = _as_scores(data, caller, "data", min_ndim=3)
     out = _array_measure("mc_dropout", arr, from_logits=bool(from_logits), labels=None,
-                         n_folds=2, seed=0, caller=caller)
-    return {k: out[k] for k in ("confidence", "variance", "prediction")}
+                         n_folds=_DEFAULT_FOLDS, seed=0, caller=caller)
+    ndim = out["confidence"].ndim
+    dims = tuple(f"dim_{i}" for i in range(ndim - 2)) + ("snapshot", "sample")[-min(ndim, 2):]
+    return xr.Dataset({k: (dims, out[k]) for k in names}, attrs={"mc_samples": int(arr.shape[-3])})
 
 
 # --------------------------------------------------------------------------- calibration
@@ -548,7 +568,7 @@ def _calibration_inputs(data, *, measure, labels, snapshots, from_logits, n_fold
     if isinstance(data, Run):
         idx = data.snapshot_index(snapshots)
         labels = data.labels
-        frame = _snapshot_frame(data, idx)
+        frame = data.snapshot_frame(idx)
         if measure == "mc_dropout":
             data.mc_probabilities()
             probs = _mc_stats(data.read("outputs/mc_probabilities", idx).astype(np.float64))[3]
@@ -556,7 +576,7 @@ def _calibration_inputs(data, *, measure, labels, snapshots, from_logits, n_fold
             out = _run_measure(data, "temperature", idx, n_folds=n_folds, seed=seed, caller=caller)
             probs = out["probabilities"]
         elif data.has_logits:
-            probs = _softmax(data.read("outputs/logits", idx).astype(np.float64))
+            probs = softmax(data.read("outputs/logits", idx).astype(np.float64))
         else:
             probs = data.read("outputs/probabilities", idx).astype(np.float64)
         return probs, labels, frame
@@ -565,12 +585,12 @@ def _calibration_inputs(data, *, measure, labels, snapshots, from_logits, n_fold
         if arr.ndim < 3:
             raise param_error("data", caller, "an array of shape (..., mc, n_samples, n_classes) "
                               "for measure='mc_dropout'", f"an array of shape {arr.shape}")
-        probs = _mc_stats(_softmax(arr) if from_logits else arr)[3]
+        probs = _mc_stats(softmax(arr) if from_logits else arr)[3]
     elif measure == "temperature":
         labels_ = _check_labels(labels, arr.shape[-2], arr.shape[-1], caller)
         probs = _cross_fitted(_temperature_scores(arr, bool(from_logits)), labels_, n_folds, seed, caller)[0]
     else:
-        probs = _softmax(arr) if from_logits else arr
+        probs = softmax(arr) if from_logits else arr
     labels = _check_labels(labels, probs.shape[-2], probs.shape[-1], caller)
     return probs, labels, None
 
@@ -619,6 +639,27 @@ def _check_n_bins(n_bins: Any, caller: str) -> int:
     return check_int("n_bins", n_bins, caller, min_value=1)
 
 
+def _calibration_metrics(p3: np.ndarray, labels: np.ndarray, n_bins: int) -> dict[str, np.ndarray]:
+    """Per-snapshot calibration columns of probabilities p3 (S, n, K); see :func:`calibration`."""
+    s, n, k = p3.shape
+    conf = p3.max(axis=-1)
+    correct = p3.argmax(axis=-1) == labels[None, :]
+    py = np.take_along_axis(p3, labels[None, :, None].repeat(s, axis=0), axis=-1)[..., 0]
+    onehot = np.eye(k)[labels]
+    with np.errstate(invalid="ignore"):
+        result = {
+            "n_samples": np.full(s, n),
+            "accuracy": correct.mean(axis=1),
+            "mean_confidence": conf.mean(axis=1),
+            "nll": -np.log(np.clip(py, _TINY, None)).mean(axis=1),
+            "brier": ((p3 - onehot[None]) ** 2).sum(axis=-1).mean(axis=1),
+            "ece_width": _ece(conf, correct, n_bins, "width"),
+            "ece_mass": _ece(conf, correct, n_bins, "mass"),
+        }
+    result["overconfidence"] = result["mean_confidence"] - result["accuracy"]
+    return result
+
+
 def calibration(
     data: Any,
     *,
@@ -627,7 +668,7 @@ def calibration(
     snapshots: Any = None,
     labels: Any = None,
     from_logits: bool = False,
-    n_folds: int = 2,
+    n_folds: int = _DEFAULT_FOLDS,
     seed: int | np.random.Generator = 0,
 ):
     """Calibration of the predicted probabilities, one row per snapshot.
@@ -667,36 +708,49 @@ def calibration(
     import pandas as pd
 
     caller = "calibration()"
-    measure = _resolve_measure(measure, caller)
+    measure = check_measure(measure, caller, allow_dataarray=False)
     n_bins = _check_n_bins(n_bins, caller)
     n_folds = _check_n_folds(n_folds, caller)
     probs, labels, frame = _calibration_inputs(data, measure=measure, labels=labels, snapshots=snapshots,
                                                from_logits=from_logits, n_folds=n_folds, seed=seed, caller=caller)
     p3 = probs.reshape(-1, *probs.shape[-2:])
-    s, n, k = p3.shape
+    table = pd.DataFrame(_calibration_metrics(p3, labels, n_bins))
     finite = np.all(np.isfinite(p3), axis=(1, 2))
-    conf = p3.max(axis=-1)
-    correct = p3.argmax(axis=-1) == labels[None, :]
-    py = np.take_along_axis(p3, labels[None, :, None].repeat(s, axis=0), axis=-1)[..., 0]
-    onehot = np.eye(k)[labels]
-    with np.errstate(invalid="ignore"):
-        result = {
-            "n_samples": np.full(s, n),
-            "accuracy": correct.mean(axis=1),
-            "mean_confidence": conf.mean(axis=1),
-            "nll": -np.log(np.clip(py, _TINY, None)).mean(axis=1),
-            "brier": ((p3 - onehot[None]) ** 2).sum(axis=-1).mean(axis=1),
-            "ece_width": _ece(conf, correct, n_bins, "width"),
-            "ece_mass": _ece(conf, correct, n_bins, "mass"),
-        }
-    result["overconfidence"] = result["mean_confidence"] - result["accuracy"]
-    table = pd.DataFrame(result)
     for col in table.columns[1:]:
         table.loc[~finite, col] = np.nan
     if frame is not None:
         table = pd.concat([frame, table], axis=1)
     table.attrs.update(measure=measure, n_bins=n_bins)
     return table
+
+
+def _reliability_columns(p3: np.ndarray, labels: np.ndarray, n_bins: int, strategy: str) -> dict[str, np.ndarray]:
+    """Per snapshot × bin reliability columns (flattened, snapshot-major); see :func:`reliability`."""
+    s, n, _ = p3.shape
+    conf = p3.max(axis=-1)
+    correct = p3.argmax(axis=-1) == labels[None, :]
+    count, sconf, scorr, lo, hi = _binned_sums(conf, correct, n_bins, strategy)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = sconf / count
+        acc = scorr / count
+    if strategy == "width":
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+        lo = np.broadcast_to(edges[:-1], (s, n_bins))
+        hi = np.broadcast_to(edges[1:], (s, n_bins))
+    else:
+        lo = np.where(count > 0, lo, np.nan)
+        hi = np.where(count > 0, hi, np.nan)
+    return {
+        "row": np.repeat(np.arange(s), n_bins),
+        "bin": np.tile(np.arange(n_bins), s),
+        "lower": lo.ravel(),
+        "upper": hi.ravel(),
+        "count": count.ravel(),
+        "mean_confidence": mean_conf.ravel(),
+        "accuracy": acc.ravel(),
+        "gap": (acc - mean_conf).ravel(),
+        "weight": (count / n).ravel(),
+    }
 
 
 def reliability(
@@ -708,7 +762,7 @@ def reliability(
     snapshots: Any = None,
     labels: Any = None,
     from_logits: bool = False,
-    n_folds: int = 2,
+    n_folds: int = _DEFAULT_FOLDS,
     seed: int | np.random.Generator = 0,
 ):
     """Reliability-diagram data: accuracy against confidence per bin, per snapshot.
@@ -735,41 +789,16 @@ def reliability(
     import pandas as pd
 
     caller = "reliability()"
-    measure = _resolve_measure(measure, caller)
+    measure = check_measure(measure, caller, allow_dataarray=False)
     n_bins = _check_n_bins(n_bins, caller)
     strategy = check_option("strategy", strategy, ("width", "mass"), caller)
     n_folds = _check_n_folds(n_folds, caller)
     probs, labels, frame = _calibration_inputs(data, measure=measure, labels=labels, snapshots=snapshots,
                                                from_logits=from_logits, n_folds=n_folds, seed=seed, caller=caller)
     p3 = probs.reshape(-1, *probs.shape[-2:])
-    s, n, _ = p3.shape
-    conf = p3.max(axis=-1)
-    correct = p3.argmax(axis=-1) == labels[None, :]
-    count, sconf, scorr, lo, hi = _binned_sums(conf, correct, n_bins, strategy)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = sconf / count
-        acc = scorr / count
-    if strategy == "width":
-        edges = np.linspace(0.0, 1.0, n_bins + 1)
-        lo = np.broadcast_to(edges[:-1], (s, n_bins))
-        hi = np.broadcast_to(edges[1:], (s, n_bins))
-    else:
-        lo = np.where(count > 0, lo, np.nan)
-        hi = np.where(count > 0, hi, np.nan)
-    table = pd.DataFrame({
-        "row": np.repeat(np.arange(s), n_bins),
-        "bin": np.tile(np.arange(n_bins), s),
-        "lower": lo.ravel(),
-        "upper": hi.ravel(),
-        "count": count.ravel(),
-        "mean_confidence": mean_conf.ravel(),
-        "accuracy": acc.ravel(),
-        "gap": (acc - mean_conf).ravel(),
-        "weight": (count / n).ravel(),
-    })
+    table = pd.DataFrame(_reliability_columns(p3, labels, n_bins, strategy))
     finite = np.all(np.isfinite(p3), axis=(1, 2))
-    bad = ~finite[table["row"].to_numpy()]
-    table.loc[bad, ["mean_confidence", "accuracy", "gap"]] = np.nan
+    table.loc[~finite[table["row"].to_numpy()], ["mean_confidence", "accuracy", "gap"]] = np.nan
     if frame is not None:
         meta = frame.iloc[table["row"].to_numpy()].reset_index(drop=True)
         table = pd.concat([meta, table.drop(columns="row")], axis=1)

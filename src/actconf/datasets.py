@@ -14,7 +14,9 @@ a ``.npz`` path    ``x_train, y_train, x_test, y_test``        as stored
 =================  ==========================================  =====================
 
 Files are looked up, first hit wins, in: the explicit ``data_dir``,
-``$ACTCONF_DATA_DIR``, the project's ``data/datasets/``, Debian's
+``$ACTCONF_DATA_DIR`` (an extra folder of dataset files), ``datasets/`` of actconf's
+data folder (``$ACTCONF_DATA``, else ``data/`` of the working directory's project; see
+:mod:`actconf._paths` — never the installed package's folder), Debian's
 ``/usr/share/datasets/<name>/`` and the Keras cache (``$KERAS_HOME`` or
 ``~/.keras``, subfolder ``datasets/``). Only then, with ``download=True``, Keras
 downloads the dataset; offline, the error lists every place looked and the offline
@@ -39,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from ._paths import DATA_ENV, data_path
 from ._validation import check_int, param_error
 from .errors import DatasetNotAvailableError, InvalidInputError
 
@@ -94,10 +97,13 @@ _IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 
-# Roots that tests may point elsewhere. The project root holds pyproject.toml in the
-# src layout: src/actconf/datasets.py -> parents[2].
-_PROJECT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "datasets"
+# A root that tests may point elsewhere (the data folder's is moved with $ACTCONF_DATA).
 _DEBIAN_DATA_DIR = Path("/usr/share/datasets")
+
+
+def _project_data_dir() -> Path:
+    """``datasets/`` of actconf's data folder (``$ACTCONF_DATA`` or the project's ``data/``)."""
+    return data_path("datasets")
 
 
 # --------------------------------------------------------------------------- values
@@ -316,7 +322,8 @@ def dataset_search_paths(name: str, *, data_dir: str | os.PathLike | None = None
     -------
     list of pathlib.Path
         Search roots (they need not exist): the explicit ``data_dir``,
-        ``$ACTCONF_DATA_DIR``, the project's ``data/datasets/`` (when it exists),
+        ``$ACTCONF_DATA_DIR``, ``datasets/`` of the data folder (when it exists;
+        ``$ACTCONF_DATA``, else ``data/`` of the working directory's project),
         ``/usr/share/datasets/<debian-name>/`` and the Keras cache's ``datasets/``.
         Below each root the dataset's usual file/folder names are tried.
     """
@@ -435,8 +442,9 @@ def _search_roots(key: str, explicit: Path | None) -> list[tuple[Path, bool]]:
     env = os.environ.get("ACTCONF_DATA_DIR")
     if env:
         roots.append((Path(env).expanduser(), False))
-    if _PROJECT_DATA_DIR.is_dir():
-        roots.append((_PROJECT_DATA_DIR, False))
+    project = _project_data_dir()
+    if project.is_dir():
+        roots.append((project, False))
     roots.append((_DEBIAN_DATA_DIR / _DEBIAN_NAMES[key], True))
     roots.append((_keras_home() / "datasets", False))
     return roots
@@ -485,14 +493,13 @@ def _not_available(key: str, explicit: Path | None, reason: str) -> DatasetNotAv
         looked.append(f"  - {root}: {', '.join(names)}")
     if not os.environ.get("ACTCONF_DATA_DIR"):
         looked.append("  - $ACTCONF_DATA_DIR: not set")
-    if not _PROJECT_DATA_DIR.is_dir():
-        looked.append(f"  - {_PROJECT_DATA_DIR}: does not exist")
+    project = _project_data_dir()
+    if not project.is_dir():
+        looked.append(f"  - {project}: does not exist")
     debian = _DEBIAN_NAMES[key]
-    offline = []
-    if (_PROJECT_DATA_DIR.parents[1] / "pyproject.toml").is_file():  # a source checkout
-        offline.append(f"  - put the files in the project's data folder, e.g. "
-                       f"{_PROJECT_DATA_DIR / _SUBDIRS[key][0]}/,")
-    offline += [
+    offline = [
+        f"  - put the files in actconf's data folder, e.g. {project / _SUBDIRS[key][0]}/ "
+        f"(the data folder is ${DATA_ENV} when set, else data/ of the working directory's project),",
         "  - or set ACTCONF_DATA_DIR to a folder holding them, or pass data_dir=...,",
         f"  - or copy them into the Keras cache {_keras_home() / 'datasets'}/,",
     ]

@@ -11,6 +11,8 @@ the recorder without installing actconf (see ``callbacks.py``).
 
 from __future__ import annotations
 
+import os
+
 
 class ActconfError(Exception):
     """Base class of all actconf errors."""
@@ -52,6 +54,27 @@ class MissingDataError(ActconfError, LookupError):
     """Something needed was not recorded in this run (e.g. logits, MC-dropout passes)."""
 
 
+class NotebookError(ActconfError, RuntimeError):
+    """A notebook failed while :func:`actconf.notebooks.run_notebooks` executed it.
+
+    Attributes
+    ----------
+    notebook : str
+        Name of the notebook (e.g. ``"03_topographic_layouts"``).
+    cell : int or None
+        Execution count of the failing code cell (``[n]`` in Jupyter), if known.
+    path : pathlib.Path or None
+        The executed copy, with every output up to the error.
+    """
+
+    def __init__(self, message: str, *, notebook: str, cell: int | None = None,
+                 path: os.PathLike | None = None) -> None:
+        super().__init__(message)
+        self.notebook = notebook
+        self.cell = cell
+        self.path = path
+
+
 __all__ = [
     "ActconfError",
     "CorruptRunError",
@@ -61,6 +84,7 @@ __all__ = [
     "MissingDataError",
     "ModelNotSupportedError",
     "NotARunError",
+    "NotebookError",
     "RunExistsError",
     "RunFormatError",
 ]

@@ -158,21 +158,10 @@ def build_cnn(
 
     Notes
     -----
-    A 3x3 convolution with stride 2 maps a side of ``n`` pixels to
-    ``(n - 3) // 2 + 1`` with ``"valid"`` padding and ``ceil(n / 2)`` with
-    ``"same"``:
-
-    ============  ==================  ==================
-    input         "valid"             "same"
-    ============  ==================  ==================
-    8x8 digits    8 → 3 → 1           8 → 4 → 2
-    28x28 MNIST   28 → 13 → 6         28 → 14 → 7
-    32x32 CIFAR   32 → 15 → 7         32 → 16 → 8
-    ============  ==================  ==================
-
-    So the default works for the 8x8 digits too (the second convolution then sees
-    the whole 3x3 map and outputs one position per channel). Parameter count:
-    ``(9 c + 1) f + (9 f + 1) f + (h2 w2 f + 1) n_classes``.
+    The spatial sizes per layer are :func:`cnn_spatial_sizes` (with a table for the
+    usual datasets); the default works for the 8x8 digits too (the second convolution
+    then sees the whole 3x3 map and outputs one position per channel). Parameter
+    count: ``(9 c + 1) f + (9 f + 1) f + (h2 w2 f + 1) n_classes``.
 
     Examples
     --------
@@ -180,23 +169,14 @@ def build_cnn(
     >>> model.get_layer("conv_2").output.shape
     (None, 1, 1, 128)
     """
-    import keras
-
     caller = "build_cnn()"
-    shape = _check_shape(input_shape, caller)
-    if len(shape) != 3:
-        raise param_error(
-            "input_shape", caller, "(height, width, channels)", tuple(input_shape),
-            "Add a channel axis to grey images, e.g. (28, 28) -> (28, 28, 1).",
-        )
+    shape = _check_image_shape(input_shape, caller)
     n_classes = check_int("n_classes", n_classes, caller, min_value=2)
     filters = check_int("filters", filters, caller, min_value=1)
     dropout = check_float("dropout", dropout, caller, min_value=0.0, max_value=1.0,
                           max_inclusive=False)
-    if padding not in ("valid", "same"):
-        raise param_error("padding", caller, "'valid' or 'same'", padding)
-    sizes = cnn_spatial_sizes(shape[:2], padding=padding)
-    if min(sizes[-1]) < 1:
+    padding = _check_padding(padding, caller)
+    if min(cnn_spatial_sizes(shape[:2], padding=padding)[-1]) < 1:
         raise param_error(
             "input_shape", caller,
             "at least 7x7 pixels with padding='valid' (two 3x3 convolutions of stride 2)",
@@ -204,6 +184,16 @@ def build_cnn(
         )
     seeds = _layer_seeds(seed, 5, caller)
     learning_rate = _check_common(compile, learning_rate, caller)
+    model = _cnn_graph(shape, n_classes, filters, dropout, padding, seeds)
+    if compile:
+        _compile(model, learning_rate)
+    return model
+
+
+def _cnn_graph(shape: tuple[int, ...], n_classes: int, filters: int, dropout: float, padding: str,
+               seeds: list[int]) -> Any:
+    """The CNN's layers (see :func:`build_cnn`) as an uncompiled Functional model."""
+    import keras
 
     inputs = keras.Input(shape=shape, name="input")
     h = inputs
@@ -219,10 +209,7 @@ def build_cnn(
         n_classes, name="logits",
         kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[-1]),
     )(h)
-    model = keras.Model(inputs, outputs, name="cnn")
-    if compile:
-        _compile(model, learning_rate)
-    return model
+    return keras.Model(inputs, outputs, name="cnn")
 
 
 def cnn_spatial_sizes(
@@ -240,10 +227,23 @@ def cnn_spatial_sizes(
     -------
     list of (int, int)
         Three sizes; a size below 1 means the input is too small.
+
+    Notes
+    -----
+    A 3x3 convolution with stride 2 maps a side of ``n`` pixels to
+    ``(n - 3) // 2 + 1`` with ``"valid"`` padding and ``ceil(n / 2)`` with
+    ``"same"``:
+
+    ============  ==================  ==================
+    input         "valid"             "same"
+    ============  ==================  ==================
+    8x8 digits    8 → 3 → 1           8 → 4 → 2
+    28x28 MNIST   28 → 13 → 6         28 → 14 → 7
+    32x32 CIFAR   32 → 15 → 7         32 → 16 → 8
+    ============  ==================  ==================
     """
     caller = "cnn_spatial_sizes()"
-    if padding not in ("valid", "same"):
-        raise param_error("padding", caller, "'valid' or 'same'", padding)
+    padding = _check_padding(padding, caller)
     size = _check_shape(image_size, caller, name="image_size")
     if len(size) != 2:
         raise param_error("image_size", caller, "(height, width)", tuple(image_size))
@@ -273,6 +273,23 @@ def _check_shape(shape: Any, caller: str, name: str = "input_shape") -> tuple[in
             "Pass e.g. dataset.input_shape, or (28, 28, 1) for MNIST.",
         )
     return tuple(int(s) for s in shape)
+
+
+def _check_image_shape(shape: Any, caller: str) -> tuple[int, int, int]:
+    """``(height, width, channels)`` of positive ints."""
+    checked = _check_shape(shape, caller)
+    if len(checked) != 3:
+        raise param_error(
+            "input_shape", caller, "(height, width, channels)", tuple(shape),
+            "Add a channel axis to grey images, e.g. (28, 28) -> (28, 28, 1).",
+        )
+    return checked  # type: ignore[return-value]
+
+
+def _check_padding(padding: Any, caller: str) -> str:
+    if padding not in ("valid", "same"):
+        raise param_error("padding", caller, "'valid' or 'same'", padding)
+    return padding
 
 
 def _check_hidden(hidden: Any, caller: str) -> tuple[int, ...]:

@@ -23,7 +23,13 @@ same at every snapshot — a group empty at one snapshot is still there (size 0)
 
 The NAP of a group is the mean activation of each neuron over the group's samples;
 the *contrastive* NAP subtracts, per neuron, the mean over the groups' NAPs (groups
-too small to have a NAP are left out of that mean).
+too small to have a NAP are left out of that mean). :func:`naps` is contrastive by
+default, as the paper's reference maps.
+
+Internal API for the other modules (not in ``__all__``): :func:`parse_by`,
+:func:`make_grouping` (:func:`group_samples` with the caller's name for errors),
+:func:`layer_group_sums` (group sums of a layer's activations, read in chunks of about
+``_CHUNK_BYTES``) and :attr:`Grouping.codes`.
 """
 
 from __future__ import annotations
@@ -35,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_int, param_error
-from .confidence import BOUNDED_MEASURES, MEASURES, _snapshot_coords, confidence
+from ._validation import check_bool, check_int, check_run, param_error
+from .confidence import BOUNDED_MEASURES, MEASURES, check_measure, resolve_confidence
 from .errors import InvalidInputError, InvalidParameterError
 from .store import Run
 
@@ -225,6 +231,11 @@ class Grouping:
         return len(self.labels)
 
     @property
+    def codes(self) -> np.ndarray:
+        """Group position of every sample, numpy int array (snapshot, sample); -1 = no group."""
+        return self._codes if self._codes is not None else np.asarray(self.assignment.values)
+
+    @property
     def by_name(self) -> str:
         """``by`` as one string, e.g. ``"class+confidence"``."""
         return "+".join(self.by)
@@ -390,29 +401,6 @@ def assign_groups(
                     lo, hi, codes)
 
 
-def _resolve_confidence(run: Run, measure: Any, idx: np.ndarray, caller: str):
-    """(measure name, confidence DataArray for the snapshots idx)."""
-    import xarray as xr
-
-    if isinstance(measure, xr.DataArray):
-        if set(measure.dims) != {"snapshot", "sample"} or measure.sizes["sample"] != run.n_samples:
-            raise param_error("measure", caller, f"a measure name or a confidence DataArray (snapshot, "
-                              f"sample) with {run.n_samples} samples", f"a DataArray with sizes "
-                              f"{dict(measure.sizes)}")
-        have = np.asarray(measure["snapshot"].values)
-        missing = np.setdiff1d(idx, have)
-        if missing.size:
-            raise InvalidParameterError(
-                f"The confidence DataArray passed as 'measure' to {caller} lacks snapshot(s) "
-                f"{missing[:10].tolist()}; compute it for the same snapshots (snapshots=...)."
-            )
-        return str(measure.attrs.get("measure", measure.name or "custom")), measure.sel(snapshot=idx)
-    if not isinstance(measure, str) or measure not in MEASURES:
-        raise param_error("measure", caller, "one of " + ", ".join(repr(m) for m in MEASURES)
-                          + " or a confidence DataArray from actconf.confidence.confidence()", measure)
-    return measure, confidence(run, measure=measure, snapshots=idx)
-
-
 def group_samples(
     run: Run,
     *,
@@ -455,20 +443,18 @@ def group_samples(
     MissingDataError
         A measure that needs logits or MC passes the run does not have.
     """
-    return _group_samples(run, by=by, measure=measure, bins=bins, snapshots=snapshots,
-                          caller="group_samples()")
+    return make_grouping(run, by=by, measure=measure, bins=bins, snapshots=snapshots,
+                         caller="group_samples()")
 
 
-def _group_samples(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any, caller: str) -> Grouping:
+def make_grouping(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any, caller: str) -> Grouping:
+    """:func:`group_samples`, with errors naming ``caller`` (internal API for analysis)."""
     import xarray as xr
 
-    if not isinstance(run, Run):
-        raise param_error("run", caller, "an actconf Run (from actconf.open_run)", type(run).__name__)
+    run = check_run(run, caller)
     by_t = parse_by(by, caller)
     idx = run.snapshot_index(snapshots)
-    if isinstance(measure, str) and measure not in MEASURES:
-        raise param_error("measure", caller, "one of " + ", ".join(repr(m) for m in MEASURES)
-                          + " or a confidence DataArray from actconf.confidence.confidence()", measure)
+    measure = check_measure(measure, caller)
     conf = pred = None
     bins_t = None
     name = measure if isinstance(measure, str) else "custom"
@@ -478,7 +464,7 @@ def _group_samples(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any
     if "confidence" in by_t and isinstance(measure, str):
         _parse_bins(bins, measure, caller)  # fail on bad bins before reading any data
     if "confidence" in by_t or own_pred:
-        name, conf = _resolve_confidence(run, measure, idx, caller)
+        name, conf = resolve_confidence(run, measure, idx, caller)
     if "confidence" in by_t:
         bins_t = _parse_bins(bins, name if name in MEASURES else None, caller)
     if needs_pred:
@@ -490,7 +476,7 @@ def _group_samples(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any
         pred = np.zeros((idx.size, run.n_samples), dtype=np.int64)
     conf_values = None if bins_t is None else np.asarray(conf.values, dtype=np.float64)
     codes, labels, factors, lo, hi = _assign(run.labels, pred, conf_values, by_t, bins_t, run.class_names)
-    coords = {**_snapshot_coords(run, idx), "sample": np.arange(run.n_samples),
+    coords = {**run.snapshot_coords(idx), "sample": np.arange(run.n_samples),
               "label": ("sample", run.labels)}
     assignment = xr.DataArray(codes, dims=("snapshot", "sample"), coords=coords, name="group",
                               attrs={"by": "+".join(by_t)})
@@ -499,7 +485,7 @@ def _group_samples(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any
 
 
 # --------------------------------------------------------------------------- NAPs
-def _group_means(acts: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+def _group_sums(acts: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     """Group sums via one sparse product: acts (S, n, N), codes (S, n) -> sums (S, G, N), sizes (S, G)."""
     from scipy import sparse
 
@@ -513,8 +499,11 @@ def _group_means(acts: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np
     return sums, sizes
 
 
-def _layer_group_sums(run: Run, layer: str, idx: np.ndarray, codes: np.ndarray, n_groups: int):
-    """Group sums (S, G, N) and sizes (S, G) of a layer's activations, read in snapshot chunks."""
+def layer_group_sums(run: Run, layer: str, idx: np.ndarray, codes: np.ndarray, n_groups: int):
+    """Group sums (S, G, N) and sizes (S, G) of a layer's activations, read in snapshot chunks.
+
+    ``codes`` (S, n) are group positions (-1 = no group) for the snapshot positions ``idx``.
+    """
     info = run.layer_info(layer)
     n_neurons = int(info["n_neurons"])
     chunk = max(1, _CHUNK_BYTES // max(1, run.n_samples * n_neurons * 8))
@@ -523,8 +512,22 @@ def _layer_group_sums(run: Run, layer: str, idx: np.ndarray, codes: np.ndarray, 
     for start in range(0, idx.size, chunk):
         stop = start + chunk
         acts = run.read(info["array"], idx[start:stop])
-        sums[start:stop], sizes[start:stop] = _group_means(acts, codes[start:stop], n_groups)
+        sums[start:stop], sizes[start:stop] = _group_sums(acts, codes[start:stop], n_groups)
     return sums, sizes
+
+
+def _nap_values(sums: np.ndarray, sizes: np.ndarray, min_size: int, contrastive: bool) -> np.ndarray:
+    """NAP values (S, G, N) from group sums and sizes: NaN below ``min_size``, optionally centred."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = sums / sizes[..., None]
+    values[sizes < min_size] = np.nan
+    if contrastive:
+        ok = np.isfinite(values).all(axis=-1, keepdims=True) & (sizes >= min_size)[..., None]
+        n_ok = ok.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(ok, values, 0.0).sum(axis=1, keepdims=True) / n_ok
+        values = values - mean
+    return values
 
 
 def naps(
@@ -535,7 +538,7 @@ def naps(
     measure: Any = "max_softmax",
     bins: Any = DEFAULT_BINS,
     snapshots: Any = None,
-    contrastive: bool = False,
+    contrastive: bool = True,
     min_size: int = 5,
 ):
     """Neuron activation patterns: the mean activation of every neuron per group.
@@ -547,10 +550,10 @@ def naps(
         A recorded layer; the first one by default.
     by, measure, bins, snapshots
         The grouping, as in :func:`group_samples`.
-    contrastive : bool, default=False
+    contrastive : bool, default=True
         Subtract, per snapshot and neuron, the mean over the groups' NAPs (groups below
-        ``min_size`` are left out of that mean). The paper's reference maps are
-        contrastive.
+        ``min_size`` are left out of that mean), as the paper's reference maps do.
+        ``False`` gives the plain group means (the size of activity).
     min_size : int, default=5
         Groups with fewer samples get NaN instead of a noisy (or empty) mean; their
         sizes stay visible in the ``size`` coordinate.
@@ -582,35 +585,22 @@ def naps(
     import xarray as xr
 
     caller = "naps()"
-    if not isinstance(run, Run):
-        raise param_error("run", caller, "an actconf Run (from actconf.open_run)", type(run).__name__)
+    run = check_run(run, caller)
     layer = run.check_layer(layer)
     min_size = check_int("min_size", min_size, caller, min_value=1)
-    if not isinstance(contrastive, bool | np.bool_):
-        raise param_error("contrastive", caller, "True or False", contrastive)
-    grouping = _group_samples(run, by=by, measure=measure, bins=bins, snapshots=snapshots, caller=caller)
+    contrastive = check_bool("contrastive", contrastive, caller)
+    grouping = make_grouping(run, by=by, measure=measure, bins=bins, snapshots=snapshots, caller=caller)
     idx = np.asarray(grouping.assignment["snapshot"].values)
-    codes = grouping._codes
-    g = grouping.n_groups
-    sums, sizes = _layer_group_sums(run, layer, idx, codes, g)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        values = sums / sizes[..., None]
-    n_neurons = values.shape[-1]
-    values[sizes < min_size] = np.nan
-    if contrastive:
-        ok = np.isfinite(values).all(axis=-1, keepdims=True) & (sizes >= min_size)[..., None]
-        n_ok = ok.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(ok, values, 0.0).sum(axis=1, keepdims=True) / n_ok
-        values = values - mean
-    coords: dict[str, Any] = {**_snapshot_coords(run, idx), **grouping.group_coords(),
+    sums, sizes = layer_group_sums(run, layer, idx, grouping.codes, grouping.n_groups)
+    values = _nap_values(sums, sizes, min_size, contrastive)
+    coords: dict[str, Any] = {**run.snapshot_coords(idx), **grouping.group_coords(),
                               "size": (("snapshot", "group"), sizes),
-                              "neuron": np.arange(n_neurons)}
+                              "neuron": np.arange(values.shape[-1])}
     if grouping.bin_lower is not None:
         coords["confidence_lower"] = (("snapshot", "group"), grouping.bin_lower)
         coords["confidence_upper"] = (("snapshot", "group"), grouping.bin_upper)
     attrs = {"layer": layer, "by": grouping.by_name, "measure": grouping.measure,
-             "contrastive": bool(contrastive), "min_size": min_size}
+             "contrastive": contrastive, "min_size": min_size}
     if grouping.bins is not None:
         attrs["bins"] = grouping.bins
     return xr.DataArray(values, dims=("snapshot", "group", "neuron"), coords=coords, name="nap", attrs=attrs)

@@ -82,6 +82,15 @@ works for any layout (one neuron gives a constant map). A convex hull without
 area cannot serve as a mask either. Duplicate positions are allowed; SciPy's
 triangulation keeps one of them (the others get zero weight in ``linear`` and
 ``cubic`` maps).
+
+The renderer cache
+------------------
+Building an operator costs far more than using it, and figures, animations and
+the explorer draw the same layout again and again. :func:`get_renderer` therefore
+keeps the 16 most recently used renderers in a module-level LRU cache, keyed by
+the positions' bytes and the options (resolution, method, mask, extent). It is the
+module's only state; a :class:`TopoRenderer` never changes after it is built, so
+sharing one is safe. Construct :class:`TopoRenderer` directly to bypass the cache.
 """
 
 from __future__ import annotations
@@ -143,6 +152,36 @@ def _pad_span(lo: float, hi: float, other: float) -> tuple[float, float]:
         return lo, hi
     width = other if other > 0 else 1.0
     return lo - width / 2, hi + width / 2
+
+
+def _enclosing_circle(pos: np.ndarray) -> tuple[float, float, float]:
+    """Centre of the bounding box and the distance to the farthest neuron (0.5 for a single point)."""
+    lo, hi = pos.min(axis=0), pos.max(axis=0)
+    centre = (lo + hi) / 2
+    radius = float(np.max(np.hypot(*(pos - centre).T)))
+    if radius <= 0:
+        radius = 0.5
+    return float(centre[0]), float(centre[1]), radius
+
+
+def _grid_span(pos: np.ndarray, mask: str | None, extent: Any, circle: tuple[float, float, float],
+               caller: str) -> tuple[float, float, float, float]:
+    """``(x0, x1, y0, y1)`` of the pixel centres: ``extent``, the circle's square or the bounding box."""
+    if extent is not None:
+        try:
+            ext = tuple(float(e) for e in extent)
+        except (TypeError, ValueError):
+            ext = ()
+        if len(ext) != 4 or not all(np.isfinite(ext)) or not (ext[0] < ext[1] and ext[2] < ext[3]):
+            raise param_error("extent", caller, "(xmin, xmax, ymin, ymax) with xmin < xmax and ymin < ymax",
+                              extent)
+        return ext
+    if mask == "circle":
+        cx, cy, radius = circle
+        return cx - radius, cx + radius, cy - radius, cy + radius
+    lo, hi = pos.min(axis=0), pos.max(axis=0)
+    wx, wy = hi - lo
+    return (*_pad_span(lo[0], hi[0], wy), *_pad_span(lo[1], hi[1], wx))
 
 
 class TopoRenderer:
@@ -217,82 +256,66 @@ class TopoRenderer:
         self.method = method
         self.mask_kind = mask
         self.shape = (self.resolution, self.resolution)
+        self.circle = _enclosing_circle(pos)
+        grid = self._pixel_grid(*_grid_span(pos, mask, extent, self.circle, caller))
+        # the triangulation is needed by linear/cubic and by the hull mask
+        tri = self._triangulate(pos, method, mask) if method != "nearest" or mask == "hull" else None
+        inside_hull = None if tri is None else self._inside_hull(tri, grid)
+        drawn = self._drawn_pixels(grid, inside_hull)
+        self.mask = drawn.reshape(self.shape)
+        self.pixel_index = np.flatnonzero(drawn)
+        self.operator = self._operator(pos, grid[drawn], tri, None if inside_hull is None else inside_hull[drawn])
+        self._full_operator = None
+        if sp.issparse(self.operator):
+            self._grid_operator()  # part of the one-off build, not of every render
 
-        # -- grid span ------------------------------------------------------------
-        lo, hi = pos.min(axis=0), pos.max(axis=0)
-        centre = (lo + hi) / 2
-        radius = float(np.max(np.hypot(*(pos - centre).T)))
-        if radius <= 0:
-            radius = 0.5
-        self.circle = (float(centre[0]), float(centre[1]), radius)
-        if extent is not None:
-            try:
-                ext = tuple(float(e) for e in extent)
-            except (TypeError, ValueError):
-                ext = ()
-            if len(ext) != 4 or not all(np.isfinite(ext)) or not (ext[0] < ext[1] and ext[2] < ext[3]):
-                raise param_error("extent", caller, "(xmin, xmax, ymin, ymax) with xmin < xmax and ymin < ymax",
-                                  extent)
-            x0, x1, y0, y1 = ext
-        elif mask == "circle":
-            x0, x1 = centre[0] - radius, centre[0] + radius
-            y0, y1 = centre[1] - radius, centre[1] + radius
-        else:
-            wx, wy = hi - lo
-            x0, x1 = _pad_span(lo[0], hi[0], wy)
-            y0, y1 = _pad_span(lo[1], hi[1], wx)
+    # ------------------------------------------------------------------ building
+    def _pixel_grid(self, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
+        """Set ``xs``, ``ys`` (pixel centres) and ``extent`` (pixel edges); return the centres ``(H*W, 2)``."""
         self.xs = np.linspace(x0, x1, self.resolution)
         self.ys = np.linspace(y0, y1, self.resolution)
         dx = (x1 - x0) / (self.resolution - 1)
         dy = (y1 - y0) / (self.resolution - 1)
         self.extent = (x0 - dx / 2, x1 + dx / 2, y0 - dy / 2, y1 + dy / 2)
         gx, gy = np.meshgrid(self.xs, self.ys)
-        grid = np.column_stack([gx.ravel(), gy.ravel()])
+        return np.column_stack([gx.ravel(), gy.ravel()])
 
-        # -- triangulation (needed by linear/cubic and by the hull mask) -----------
-        tri = None
-        if method != "nearest" or mask == "hull":
-            tri = self._triangulate(pos, method, mask)
+    def _inside_hull(self, tri, grid: np.ndarray) -> np.ndarray:
+        """Which pixel centres SciPy's linear interpolation counts as inside the convex hull."""
+        from scipy.interpolate import LinearNDInterpolator
 
-        # -- which pixels are drawn -------------------------------------------------
-        inside_hull = None
-        if tri is not None:
-            from scipy.interpolate import LinearNDInterpolator
+        return ~np.isnan(LinearNDInterpolator(tri, np.ones(self.n_neurons))(grid))
 
-            probe = LinearNDInterpolator(tri, np.ones(self.n_neurons))(grid)
-            inside_hull = ~np.isnan(probe)
-        if mask == "hull":
+    def _drawn_pixels(self, grid: np.ndarray, inside_hull: np.ndarray | None) -> np.ndarray:
+        """The mask over the pixel centres (flat); raises if it leaves no pixel."""
+        if self.mask_kind == "hull":
             drawn = inside_hull
-        elif mask == "circle":
+        elif self.mask_kind == "circle":
+            cx, cy, radius = self.circle
             # a little slack so neurons on the rim and the rim pixels themselves survive rounding
-            drawn = np.hypot(grid[:, 0] - centre[0], grid[:, 1] - centre[1]) <= radius * (1 + 1e-9)
+            drawn = np.hypot(grid[:, 0] - cx, grid[:, 1] - cy) <= radius * (1 + 1e-9)
         else:
             drawn = np.ones(len(grid), dtype=bool)
         if not drawn.any():
             raise InvalidInputError(
                 f"TopoRenderer(): no pixel of the {self.resolution}x{self.resolution} grid lies inside the "
-                f"{mask!r} mask of these {self.n_neurons} neuron positions. Use mask=None or a larger extent."
+                f"{self.mask_kind!r} mask of these {self.n_neurons} neuron positions. Use mask=None or a larger "
+                "extent."
             )
-        self.mask = drawn.reshape(self.shape)
-        self.pixel_index = np.flatnonzero(drawn)
+        return drawn
 
-        # -- the operator -----------------------------------------------------------
-        points = grid[drawn]
-        if method == "nearest":
-            self.operator = self._nearest_operator(pos, points)
-        else:
-            inside = inside_hull[drawn]
-            query = points.copy()
-            if not inside.all():
-                query[~inside] = self._project_to_hull(tri, points[~inside])
-            op = self._interpolator_operator(tri, query, method)
-            if method == "linear":
-                op = sp.csr_matrix(op)
-                op.eliminate_zeros()
-            self.operator = op
-        self._full_operator = None
-        if sp.issparse(self.operator):
-            self._grid_operator()  # part of the one-off build, not of every render
+    def _operator(self, pos: np.ndarray, points: np.ndarray, tri, inside: np.ndarray | None):
+        """Interpolation weights of the drawn pixel centres ``points`` (continued outside the hull)."""
+        if self.method == "nearest":
+            return self._nearest_operator(pos, points)
+        query = points.copy()
+        if not inside.all():
+            query[~inside] = self._project_to_hull(tri, points[~inside])
+        op = self._interpolator_operator(tri, query, self.method)
+        if self.method == "linear":
+            op = sp.csr_matrix(op)
+            op.eliminate_zeros()
+        return op
 
     # ------------------------------------------------------------------ building
     @staticmethod

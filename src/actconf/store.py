@@ -22,9 +22,21 @@ opens with every completed snapshot and no partial one. Arrays grow in blocks
 (their Zarr shape may exceed the number of committed snapshots while recording) and
 are trimmed when recording ends.
 
+Chunks are encoded as Zarr v3 ``bytes`` (little-endian) then ``blosc`` (LZ4, level 5,
+bit-shuffle); :class:`RunWriter` writes each snapshot's chunk file itself when the
+arrays have exactly that layout and leaves the write to Zarr otherwise.
+
+:func:`run_layout` is the one description of what a run holds (manifest, per-snapshot
+array specs, static arrays); the recorder and :func:`actconf.testing.write_synthetic_run`
+both build their runs with it. :func:`softmax` is the one numpy softmax of actconf.
+
 Writing needs only numpy and zarr (so that this file, ``errors.py`` and
 ``callbacks.py`` can be copied into a project that does not install actconf);
 reading additionally uses pandas, xarray and dask, imported when a run is opened.
+
+State beyond the objects: a :class:`RunWriter` with ``background=True`` registers an
+``atexit`` hook (removed by ``close``) that gives queued snapshots a bounded time to
+commit when the interpreter exits. Nothing else is module-level state.
 """
 
 from __future__ import annotations
@@ -38,7 +50,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -61,9 +73,12 @@ _INITIAL_CAPACITY = 16
 __all__ = [
     "FORMAT_VERSION",
     "Run",
+    "RunLayout",
     "RunWriter",
     "is_run",
     "open_run",
+    "run_layout",
+    "softmax",
 ]
 
 
@@ -108,6 +123,17 @@ def safe_array_key(name: str) -> str:
     return key or "_"
 
 
+def softmax(z: Any) -> np.ndarray:
+    """Softmax over the last axis, computed in float64 (max-shifted, so large logits are safe).
+
+    Returns float64; cast the result where another dtype is stored.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def check_target_directory(path: Path, overwrite: bool) -> None:
     """Refuse to write where a run (or unrelated data) already is; see ``RunWriter``."""
     if path.exists() and not path.is_dir():
@@ -128,6 +154,105 @@ def check_target_directory(path: Path, overwrite: bool) -> None:
             "will not write into it (not even with overwrite=True, which only replaces runs). "
             "Choose a new or empty directory."
         )
+
+
+# --------------------------------------------------------------------------- layout
+class RunLayout(NamedTuple):
+    """What a run holds, in the form :class:`RunWriter` takes (see :func:`run_layout`)."""
+
+    manifest: dict[str, Any]
+    arrays: dict[str, tuple[tuple[int, ...], tuple[str, ...], str]]
+    static: dict[str, tuple[np.ndarray, tuple[str, ...]]]
+
+
+def layer_entries(layers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Manifest entries of recorded layers, each with a distinct Zarr ``array`` key.
+
+    Every entry needs ``name`` and ``n_neurons``; its other fields (``kind``,
+    ``class``, ``output_shape``, ...) are kept. An entry without ``array`` gets
+    ``"activations/" + safe_array_key(name)``, with ``_`` appended until it is unique.
+    """
+    entries, used = [], set()
+    for layer in layers:
+        entry = dict(layer)
+        key = entry.get("array") or "activations/" + safe_array_key(str(entry["name"]))
+        while key in used:
+            key += "_"
+        used.add(key)
+        entry["array"] = key
+        entry["n_neurons"] = int(entry["n_neurons"])
+        entries.append(entry)
+    return entries
+
+
+def run_layout(
+    *,
+    labels: Sequence[int] | np.ndarray,
+    class_names: Sequence[str],
+    layers: Sequence[Mapping[str, Any]],
+    logits: bool,
+    mc_samples: int = 0,
+    probe_indices: Sequence[int] | np.ndarray | None = None,
+    probe_inputs: np.ndarray | None = None,
+    input_shape: Sequence[int] | None = None,
+    **sections: Any,
+) -> RunLayout:
+    """The manifest, array specs and static arrays of a run: the one place that defines them.
+
+    Parameters
+    ----------
+    labels : sequence of int
+        True class of every probe sample (-1 = unknown); fixes the number of samples.
+    class_names : sequence of str
+        One name per model output.
+    layers : sequence of dict
+        Recorded layers, each with ``name`` and ``n_neurons`` (see :func:`layer_entries`).
+    logits : bool
+        Whether ``outputs/logits`` is recorded (``outputs/probabilities`` always is).
+    mc_samples : int, default=0
+        MC-dropout passes per snapshot (``outputs/mc_probabilities`` when > 0).
+    probe_indices : sequence of int, optional
+        Index of each probe sample in its dataset split; ``0..n-1`` by default.
+    probe_inputs : array of shape (n_samples, ...), optional
+        Stored once as the static array ``probe_inputs``.
+    input_shape : sequence of int, optional
+        Shape of one probe input; taken from ``probe_inputs`` when not given.
+    **sections
+        Further top-level manifest fields (``dataset``, ``model``, ``recorder``,
+        ``config``, ``versions``, ...); ``output_mode`` becomes ``outputs.mode``.
+
+    Returns
+    -------
+    RunLayout
+        ``(manifest, arrays, static)``, to pass on to :class:`RunWriter`.
+    """
+    labels = [int(v) for v in np.asarray(labels).reshape(-1)]
+    n, k = len(labels), len(class_names)
+    indices = range(n) if probe_indices is None else np.asarray(probe_indices).reshape(-1)
+    entries = layer_entries(layers)
+    arrays: dict[str, tuple[tuple[int, ...], tuple[str, ...], str]] = {
+        e["array"]: ((n, e["n_neurons"]), ("snapshot", "sample", "neuron"), "float32") for e in entries
+    }
+    arrays["outputs/probabilities"] = ((n, k), ("snapshot", "sample", "class"), "float32")
+    if logits:
+        arrays["outputs/logits"] = ((n, k), ("snapshot", "sample", "class"), "float32")
+    if mc_samples:
+        arrays["outputs/mc_probabilities"] = ((int(mc_samples), n, k), ("snapshot", "mc", "sample", "class"),
+                                              "float32")
+    static = {}
+    probe: dict[str, Any] = {"indices": [int(i) for i in indices], "labels": labels}
+    if probe_inputs is not None:
+        dims = ("sample",) + tuple(f"input_{i}" for i in range(probe_inputs.ndim - 1))
+        static["probe_inputs"] = (probe_inputs, dims)
+        input_shape = probe_inputs.shape[1:] if input_shape is None else input_shape
+    if input_shape is not None:
+        probe["input_shape"] = [int(d) for d in input_shape]
+    outputs: dict[str, Any] = {"logits": bool(logits), "mc_samples": int(mc_samples)}
+    if "output_mode" in sections:
+        outputs = {"mode": sections.pop("output_mode"), **outputs}
+    manifest = {"dataset": sections.pop("dataset", {}), "probe": probe, "class_names": [str(c) for c in class_names],
+                "layers": entries, "outputs": outputs, **sections}
+    return RunLayout(manifest, arrays, static)
 
 
 # --------------------------------------------------------------------------- writing
@@ -205,6 +330,22 @@ def _direct_chunk_writes(arrays: Any) -> _ChunkFiles | None:
         return None
 
 
+def _complete_manifest(manifest: Mapping[str, Any], specs: Mapping[str, tuple], static: Mapping[str, tuple]) -> dict:
+    """The manifest as written: the caller's fields plus format, creation time and array specs."""
+    full = dict(manifest)
+    full["format"] = FORMAT_NAME
+    full["format_version"] = FORMAT_VERSION
+    full.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    full["arrays"] = {
+        name: {"shape": list(shape), "dims": list(dims), "dtype": dtype} for name, (shape, dims, dtype) in specs.items()
+    }
+    full["static_arrays"] = {
+        name: {"shape": list(value.shape), "dims": list(dims), "dtype": str(value.dtype)}
+        for name, (value, dims) in static.items()
+    }
+    return jsonable(full)
+
+
 class RunWriter:
     """Append snapshots to a run directory, crash-safely.
 
@@ -266,19 +407,7 @@ class RunWriter:
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
 
-        full = dict(manifest)
-        full["format"] = FORMAT_NAME
-        full["format_version"] = FORMAT_VERSION
-        full.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        full["arrays"] = {
-            name: {"shape": list(shape), "dims": list(dims), "dtype": dtype}
-            for name, (shape, dims, dtype) in self._specs.items()
-        }
-        full["static_arrays"] = {
-            name: {"shape": list(value.shape), "dims": list(dims), "dtype": str(value.dtype)}
-            for name, (value, dims) in static.items()
-        }
-        self.manifest = jsonable(full)
+        self.manifest = _complete_manifest(manifest, self._specs, static)
         # The commit log exists (empty) before the manifest: a directory with a
         # manifest is always a complete, openable run (with 0 snapshots until the
         # first commit, which needs the arrays: readers never look at them before).
@@ -762,6 +891,31 @@ class Run:
             )
         return idx
 
+    def snapshot_coords(self, idx: Any) -> dict[str, Any]:
+        """xarray coordinates along ``snapshot`` for the snapshot positions ``idx``.
+
+        ``snapshot`` (the positions) plus ``epoch``, ``step``, ``progress`` and
+        ``snapshot_label``: what every per-snapshot DataArray of actconf carries.
+        """
+        idx = np.asarray(idx)
+        table = self.snapshots.iloc[idx]
+        return {
+            "snapshot": idx,
+            "epoch": ("snapshot", table["epoch"].to_numpy()),
+            "step": ("snapshot", table["step"].to_numpy()),
+            "progress": ("snapshot", table["progress"].to_numpy(dtype=float)),
+            "snapshot_label": ("snapshot", table["label"].astype(str).to_numpy()),
+        }
+
+    def snapshot_frame(self, idx: Any):
+        """Snapshot metadata for tidy tables: a DataFrame with one row per position in ``idx``.
+
+        Columns ``snapshot``, ``kind``, ``epoch``, ``batch``, ``step``, ``progress`` and
+        ``label`` (those the table has), indexed ``0..len(idx)-1``.
+        """
+        cols = [c for c in ("kind", "epoch", "batch", "step", "progress", "label") if c in self.snapshots]
+        return self.snapshots.iloc[np.asarray(idx)][cols].reset_index()
+
     # ..................................................................... arrays
     def _zarr_array(self, name: str):
         import zarr
@@ -826,15 +980,8 @@ class Run:
         chunks = (step, *view.shape[1:])
         data = da.from_array(view, chunks=chunks, lock=False, asarray=True, fancy=False,
                              name=f"actconf-{self.path.name}-{name}-{n}", inline_array=True)
-        table = self.snapshots
-        snap_coords = {
-            "snapshot": np.arange(n),
-            "epoch": ("snapshot", table["epoch"].to_numpy()),
-            "step": ("snapshot", table["step"].to_numpy()),
-            "progress": ("snapshot", table["progress"].to_numpy(dtype=float)),
-            "snapshot_label": ("snapshot", table["label"].astype(str).to_numpy()),
-        }
-        return xr.DataArray(data, dims=tuple(dims), coords={**snap_coords, **coords}, name=name)
+        return xr.DataArray(data, dims=tuple(dims), coords={**self.snapshot_coords(np.arange(n)), **coords},
+                            name=name)
 
     def _sample_coords(self) -> dict[str, Any]:
         return {

@@ -2,25 +2,44 @@
 
 Stage 1, :func:`record`: load a dataset, draw the probe set, build the paper's model,
 train it with :class:`~actconf.ActivationRecorder` attached and return the opened run.
-Stage 2, :func:`actconf.report.build_report`: confidence and calibration, NAPs, the
-layout (saved into the run), maps, animation, statistics and the HTML report.
-:func:`run_study` does both.
+Stage 2: save the study's layout of the mapped layer into the run
+(:func:`actconf.layout.ensure_layout` with ``save=True``), then
+:func:`actconf.report.build_report` (confidence and calibration, NAPs, maps,
+animation, statistics and the HTML report). :func:`run_study` does both;
+:func:`open_or_record` opens a run, recording it first if it is missing (what the
+notebooks 02–04 do so that each also runs on its own).
+
+:class:`StudyConfig` holds every field that defines a study; ``validate()`` checks all
+of them (the layout method too) before any training starts.
+
+Hidden state: :func:`record` (and so :func:`run_study` and :func:`open_or_record`)
+calls ``keras.utils.set_random_seed(config.seed)``, which seeds Python's ``random``,
+NumPy's global generator and the backend's global RNG of the whole process. Without it
+two runs with the same seed differ (dropout masks and Keras' shuffling draw from the
+global RNGs); code running after ``record`` in the same process sees the reseeded
+globals.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import numbers
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._validation import check_int, check_option, param_error
+from ._validation import check_bool, check_int, check_option, param_error
 
-__all__ = ["StudyConfig", "auto_every_n_batches", "record", "run_study"]
+__all__ = ["StudyConfig", "auto_every_n_batches", "open_or_record", "record", "run_study"]
 
 MODELS = ("mlp", "cnn")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,7 +75,10 @@ class StudyConfig:
     data_dir : str or None
         Extra folder to look for dataset files first.
     layout : str
-        Layout method for the maps (see :func:`actconf.layout.compute_layout`).
+        Layout method for the maps, one of :data:`actconf.layout.METHODS` (see
+        :func:`actconf.layout.compute_layout`).
+    extra : dict
+        Free-form notes stored with the configuration.
     """
 
     dataset: str = "digits"
@@ -75,11 +97,22 @@ class StudyConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> StudyConfig:
-        """Check every field; raise ``InvalidParameterError`` naming the bad one."""
+        """Check every field; raise ``InvalidParameterError`` naming the bad one.
+
+        Cheap (no Keras, no data): :func:`record` and :func:`run_study` call it before
+        anything is loaded or trained.
+        """
+        from .layout import METHODS
+
         caller = "StudyConfig"
         if not isinstance(self.dataset, str | os.PathLike) or not str(self.dataset):
             raise param_error("dataset", caller, "a dataset name or an .npz path", self.dataset)
         check_option("model", self.model, MODELS, caller)
+        hidden = self.hidden
+        if (not isinstance(hidden, Sequence) or isinstance(hidden, str) or not hidden
+                or any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1
+                       for h in hidden)):
+            raise param_error("hidden", caller, "a non-empty sequence of positive ints", hidden)
         check_int("epochs", self.epochs, caller, min_value=1)
         check_int("batch_size", self.batch_size, caller, min_value=1)
         if self.every_n_batches != "auto":
@@ -89,8 +122,35 @@ class StudyConfig:
         check_int("mc_samples", self.mc_samples, caller, min_value=0)
         check_int("max_train", self.max_train, caller, min_value=10, allow_none=True)
         check_int("seed", self.seed, caller, min_value=0)
-        self.hidden = tuple(self.hidden)
+        if self.data_dir is not None and (not isinstance(self.data_dir, str | os.PathLike)
+                                          or not str(self.data_dir)):
+            raise param_error("data_dir", caller, "a folder path or None", self.data_dir)
+        check_option("layout", self.layout, METHODS, caller)
+        if not isinstance(self.extra, dict):
+            raise param_error("extra", caller, "a dict", self.extra)
+        self.hidden = tuple(int(h) for h in hidden)
         return self
+
+    @classmethod
+    def from_fields(cls, config: StudyConfig | None = None, **fields: Any) -> StudyConfig:
+        """``config`` (default: the defaults) with ``fields`` replaced, validated.
+
+        Raises
+        ------
+        InvalidParameterError
+            ``config`` is not a StudyConfig, a field name is unknown (the message
+            lists the known ones), or a value is invalid.
+        """
+        caller = "StudyConfig.from_fields()"
+        if config is not None and not isinstance(config, StudyConfig):
+            raise param_error("config", caller, "a StudyConfig or None", type(config).__name__)
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(fields) - set(names))
+        if unknown:
+            raise param_error("fields", caller, "names of StudyConfig fields", unknown,
+                              "Known fields: " + ", ".join(names) + ".")
+        base = cls() if config is None else config
+        return dataclasses.replace(base, **fields).validate()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -116,6 +176,7 @@ def record(
     Parameters
     ----------
     config : StudyConfig
+        Validated first (before anything is loaded or trained).
     out : path-like
         Run directory to create.
     overwrite : bool, default=False
@@ -126,7 +187,15 @@ def record(
     Returns
     -------
     Run
+
+    Notes
+    -----
+    Seeds the process's global RNGs with ``keras.utils.set_random_seed(config.seed)``
+    (Python, NumPy, the Keras backend) before building the model: dropout and Keras'
+    shuffling draw from them, so this is what makes the same seed give the same run.
     """
+    if not isinstance(config, StudyConfig):
+        raise param_error("config", "record()", "a StudyConfig", type(config).__name__)
     config.validate()
     import keras
 
@@ -159,6 +228,58 @@ def record(
     return open_run(out)
 
 
+def open_or_record(
+    path: str | os.PathLike,
+    config: StudyConfig | None = None,
+    *,
+    verbose: int | str = 0,
+    **fields: Any,
+):
+    """Open the run at ``path``; if there is none yet, record the study into it first.
+
+    Notebooks 02–04 read the run notebook 01 wrote; with this, each of them also runs
+    on its own. The configuration matters only when a run must be recorded: an
+    existing run is opened as it is, whatever ``config`` and ``fields`` say.
+
+    Parameters
+    ----------
+    path : path-like
+        The run directory (relative to the working directory; the notebooks pass
+        :func:`actconf.notebooks.resolve_path` of their ``run_dir``).
+    config : StudyConfig, optional
+        The study to record (default: ``StudyConfig()``).
+    verbose : int or "auto", default=0
+        Keras' progress output while recording.
+    **fields
+        :class:`StudyConfig` fields replacing those of ``config``, e.g.
+        ``epochs=5, probe_per_class=20``.
+
+    Returns
+    -------
+    Run
+
+    Raises
+    ------
+    InvalidParameterError
+        An unknown field or an invalid value (checked even when the run exists).
+
+    Notes
+    -----
+    Recording seeds the global RNGs (see :func:`record`). A recording is announced
+    with a ``logging`` INFO message of the ``actconf.study`` logger.
+    """
+    from .store import is_run, open_run
+
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise param_error("path", "open_or_record()", "a path (str or os.PathLike)", path)
+    config = StudyConfig.from_fields(config, **fields)
+    if is_run(path):
+        return open_run(path)
+    logger.info("No run at %s yet: recording it (%s, %s, %d epochs).", path, config.dataset,
+                config.model, config.epochs)
+    return record(config, path, verbose=verbose)
+
+
 def run_study(
     config: StudyConfig,
     out: str | os.PathLike,
@@ -168,14 +289,39 @@ def run_study(
     report: bool = True,
     progress: bool = True,
 ):
-    """Record a run (:func:`record`), then write its report; return ``(run, report_path)``.
+    """Record a run (:func:`record`), save its layout, write its report.
 
-    ``report_path`` is None with ``report=False``.
+    Everything is checked before training starts (the whole ``config``, ``out``,
+    ``report`` and ``progress``). After recording, the layout of the mapped layer
+    (the first recorded one) is computed with ``config.layout`` and ``config.seed``
+    and saved into the run as ``"default"``
+    (:func:`actconf.layout.ensure_layout` with ``save=True``); the report then draws
+    every map with it.
+
+    Returns
+    -------
+    tuple
+        ``(run, report_path)``; ``report_path`` is None with ``report=False`` (then
+        no layout is computed either).
+
+    Notes
+    -----
+    Seeds the global RNGs (see :func:`record`).
     """
+    caller = "run_study()"
+    if not isinstance(config, StudyConfig):
+        raise param_error("config", caller, "a StudyConfig", type(config).__name__)
+    config.validate()
+    report = check_bool("report", report, caller)
+    progress = check_bool("progress", progress, caller)
     run = record(config, out, overwrite=overwrite, verbose=verbose)
     path = None
     if report:
+        from .layout import ensure_layout
         from .report import build_report
 
-        path = build_report(run, method=config.layout, seed=config.seed, progress=progress)
+        layer = run.check_layer(None)
+        ensure_layout(run, layer, method=config.layout, seed=config.seed, save=True)
+        path = build_report(run, layer=layer, method=config.layout, seed=config.seed,
+                            progress=progress)
     return run, path

@@ -1,8 +1,8 @@
 """Build runs from arrays, without training: for tests, examples and benchmarks.
 
 ``write_synthetic_run`` writes arrays you constructed through the same
-:class:`~actconf.store.RunWriter` the recorder uses, so that every analysis can be
-checked on data whose answer is known.
+:func:`~actconf.store.run_layout` and :class:`~actconf.store.RunWriter` the recorder
+uses, so that every analysis can be checked on data whose answer is known.
 """
 
 from __future__ import annotations
@@ -13,13 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from .store import RunWriter, open_run, safe_array_key, snapshot_label
+from ._validation import param_error
+from .store import RunWriter, open_run, run_layout, snapshot_label, softmax
 
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+__all__ = ["write_synthetic_run"]
 
 
 def write_synthetic_run(
@@ -64,59 +61,55 @@ def write_synthetic_run(
     overwrite : bool, default=False
     """
     if logits is None and probabilities is None:
-        raise ValueError("write_synthetic_run needs logits or probabilities.")
+        raise param_error("logits", "write_synthetic_run()", "an array when 'probabilities' is not given", None,
+                          "Pass logits=... or probabilities=... of shape (n_snapshots, n_samples, n_classes).")
     if probabilities is None:
-        probabilities = _softmax(np.asarray(logits, dtype=np.float64))
-    probabilities = np.asarray(probabilities, dtype=np.float32)
-    n_snap, n_samples, n_classes = probabilities.shape
-    labels = np.asarray(labels, dtype=np.int64)
-    class_names = list(class_names) if class_names is not None else [str(i) for i in range(n_classes)]
+        probabilities = softmax(logits)
+    outputs = {"outputs/probabilities": np.asarray(probabilities, dtype=np.float32)}
+    if logits is not None:
+        outputs["outputs/logits"] = np.asarray(logits, dtype=np.float32)
+    if mc_probabilities is not None:
+        outputs["outputs/mc_probabilities"] = np.asarray(mc_probabilities, dtype=np.float32)
+    n_snap, _, n_classes = outputs["outputs/probabilities"].shape
+    acts = {name: np.asarray(act, dtype=np.float32) for name, act in activations.items()}
+    layout = run_layout(
+        labels=np.asarray(labels, dtype=np.int64),
+        class_names=list(class_names) if class_names is not None else [str(i) for i in range(n_classes)],
+        layers=[{"name": name, "kind": "dense", "n_neurons": int(a.shape[2]), "output_shape": [None, int(a.shape[2])]}
+                for name, a in acts.items()],
+        logits=logits is not None,
+        mc_samples=0 if mc_probabilities is None else int(np.shape(mc_probabilities)[1]),
+        probe_inputs=None if probe_inputs is None else np.asarray(probe_inputs, dtype=np.float32),
+        dataset={"name": "synthetic"}, model={"name": "synthetic"}, recorder={},
+    )
+    for entry in layout.manifest["layers"]:
+        outputs[entry["array"]] = acts[entry["name"]]
+    rows = _snapshot_rows(n_snap, kinds, epochs, batches, logs)
+    with RunWriter(path, manifest=layout.manifest, arrays=layout.arrays, static=layout.static,
+                   overwrite=overwrite) as writer:
+        for i, row in enumerate(rows):
+            snap = {key: value[i] for key, value in outputs.items()}
+            row["nonfinite"] = not all(np.all(np.isfinite(v)) for v in snap.values())
+            writer.append(snap, row)
+    return open_run(path)
+
+
+def _snapshot_rows(
+    n_snap: int,
+    kinds: Sequence[str] | None,
+    epochs: Sequence[int] | None,
+    batches: Sequence[int] | None,
+    logs: Sequence[Mapping[str, float]] | None,
+) -> list[dict[str, Any]]:
+    """Commit-log rows of a synthetic run (``nonfinite`` is set when the snapshot is written)."""
     kinds = list(kinds) if kinds is not None else ["initial"] + ["epoch"] * (n_snap - 1)
     epochs = list(epochs) if epochs is not None else list(range(n_snap))
     batches = list(batches) if batches is not None else [0] * n_snap
-
-    arrays: dict[str, Any] = {}
-    layers = []
-    for name, act in activations.items():
-        act = np.asarray(act, dtype=np.float32)
-        key = "activations/" + safe_array_key(name)
-        arrays[key] = (act.shape[1:], ("snapshot", "sample", "neuron"), "float32")
-        layers.append({"name": name, "array": key, "kind": "dense", "n_neurons": int(act.shape[2]),
-                       "output_shape": [None, int(act.shape[2])]})
-    arrays["outputs/probabilities"] = ((n_samples, n_classes), ("snapshot", "sample", "class"), "float32")
-    if logits is not None:
-        arrays["outputs/logits"] = ((n_samples, n_classes), ("snapshot", "sample", "class"), "float32")
-    mc = 0
-    if mc_probabilities is not None:
-        mc = int(np.shape(mc_probabilities)[1])
-        arrays["outputs/mc_probabilities"] = ((mc, n_samples, n_classes), ("snapshot", "mc", "sample", "class"), "float32")
-    static = {}
-    if probe_inputs is not None:
-        probe_inputs = np.asarray(probe_inputs, dtype=np.float32)
-        static["probe_inputs"] = (probe_inputs, ("sample",) + tuple(f"input_{i}" for i in range(probe_inputs.ndim - 1)))
-    manifest = {
-        "dataset": {"name": "synthetic"},
-        "probe": {"indices": list(range(n_samples)), "labels": labels.tolist()},
-        "class_names": class_names,
-        "layers": layers,
-        "outputs": {"logits": logits is not None, "mc_samples": mc},
-        "model": {"name": "synthetic"},
-        "recorder": {},
-    }
-    writer = RunWriter(path, manifest=manifest, arrays=arrays, static=static, overwrite=overwrite)
-    with writer:
-        for i in range(n_snap):
-            snap = {"outputs/probabilities": probabilities[i]}
-            if logits is not None:
-                snap["outputs/logits"] = np.asarray(logits[i], dtype=np.float32)
-            if mc_probabilities is not None:
-                snap["outputs/mc_probabilities"] = np.asarray(mc_probabilities[i], dtype=np.float32)
-            for name, act in activations.items():
-                snap["activations/" + safe_array_key(name)] = np.asarray(act[i], dtype=np.float32)
-            nonfinite = not all(np.all(np.isfinite(v)) for v in snap.values())
-            row = {"kind": kinds[i], "epoch": int(epochs[i]), "batch": int(batches[i]),
-                   "step": i, "progress": float(epochs[i]), "time": float(i), "wall_time": float(i),
-                   "nonfinite": nonfinite, "logs": dict(logs[i]) if logs is not None else {}}
-            row["label"] = snapshot_label(row)
-            writer.append(snap, row)
-    return open_run(path)
+    rows = []
+    for i in range(n_snap):
+        row = {"kind": kinds[i], "epoch": int(epochs[i]), "batch": int(batches[i]), "step": i,
+               "progress": float(epochs[i]), "time": float(i), "wall_time": float(i), "nonfinite": False,
+               "logs": dict(logs[i]) if logs is not None else {}}
+        row["label"] = snapshot_label(row)
+        rows.append(row)
+    return rows

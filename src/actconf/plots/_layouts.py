@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from .._layout_quality import MEASURES
 from .._validation import check_option, param_error
-from ._maps import plot_map, symmetric_limits
-from ._stats import new_figure
+from ..layout import MEASURES
+from ._figure import figure_for
+from ._maps import plot_map
+from ._style import MapStyle, symmetric_limits
 
 __all__ = ["plot_layout_comparison", "plot_layouts"]
 
@@ -34,7 +35,7 @@ def plot_layout_comparison(frame: Any, *, measures: Sequence[str] | None = None,
     measures : sequence of str, optional
         Scores to show as violins (default: all of :func:`~actconf.layout.layout_quality`'s).
     fig : matplotlib.figure.Figure, optional
-        Draw into this (empty) figure instead of a new one.
+        An empty figure to fill (default: a new one).
 
     Returns
     -------
@@ -61,67 +62,70 @@ def plot_layout_comparison(frame: Any, *, measures: Sequence[str] | None = None,
     scalar = [m for m in (measures or MEASURES) if m in set(frame["measure"])]
     ncols = 2
     nrows = 1 + (len(scalar) + ncols - 1) // ncols
-    if fig is None:
-        fig = new_figure((12, 3.3 * nrows))
+    fig = figure_for(fig, (12, 3.3 * nrows), caller)
     grid = fig.add_gridspec(nrows, ncols)
-
-    def curve_panel(ax, measure: str, xlabel: str, invert: bool) -> None:
-        sub = frame[frame["measure"] == measure]
-        for m in methods:
-            part = sub[sub["method"] == m]
-            if part.empty:
-                continue
-            stats = part.groupby("param")["value"].agg(["mean", "std"]).sort_index()
-            x = stats.index.to_numpy(dtype=float)
-            mean = stats["mean"].to_numpy()
-            sd = np.nan_to_num(stats["std"].to_numpy())
-            ax.plot(x, mean, "-o", ms=3, color=colours[m], label=m)
-            ax.fill_between(x, mean - sd, mean + sd, color=colours[m], alpha=0.2, lw=0)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("mean squared error")
-        if invert:
-            ax.invert_xaxis()
-        ax.grid(alpha=0.3)
-
-    curve_panel(fig.add_subplot(grid[0, 0]), "resize_mse", "down-scaled to (px), then up-scaled", True)
-    fig.axes[-1].set_title("error after down-/up-scaling (lower = smoother)", fontsize=10)
-    curve_panel(fig.add_subplot(grid[0, 1]), "blur_mse", "Gaussian blur radius (px)", False)
-    fig.axes[-1].set_title("error after blurring (lower = smoother)", fontsize=10)
-
-    def violin_panel(ax, measure: str) -> None:
-        label, higher = MEASURES.get(measure, (measure, True))
-        sub = frame[frame["measure"] == measure]
-        rng = np.random.default_rng(0)
-        for i, m in enumerate(methods):
-            vals = sub.loc[sub["method"] == m, "value"].to_numpy(dtype=float)
-            vals = vals[np.isfinite(vals)]
-            if vals.size == 0:
-                continue
-            if vals.size > 1 and np.ptp(vals) > 1e-12 * max(1.0, np.abs(vals).max()):
-                parts = ax.violinplot(vals, positions=[i], widths=0.8, showextrema=False)
-                for body in parts["bodies"]:
-                    body.set_facecolor(colours[m])
-                    body.set_edgecolor(colours[m])
-                    body.set_alpha(0.35)
-            else:
-                ax.hlines(vals.mean(), i - 0.3, i + 0.3, color=colours[m], lw=2)
-            jitter = rng.uniform(-0.12, 0.12, vals.size)
-            ax.scatter(i + jitter, vals, s=8, color=colours[m], alpha=0.8, zorder=3)
-            ax.hlines(np.median(vals), i - 0.25, i + 0.25, color="black", lw=1, zorder=4)
-        ax.set_xticks(range(len(methods)), methods, rotation=20 if len(methods) > 4 else 0,
-                      ha="right" if len(methods) > 4 else "center")
-        ax.set_title(f"{label} ({'higher' if higher else 'lower'} = better)", fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-
+    ax = fig.add_subplot(grid[0, 0])
+    _curve_panel(ax, frame, "resize_mse", colours, "down-scaled to (px), then up-scaled", invert=True)
+    ax.set_title("error after down-/up-scaling (lower = smoother)", fontsize=10)
+    ax = fig.add_subplot(grid[0, 1])
+    _curve_panel(ax, frame, "blur_mse", colours, "Gaussian blur radius (px)", invert=False)
+    ax.set_title("error after blurring (lower = smoother)", fontsize=10)
     for j, measure in enumerate(scalar):
-        violin_panel(fig.add_subplot(grid[1 + j // ncols, j % ncols]), measure)
-
+        _violin_panel(fig.add_subplot(grid[1 + j // ncols, j % ncols]), frame, measure, colours)
     handles = [Line2D([], [], color=colours[m], lw=2, label=m) for m in methods]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(methods), 9), frameon=False)
     n_rep = frame.groupby("method")["repeat"].nunique().max() if len(frame) else 0
     redraw = frame.attrs.get("redraw", "seed")
     fig.suptitle(f"Layout methods compared over {n_rep} repeat(s) (re-drawn: {redraw})", fontsize=12)
     return fig
+
+
+def _curve_panel(ax: Any, frame: Any, measure: str, colours: dict, xlabel: str, *, invert: bool) -> None:
+    """Error curves of one measure over its parameter: mean ± sd over repeats, one line per method."""
+    sub = frame[frame["measure"] == measure]
+    for m, colour in colours.items():
+        part = sub[sub["method"] == m]
+        if part.empty:
+            continue
+        stats = part.groupby("param")["value"].agg(["mean", "std"]).sort_index()
+        x = stats.index.to_numpy(dtype=float)
+        mean = stats["mean"].to_numpy()
+        sd = np.nan_to_num(stats["std"].to_numpy())
+        ax.plot(x, mean, "-o", ms=3, color=colour, label=m)
+        ax.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.2, lw=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("mean squared error")
+    if invert:
+        ax.invert_xaxis()
+    ax.grid(alpha=0.3)
+
+
+def _violin_panel(ax: Any, frame: Any, measure: str, colours: dict) -> None:
+    """One violin per method of a scalar score, with the repeats as dots and the median as a black line."""
+    label, higher = MEASURES.get(measure, (measure, True))
+    sub = frame[frame["measure"] == measure]
+    rng = np.random.default_rng(0)
+    methods = list(colours)
+    for i, m in enumerate(methods):
+        vals = sub.loc[sub["method"] == m, "value"].to_numpy(dtype=float)
+        vals = vals[np.isfinite(vals)]
+        if vals.size == 0:
+            continue
+        if vals.size > 1 and np.ptp(vals) > 1e-12 * max(1.0, np.abs(vals).max()):
+            parts = ax.violinplot(vals, positions=[i], widths=0.8, showextrema=False)
+            for body in parts["bodies"]:
+                body.set_facecolor(colours[m])
+                body.set_edgecolor(colours[m])
+                body.set_alpha(0.35)
+        else:
+            ax.hlines(vals.mean(), i - 0.3, i + 0.3, color=colours[m], lw=2)
+        jitter = rng.uniform(-0.12, 0.12, vals.size)
+        ax.scatter(i + jitter, vals, s=8, color=colours[m], alpha=0.8, zorder=3)
+        ax.hlines(np.median(vals), i - 0.25, i + 0.25, color="black", lw=1, zorder=4)
+    ax.set_xticks(range(len(methods)), methods, rotation=20 if len(methods) > 4 else 0,
+                  ha="right" if len(methods) > 4 else "center")
+    ax.set_title(f"{label} ({'higher' if higher else 'lower'} = better)", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
 
 
 def plot_layouts(
@@ -133,6 +137,7 @@ def plot_layouts(
     cmap: str = "RdBu_r",
     ncols: int = 4,
     panel_size: float = 2.6,
+    fig: Any = None,
 ):
     """Draw the same neuron values as a map with each of several layouts.
 
@@ -151,6 +156,8 @@ def plot_layouts(
     ncols : int, default=4
     panel_size : float, default=2.6
         Inches per map.
+    fig : matplotlib.figure.Figure, optional
+        An empty figure to fill (default: a new one).
 
     Returns
     -------
@@ -160,20 +167,21 @@ def plot_layouts(
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
+    caller = "plot_layouts()"
     if not isinstance(layouts, Mapping) or not layouts:
-        raise param_error("layouts", "plot_layouts()", "a non-empty dict of name -> Layout", layouts)
+        raise param_error("layouts", caller, "a non-empty dict of name -> Layout", layouts)
     if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise param_error("ncols", "plot_layouts()", "an int >= 1", ncols)
+        raise param_error("ncols", caller, "an int >= 1", ncols)
     values = np.asarray(values, dtype=float)
     vlim = symmetric_limits(values)
+    style = MapStyle(vlim=vlim, cmap=cmap, markers=True, contours=0)
     n = len(layouts)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig = new_figure((panel_size * ncols + 0.8, panel_size * nrows + 0.5))
+    fig = figure_for(fig, (panel_size * ncols + 0.8, panel_size * nrows + 0.5), caller)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, (name, layout) in zip(axes, layouts.items(), strict=False):
-        plot_map(values, layout, ax=ax, vlim=vlim, cmap=cmap, colorbar=False, markers=True, contours=0,
-                 title=name)
+        plot_map(values, layout, ax=ax, colorbar=False, title=name, style=style)
     for ax in axes[n:]:
         ax.set_visible(False)
     mappable = ScalarMappable(norm=Normalize(*vlim), cmap=cmap)

@@ -6,18 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, param_error
+from .._validation import check_int, check_run, param_error
 from ..errors import MissingDataError
+from ._figure import figure_for
 
 __all__ = ["pick_snapshots", "plot_training"]
-
-
-def _check_run(run: Any, caller: str):
-    from ..store import Run
-
-    if not isinstance(run, Run):
-        raise param_error("run", caller, "an actconf Run (from actconf.open_run)", type(run).__name__)
-    return run
 
 
 def pick_snapshots(run: Any, *, n: int = 6) -> list[int]:
@@ -40,7 +33,7 @@ def pick_snapshots(run: Any, *, n: int = 6) -> list[int]:
     list of int
         Increasing snapshot positions, always including the first and the last.
     """
-    _check_run(run, "pick_snapshots()")
+    check_run(run, "pick_snapshots()")
     check_int("n", n, "pick_snapshots()", min_value=2)
     progress = run.snapshots["progress"].to_numpy(dtype=float)
     if len(progress) == 0:
@@ -58,7 +51,7 @@ def pick_snapshots(run: Any, *, n: int = 6) -> list[int]:
     return sorted(chosen)
 
 
-def plot_training(run: Any, *, x: str = "progress"):
+def plot_training(run: Any, *, x: str = "progress", fig: Any = None):
     """Learning curves from a run's snapshot table: loss and accuracy over training.
 
     Training values come from Keras' logs at every snapshot (at batch snapshots they
@@ -70,16 +63,17 @@ def plot_training(run: Any, *, x: str = "progress"):
     run : Run
     x : {"progress", "step"}, default="progress"
         Training time in epochs (float) or optimizer steps.
+    fig : matplotlib Figure, optional
+        An empty figure to fill (default: a new one).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    from ._stats import new_figure
-
-    _check_run(run, "plot_training()")
+    caller = "plot_training()"
+    check_run(run, caller)
     if x not in ("progress", "step"):
-        raise param_error("x", "plot_training()", "one of 'progress', 'step'", x)
+        raise param_error("x", caller, "one of 'progress', 'step'", x)
     table = run.snapshots
     metrics = [m for m in ("loss", "accuracy") if m in table.columns]
     if not metrics:
@@ -87,7 +81,7 @@ def plot_training(run: Any, *, x: str = "progress"):
             "plot_training(): the run's snapshots hold no Keras logs ('loss'/'accuracy'); "
             "was the model compiled with metrics=['accuracy']?"
         )
-    fig = new_figure((5.0 * len(metrics), 3.4))
+    fig = figure_for(fig, (5.0 * len(metrics), 3.4), caller)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     batch = table["kind"] == "batch"
     epoch = table["kind"] == "epoch"

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_int, check_option, param_error
+from ._figure import axes_for, figure_for
 
 __all__ = [
     "plot_bin_statistics",
@@ -49,16 +50,6 @@ _METRIC_LABELS = {
 
 
 # ---------------------------------------------------------------------------- helpers
-def new_figure(figsize: tuple[float, float]):
-    """A Figure outside pyplot's registry (no double display in notebooks, no leaks)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _check_table(table: Any, required: Sequence[str], source: str, caller: str):
     import pandas as pd
 
@@ -75,13 +66,6 @@ def _check_table(table: Any, required: Sequence[str], source: str, caller: str):
 def _check_x(table: Any, x: str, caller: str) -> str:
     options = [c for c in _X_LABELS if c in table.columns]
     return check_option("x", x, options, caller)
-
-
-def _axes(ax: Any, figsize: tuple[float, float]):
-    if ax is None:
-        fig = new_figure(figsize)
-        return fig, fig.add_subplot()
-    return ax.figure, ax
 
 
 def _epoch_marks(ax: Any, table: Any, x: str) -> None:
@@ -129,6 +113,7 @@ def plot_correlation(
     x : {"step", "progress", "snapshot", "epoch"}, default="step"
         Training-time axis (``progress`` = epochs as a float).
     ax : matplotlib Axes, optional
+        Draw here (default: a new figure).
     title : str, optional
 
     Returns
@@ -140,7 +125,7 @@ def plot_correlation(
     caller = "plot_correlation()"
     table = _check_table(table, ["rho", "ci_low", "ci_high", "layer"], "actconf.analysis.activity_confidence()", caller)
     x = _check_x(table, x, caller)
-    fig, ax = _axes(ax, (6.0, 3.6))
+    fig, ax = axes_for(ax, (6.0, 3.6), caller)
     layers = list(dict.fromkeys(table["layer"]))
     colors = sns.color_palette("colorblind", len(layers))
     for layer, color in zip(layers, colors, strict=True):
@@ -190,7 +175,7 @@ def plot_bin_statistics(
         Which layer of the table (required when it holds several).
     x : {"step", "progress", "snapshot", "epoch"}, default="step"
     fig : matplotlib Figure, optional
-        Draw into this (empty) figure.
+        An empty figure to fill (default: a new one).
 
     Returns
     -------
@@ -219,8 +204,7 @@ def plot_bin_statistics(
     sub = table[table["layer"] == layer]
     bins = sub[["bin_index", "bin"]].drop_duplicates().sort_values("bin_index")
     palette = sns.color_palette("rocket_r", len(bins) + 1)[1:]  # low confidence light ... high dark
-    if fig is None:
-        fig = new_figure((4.2 * len(metrics) + 1.0, 3.5))
+    fig = figure_for(fig, (4.2 * len(metrics) + 1.0, 3.5), caller)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics, strict=True):
         for (b, label), color in zip(bins.itertuples(index=False), palette, strict=True):
@@ -268,12 +252,12 @@ def plot_confidence(
         Violins: split into correctly and wrongly predicted samples.
     max_snapshots : int, default=12
     ax : matplotlib Axes, optional
+        Draw here (default: a new figure).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    import pandas as pd
     import seaborn as sns
     import xarray as xr
 
@@ -291,54 +275,72 @@ def plot_confidence(
     measure = conf.attrs.get("measure", conf.name or "confidence")
     bounded = measure != "energy"
     if kind == "violin":
-        fig, ax = _axes(ax, (max(4.5, 0.75 * n_snap + 1.5), 3.6))
-        snaps = conf["snapshot"].values
-        if "snapshot_label" in conf.coords:  # "initial", "epoch 1 · batch 10", "epoch 3"
-            names = [str(x).replace("epoch ", "ep. ").replace(" · batch ", "\nb. ") for x in conf["snapshot_label"].values]
-        else:
-            names = [f"{int(e)}" for e in conf["epoch"].values] if "epoch" in conf.coords else [str(s) for s in snaps]
-            if "step" in conf.coords and len(set(names)) < len(names):
-                names = [f"{e}·{s}" for e, s in zip(names, conf["step"].values, strict=True)]
-        long = pd.DataFrame({"snapshot": np.repeat(names, values.shape[1]), "confidence": values.ravel()})
-        split = by_correct and "prediction" in conf.coords and "label" in conf.coords
-        if split:
-            correct = np.asarray(conf["prediction"].values) == np.asarray(conf["label"].values)[None, :]
-            long["prediction is"] = np.where(correct.ravel(), "correct", "wrong")
-            sns.violinplot(data=long, x="snapshot", y="confidence", hue="prediction is", split=True,
-                           hue_order=["correct", "wrong"], palette={"correct": "#4c72b0", "wrong": "#dd8452"},
-                           cut=0, inner="quart", density_norm="width", linewidth=0.7, ax=ax)
-            ax.legend(title="prediction", fontsize=8, title_fontsize=8, frameon=False, loc="lower right")
-        else:
-            sns.violinplot(data=long, x="snapshot", y="confidence", color="#4c72b0", cut=0, inner="quart",
-                           density_norm="width", linewidth=0.7, ax=ax)
-        ax.set_xlabel("snapshot" if "snapshot_label" in conf.coords else
-                      ("epoch" if "·" not in names[0] else "epoch·step"))
-        if bounded:
-            ax.set_ylim(0, 1.02)
+        fig, ax = axes_for(ax, (max(4.5, 0.75 * n_snap + 1.5), 3.6), caller)
+        _confidence_violins(ax, conf, values, by_correct=by_correct, bounded=bounded)
     else:
-        fig, ax = _axes(ax, (6.5, 3.6))
-        xs = np.asarray(conf["step"].values if "step" in conf.coords else conf["snapshot"].values, dtype=float)
-        finite = values[np.isfinite(values)]
-        lo, hi = (0.0, 1.0) if bounded else (float(finite.min()), float(finite.max()))
-        edges = np.linspace(lo, hi, 41)
-        hist = np.stack([np.histogram(v[np.isfinite(v)], bins=edges)[0] for v in values]).astype(float)
-        hist /= np.maximum(hist.sum(axis=1, keepdims=True), 1)
-        x_edges = np.concatenate([[xs[0] - 0.5 * (xs[1] - xs[0]) if n_snap > 1 else xs[0] - 0.5],
-                                  (xs[1:] + xs[:-1]) / 2,
-                                  [xs[-1] + 0.5 * (xs[-1] - xs[-2]) if n_snap > 1 else xs[-1] + 0.5]])
-        mesh = ax.pcolormesh(x_edges, edges, hist.T, cmap="Blues", shading="flat", rasterized=True)
-        q = np.nanpercentile(values, [25, 50, 75], axis=1)
-        ax.plot(xs, q[1], color="#c44e52", lw=1.4, label="median")
-        ax.plot(xs, q[0], color="#c44e52", lw=0.8, ls="--", label="quartiles")
-        ax.plot(xs, q[2], color="#c44e52", lw=0.8, ls="--")
-        cb = fig.colorbar(mesh, ax=ax, pad=0.02)
-        cb.set_label("share of samples", fontsize=8)
-        ax.legend(fontsize=8, frameon=False, loc="lower right")
-        ax.set_xlabel("training step" if "step" in conf.coords else "snapshot")
+        fig, ax = axes_for(ax, (6.5, 3.6), caller)
+        _confidence_density(fig, ax, conf, values, bounded=bounded)
     ax.set_ylabel(f"confidence ({measure})")
     ax.set_title(f"Confidence of {values.shape[1]} probe samples", fontsize=10)
     sns.despine(ax=ax)
     return fig
+
+
+def _violin_names(conf: Any) -> list[str]:
+    """Short x labels per snapshot: ``"ep. 1\\nb. 10"``, else epochs (with steps when epochs repeat)."""
+    if "snapshot_label" in conf.coords:  # "initial", "epoch 1 · batch 10", "epoch 3"
+        return [str(x).replace("epoch ", "ep. ").replace(" · batch ", "\nb. ") for x in conf["snapshot_label"].values]
+    names = [f"{int(e)}" for e in conf["epoch"].values] if "epoch" in conf.coords else \
+        [str(s) for s in conf["snapshot"].values]
+    if "step" in conf.coords and len(set(names)) < len(names):
+        names = [f"{e}·{s}" for e, s in zip(names, conf["step"].values, strict=True)]
+    return names
+
+
+def _confidence_violins(ax: Any, conf: Any, values: np.ndarray, *, by_correct: bool, bounded: bool) -> None:
+    """One violin per snapshot, split into correct and wrong predictions when the labels are known."""
+    import pandas as pd
+    import seaborn as sns
+
+    names = _violin_names(conf)
+    long = pd.DataFrame({"snapshot": np.repeat(names, values.shape[1]), "confidence": values.ravel()})
+    if by_correct and "prediction" in conf.coords and "label" in conf.coords:
+        correct = np.asarray(conf["prediction"].values) == np.asarray(conf["label"].values)[None, :]
+        long["prediction is"] = np.where(correct.ravel(), "correct", "wrong")
+        sns.violinplot(data=long, x="snapshot", y="confidence", hue="prediction is", split=True,
+                       hue_order=["correct", "wrong"], palette={"correct": "#4c72b0", "wrong": "#dd8452"},
+                       cut=0, inner="quart", density_norm="width", linewidth=0.7, ax=ax)
+        ax.legend(title="prediction", fontsize=8, title_fontsize=8, frameon=False, loc="lower right")
+    else:
+        sns.violinplot(data=long, x="snapshot", y="confidence", color="#4c72b0", cut=0, inner="quart",
+                       density_norm="width", linewidth=0.7, ax=ax)
+    ax.set_xlabel("snapshot" if "snapshot_label" in conf.coords else
+                  ("epoch" if "·" not in names[0] else "epoch·step"))
+    if bounded:
+        ax.set_ylim(0, 1.02)
+
+
+def _confidence_density(fig: Any, ax: Any, conf: Any, values: np.ndarray, *, bounded: bool) -> None:
+    """Share of samples per confidence bin (colour) over training, with the median and quartiles."""
+    n_snap = values.shape[0]
+    xs = np.asarray(conf["step"].values if "step" in conf.coords else conf["snapshot"].values, dtype=float)
+    finite = values[np.isfinite(values)]
+    lo, hi = (0.0, 1.0) if bounded else (float(finite.min()), float(finite.max()))
+    edges = np.linspace(lo, hi, 41)
+    hist = np.stack([np.histogram(v[np.isfinite(v)], bins=edges)[0] for v in values]).astype(float)
+    hist /= np.maximum(hist.sum(axis=1, keepdims=True), 1)
+    x_edges = np.concatenate([[xs[0] - 0.5 * (xs[1] - xs[0]) if n_snap > 1 else xs[0] - 0.5],
+                              (xs[1:] + xs[:-1]) / 2,
+                              [xs[-1] + 0.5 * (xs[-1] - xs[-2]) if n_snap > 1 else xs[-1] + 0.5]])
+    mesh = ax.pcolormesh(x_edges, edges, hist.T, cmap="Blues", shading="flat", rasterized=True)
+    q = np.nanpercentile(values, [25, 50, 75], axis=1)
+    ax.plot(xs, q[1], color="#c44e52", lw=1.4, label="median")
+    ax.plot(xs, q[0], color="#c44e52", lw=0.8, ls="--", label="quartiles")
+    ax.plot(xs, q[2], color="#c44e52", lw=0.8, ls="--")
+    cb = fig.colorbar(mesh, ax=ax, pad=0.02)
+    cb.set_label("share of samples", fontsize=8)
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.set_xlabel("training step" if "step" in conf.coords else "snapshot")
 
 
 # ---------------------------------------------------------------------------- calibration
@@ -367,6 +369,7 @@ def plot_reliability(
         ``max_panels`` evenly spaced, including the first and the last.
     max_panels : int, default=4
     fig : matplotlib Figure, optional
+        An empty figure to fill (default: a new one).
 
     Returns
     -------
@@ -380,8 +383,7 @@ def plot_reliability(
     max_panels = check_int("max_panels", max_panels, caller, min_value=1)
     snaps = _pick_snapshots(np.asarray(table["snapshot"].unique()), snapshots, max_panels, caller)
     strategy = table.attrs.get("strategy", "width")
-    if fig is None:
-        fig = new_figure((max(3.0 * len(snaps) + 0.4, 6.0), 3.7))
+    fig = figure_for(fig, (max(3.0 * len(snaps) + 0.4, 6.0), 3.7), caller)
     axes = fig.subplots(1, len(snaps), squeeze=False, sharey=True)[0]
     for ax, snap in zip(axes, snaps, strict=True):
         sub = table[table["snapshot"] == snap]
@@ -431,6 +433,7 @@ def plot_calibration(
         ``{"softmax": cal, "temperature-scaled": cal_t}``) in one figure.
     x : {"step", "progress", "snapshot", "epoch"}, default="step"
     fig : matplotlib Figure, optional
+        An empty figure to fill (default: a new one).
 
     Returns
     -------
@@ -453,8 +456,7 @@ def plot_calibration(
         x = _check_x(table, x, caller) if name == next(iter(tables)) else x
         if x not in table.columns:
             raise param_error("x", caller, f"a column of every table (missing in {name!r})", x)
-    if fig is None:
-        fig = new_figure((12.0, 3.6 + 0.25 * len(tables)))
+    fig = figure_for(fig, (12.0, 3.6 + 0.25 * len(tables)), caller)
     axes = fig.subplots(1, 3)
     colors = sns.color_palette("colorblind", len(tables))
     marker = None

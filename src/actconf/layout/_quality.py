@@ -1,13 +1,19 @@
-"""Quality measures of layouts (private).
+"""How good a layout is: the smoothness of its maps and how well it keeps neighbourhoods.
 
-Public entry points are :func:`actconf.layout.layout_quality` and
-:func:`actconf.layout.compare_layouts`; their docstrings describe the measures.
-The comparison figure is :func:`actconf.plots.plot_layout_comparison`.
+:func:`layout_quality` is the public entry point (its docstring describes the
+measures); :func:`quality_detail` also returns the two error curves that
+:func:`actconf.layout.compare_layouts` reports. :data:`MEASURES` names the scores
+for figures (:func:`actconf.plots.plot_layout_comparison`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from .._validation import check_int, param_error
+from ._profiles import check_profiles, prepare
 
 #: Downscaled sizes (px, for a 100 px map) and Gaussian radii (px) of the paper.
 RESIZE_SIZES: tuple[int, ...] = tuple(range(55, 9, -5))
@@ -27,8 +33,8 @@ MEASURES: dict[str, tuple[str, bool]] = {
 # --------------------------------------------------------------------------- smoothness
 def render_maps(positions: np.ndarray, values: np.ndarray, resolution: int) -> np.ndarray | None:
     """Linear maps (G, H, W), NaN outside the convex hull; None if no hull exists."""
-    from .errors import InvalidInputError
-    from .render import TopoRenderer
+    from ..errors import InvalidInputError
+    from ..render import TopoRenderer
 
     try:
         renderer = TopoRenderer(positions, resolution=resolution, method="linear", mask="hull")
@@ -203,3 +209,96 @@ def quality_detail(positions: np.ndarray, profile_dist: np.ndarray, values: np.n
         scores["blur_auc"] = curve_auc(b_err)
     scores.update(distance_scores(profile_dist, positions, k))
     return scores, curves
+
+
+# --------------------------------------------------------------------------- public
+def layout_quality(
+    layout_or_positions: Any,
+    profiles: Any,
+    *,
+    values: Any = None,
+    k: int = 10,
+    resolution: int = 100,
+) -> dict[str, float]:
+    """How well a layout arranges its neurons: smoothness of the maps and neighbourhoods.
+
+    Parameters
+    ----------
+    layout_or_positions : Layout or array-like of shape (n_neurons, 2)
+    profiles : array-like of shape (n_neurons, n_features)
+        The profiles the layout should reflect (cosine distances, dead neurons as
+        in :func:`compute_layout`).
+    values : array-like of shape (n_maps, n_neurons), optional
+        The maps to judge for smoothness; by default one map per profile column
+        (``profiles.T``, e.g. each class's NAP).
+    k : int, default=10
+        Neighbourhood size for trustworthiness, continuity and kNN preservation
+        (capped at ``ceil(n / 2) - 1``).
+    resolution : int, default=100
+        Map size in pixels (the paper's 100).
+
+    Returns
+    -------
+    dict of str to float
+        ``resize_auc``, ``blur_auc`` (lower is better); ``trustworthiness``,
+        ``continuity``, ``spearman``, ``knn_preservation`` (higher is better).
+        NaN where undefined: smoothness needs 3 neurons not on one line;
+        the others need 3 neurons.
+
+    Notes
+    -----
+    *Smoothness* (the TAM paper's measure) is computed on the rendered map arrays
+    (``TopoRenderer``, linear interpolation, blank outside the convex hull).
+    Values are divided by the largest absolute value over all maps, so scores do
+    not depend on the activation scale. Each map is (a) down-scaled to 55, 50, ...,
+    10 px and up-scaled back (bilinear with antialiasing) and (b) blurred with a
+    Gaussian of standard deviation 2, 4, ..., 20 px (sizes and radii scale with
+    ``resolution / 100``). Blank pixels outside the convex hull are *missing
+    data*, not zeros: resizing and blurring are normalised convolutions over the
+    drawn pixels (filter ``map * mask`` and ``mask``, divide), and the squared
+    error is averaged over the drawn pixels only. So a constant map scores 0 and
+    the hull's shape and size do not enter the score. (The paper measured its
+    rendered images, where blank is white, i.e. 0 on the symmetric diverging
+    scale; that mixes the hull's outline into the score: values near the hull
+    edge are blurred towards 0, and layouts are punished for strong activity at
+    their border.) Errors are averaged over maps; each score is the area under its
+    error curve over the 10 steps (trapezoidal rule, unit spacing). A smooth map
+    changes little when resized or blurred: lower is better.
+
+    *Trustworthiness* and *continuity* (Venna & Kaski, 2001) penalise layout
+    neighbours that are not profile neighbours, and profile neighbours that are
+    not layout neighbours, by their rank (1 is perfect; trustworthiness uses
+    scikit-learn's formula, continuity is the same with the spaces swapped).
+    *Spearman* is the rank correlation between profile and layout distances over
+    all pairs. *kNN preservation* is the mean fraction of each neuron's ``k``
+    nearest profile neighbours among its ``k`` nearest layout neighbours.
+    """
+    caller = "layout_quality()"
+    from ..render import positions_of
+
+    pos = positions_of(layout_or_positions, caller)
+    arr, _ = check_profiles(profiles, caller)
+    n = len(pos)
+    if arr.shape[0] != n:
+        raise param_error("profiles", caller, f"one row per neuron of the layout ({n})",
+                          f"an array of shape {arr.shape}")
+    vals = arr.T if values is None else _check_values(values, n, caller)
+    k = check_int("k", k, caller, min_value=1)
+    resolution = check_int("resolution", resolution, caller, min_value=20)
+    prep = prepare(arr)
+    scores, _ = quality_detail(pos, prep.cosine(), vals, k=k, resolution=resolution)
+    return scores
+
+
+def _check_values(values: Any, n: int, caller: str) -> np.ndarray:
+    """The maps to judge as a float array (n_maps, n): one map may be given as (n,)."""
+    try:
+        vals = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise param_error("values", caller, "a numeric array of shape (n_maps, n_neurons)",
+                          type(values).__name__) from None
+    if vals.ndim == 1:
+        vals = vals[None]
+    if vals.ndim != 2 or vals.shape[1] != n:
+        raise param_error("values", caller, f"an array of shape (n_maps, {n})", f"shape {vals.shape}")
+    return vals

@@ -1,0 +1,47 @@
+"""Activity–confidence statistics over training, as tidy pandas DataFrames.
+
+Three levels of analysis, following the paper's claim that "activity becomes stronger
+and more distinct both with training time and with confidence":
+
+* **Samples** — :func:`activity_confidence`: per snapshot (and layer), the Spearman rank
+  correlation between each probe sample's confidence and its layer activity (mean
+  activation, L2 norm or fraction of active units), with a seeded bootstrap confidence
+  interval. :func:`neuron_correlation` gives every neuron's own Spearman correlation
+  with confidence (a map per snapshot).
+* **Confidence bins** — :func:`bin_statistics`: per snapshot × confidence bin, the
+  *strength* of the bin's NAP (mean ``|NAP|`` over neurons, and the mean activation)
+  and its *distinctness* (mean pairwise cosine distance between the class NAPs inside
+  the bin).
+* **Trends and claims** — :func:`trend_tests` asks whether strength and distinctness
+  rise with training time (within each confidence bin) and with confidence (within
+  each snapshot); :func:`claim_summary` turns that into one table that says, per claim,
+  whether the data support it, with the numbers.
+
+Spearman correlations are computed by ranking once and correlating the standardised
+ranks with matrix products, so hundreds of snapshots × thousands of samples are cheap.
+
+Modules of this package: ``_spearman`` (rank correlation, p-values and the bootstrap
+engine), ``_common`` (argument checks and reading shared by the others), ``_samples``
+(sample level), ``_bins`` (confidence bins), ``_claims`` (trends and claims). Reading
+happens in chunks of about ``_common.CHUNK_BYTES`` per array; nothing else is
+module-level state.
+"""
+
+from __future__ import annotations
+
+from ._bins import bin_statistics
+from ._claims import claim_summary, trend_tests
+from ._common import ACTIVITIES
+from ._samples import activity_confidence, neuron_correlation, sample_activity
+from ._spearman import spearman
+
+__all__ = [
+    "ACTIVITIES",
+    "activity_confidence",
+    "bin_statistics",
+    "claim_summary",
+    "neuron_correlation",
+    "sample_activity",
+    "spearman",
+    "trend_tests",
+]

@@ -1,0 +1,233 @@
+"""Sample level: per-sample layer activity and its rank correlation with confidence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_float, check_int, check_option, check_random_state, check_run
+from ..confidence import check_measure
+from ..store import Run
+from ._common import ACTIVITIES, CHUNK_BYTES, check_layers, confidence_values
+from ._spearman import (
+    bootstrap_spearman,
+    bootstrap_weights,
+    p_values,
+    ranks,
+    resample_ranks,
+    spearman,
+    standardise,
+)
+
+
+def _activity_from(acts: np.ndarray, activity: str, threshold: float) -> np.ndarray:
+    if activity == "mean":
+        return acts.mean(axis=-1)
+    if activity == "l2":
+        return np.sqrt((acts.astype(np.float64) ** 2).sum(axis=-1))
+    with np.errstate(invalid="ignore"):
+        frac = (acts > threshold).mean(axis=-1)
+    return np.where(np.isfinite(acts).all(axis=-1), frac, np.nan)
+
+
+def _layer_activity(run: Run, layer: str, idx: np.ndarray, activity: str, threshold: float) -> np.ndarray:
+    info = run.layer_info(layer)
+    per = max(1, run.n_samples * int(info["n_neurons"]) * 4)
+    chunk = max(1, CHUNK_BYTES // per)
+    out = np.empty((idx.size, run.n_samples))
+    for start in range(0, idx.size, chunk):
+        acts = run.read(info["array"], idx[start:start + chunk]).astype(np.float64)
+        out[start:start + chunk] = _activity_from(acts, activity, threshold)
+    return out
+
+
+def sample_activity(
+    run: Run,
+    layer: str | None = None,
+    *,
+    activity: str = "mean",
+    threshold: float = 0.0,
+    snapshots: Any = None,
+):
+    """Activity of a layer per probe sample and snapshot.
+
+    Parameters
+    ----------
+    run : Run
+    layer : str, optional
+        The first recorded layer by default.
+    activity : {"mean", "l2", "active_fraction"}, default="mean"
+        Mean activation over the layer's neurons, their L2 norm, or the fraction of
+        neurons whose activation exceeds ``threshold``.
+    threshold : float, default=0.0
+        For ``active_fraction`` (0 = "fires" for ReLU units).
+    snapshots : selector, optional
+
+    Returns
+    -------
+    xarray.DataArray (snapshot, sample)
+    """
+    import xarray as xr
+
+    caller = "sample_activity()"
+    run = check_run(run, caller)
+    layer = run.check_layer(layer)
+    activity = check_option("activity", activity, ACTIVITIES, caller)
+    threshold = check_float("threshold", threshold, caller)
+    idx = run.snapshot_index(snapshots)
+    values = _layer_activity(run, layer, idx, activity, threshold)
+    coords = {**run.snapshot_coords(idx), "sample": np.arange(run.n_samples), "label": ("sample", run.labels)}
+    return xr.DataArray(values, dims=("snapshot", "sample"), coords=coords, name=activity,
+                        attrs={"layer": layer, "activity": activity})
+
+
+def _bootstrap_intervals(
+    conf: np.ndarray, acts: dict[str, np.ndarray], rho: dict[str, np.ndarray], weights: np.ndarray, ci: float
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Percentile bootstrap interval of every layer's rho at every snapshot (NaN where undefined).
+
+    The confidence's resample ranks of a snapshot serve every layer, hence snapshots outer.
+    """
+    lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
+    low = {layer: np.full(conf.shape[0], np.nan) for layer in acts}
+    high = {layer: np.full(conf.shape[0], np.nan) for layer in acts}
+    wf = weights.astype(np.float32)
+    for i in range(conf.shape[0]):
+        x = conf[i]
+        todo = [layer for layer in acts if np.isfinite(rho[layer][i])
+                and np.isfinite(x).all() and np.isfinite(acts[layer][i]).all()]
+        if not todo:
+            continue
+        cx = resample_ranks(x, weights)
+        for layer in todo:
+            boot = bootstrap_spearman(cx, resample_ranks(acts[layer][i], weights), wf)
+            if np.isfinite(boot).any():
+                low[layer][i], high[layer][i] = np.nanpercentile(boot, [lo_q, hi_q])
+    return low, high
+
+
+def activity_confidence(
+    run: Run,
+    *,
+    layers: str | Sequence[str] | None = None,
+    activity: str = "mean",
+    measure: Any = "max_softmax",
+    snapshots: Any = None,
+    threshold: float = 0.0,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int | np.random.Generator = 0,
+):
+    """Sample-level Spearman correlation between confidence and layer activity.
+
+    For every snapshot and layer: rank the probe samples by confidence and by activity
+    and correlate the ranks. The confidence interval is a percentile bootstrap over
+    probe samples (pairs resampled with replacement, ranks recomputed inside each
+    resample); the same resamples are used for every snapshot and layer, so
+    differences between snapshots are not blurred by different draws.
+
+    Parameters
+    ----------
+    run : Run
+    layers : str or list of str, optional
+        Layers to analyse; all recorded layers by default.
+    activity : {"mean", "l2", "active_fraction"}, default="mean"
+        See :func:`sample_activity`.
+    measure : str or xarray.DataArray, default="max_softmax"
+        Confidence measure (see :mod:`actconf.confidence`) or a precomputed confidence.
+    snapshots : selector, optional
+    threshold : float, default=0.0
+        For ``active_fraction``.
+    n_boot : int, default=1000
+        Bootstrap resamples (0 disables the interval).
+    ci : float, default=0.95
+        Coverage of the interval.
+    seed : int or numpy.random.Generator, default=0
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per layer × snapshot: snapshot metadata (``snapshot``, ``kind``,
+        ``epoch``, ``batch``, ``step``, ``progress``, ``label``), ``layer``,
+        ``activity``, ``measure``, ``n``, ``rho``, ``p_value`` (two-sided, independence),
+        ``ci_low``, ``ci_high``. ``rho`` is NaN when activity or confidence is constant
+        (e.g. a dead layer).
+    """
+    import pandas as pd
+
+    caller = "activity_confidence()"
+    run = check_run(run, caller)
+    layer_list = check_layers(run, layers, caller)
+    activity = check_option("activity", activity, ACTIVITIES, caller)
+    check_measure(measure, caller)
+    threshold = check_float("threshold", threshold, caller)
+    n_boot = check_int("n_boot", n_boot, caller, min_value=0)
+    ci = check_float("ci", ci, caller, min_value=0.0, max_value=1.0, min_inclusive=False, max_inclusive=False)
+    rng = check_random_state(seed, caller)
+    idx = run.snapshot_index(snapshots)
+    name, conf = confidence_values(run, measure, idx, caller)
+    acts = {layer: _layer_activity(run, layer, idx, activity, threshold) for layer in layer_list}
+    results = {layer: spearman(conf, acts[layer]) for layer in layer_list}
+    if n_boot:
+        weights = bootstrap_weights(run.n_samples, n_boot, rng)
+        low, high = _bootstrap_intervals(conf, acts, {k: v[0] for k, v in results.items()}, weights, ci)
+    else:
+        low = {layer: np.full(idx.size, np.nan) for layer in layer_list}
+        high = {layer: np.full(idx.size, np.nan) for layer in layer_list}
+    frame = run.snapshot_frame(idx)
+    table = pd.concat([frame.assign(layer=layer, activity=activity, measure=name, n=run.n_samples,
+                                    rho=results[layer][0], p_value=results[layer][1],
+                                    ci_low=low[layer], ci_high=high[layer])
+                       for layer in layer_list], ignore_index=True)
+    table.attrs.update(ci=ci, n_boot=n_boot, activity=activity, measure=name)
+    return table
+
+
+def neuron_correlation(
+    run: Run,
+    layer: str | None = None,
+    *,
+    measure: Any = "max_softmax",
+    snapshots: Any = None,
+):
+    """Each neuron's Spearman correlation between its activation and confidence, per snapshot.
+
+    Parameters
+    ----------
+    run : Run
+    layer : str, optional
+        The first recorded layer by default.
+    measure : str or xarray.DataArray, default="max_softmax"
+    snapshots : selector, optional
+
+    Returns
+    -------
+    xarray.DataArray (snapshot, neuron), named ``"rho"``
+        With a ``p_value`` coordinate (snapshot, neuron). Neurons that are constant
+        over the probe set at a snapshot (e.g. dead ReLUs) get NaN. Draw it as a
+        topographic map to see where activity follows confidence.
+    """
+    import xarray as xr
+
+    caller = "neuron_correlation()"
+    run = check_run(run, caller)
+    layer = run.check_layer(layer)
+    check_measure(measure, caller)
+    idx = run.snapshot_index(snapshots)
+    name, conf = confidence_values(run, measure, idx, caller)
+    info = run.layer_info(layer)
+    n_neurons = int(info["n_neurons"])
+    zc = standardise(ranks(conf, 1), 1)  # (S, n)
+    chunk = max(1, CHUNK_BYTES // max(1, run.n_samples * n_neurons * 8 * 3))
+    rho = np.empty((idx.size, n_neurons))
+    for start in range(0, idx.size, chunk):
+        acts = run.read(info["array"], idx[start:start + chunk]).astype(np.float64)
+        za = standardise(ranks(acts, 1), 1)  # (s, n, N)
+        rho[start:start + chunk] = np.einsum("sn,snk->sk", zc[start:start + chunk], za)
+    rho = np.clip(rho, -1.0, 1.0)
+    coords = {**run.snapshot_coords(idx), "neuron": np.arange(n_neurons),
+              "p_value": (("snapshot", "neuron"), p_values(rho, run.n_samples))}
+    return xr.DataArray(rho, dims=("snapshot", "neuron"), coords=coords, name="rho",
+                        attrs={"layer": layer, "measure": name})

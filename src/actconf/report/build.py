@@ -1,0 +1,245 @@
+""":func:`build_report`: check every parameter, build the sections, write the folder atomically.
+
+The report is written into a temporary folder next to its target (same parent)
+that is renamed into place when every section is done; only then is an earlier
+report replaced. On failure the target is untouched and the temporary folder is
+removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .._validation import check_bool, check_int, check_option, check_run, param_error
+from .context import ReportContext
+from .page import Section, render_page
+from .sections import page_builders
+
+CALLER = "build_report()"
+#: What a report folder holds; an existing folder with anything else is not replaced.
+REPORT_ENTRIES = frozenset({"report.html", "figures", "maps_confidence.gif"})
+
+
+# --------------------------------------------------------------------------- checks
+def check_measure(run: Any, measure: Any) -> str:
+    """A probability-valued confidence measure (the report draws calibration) the run has data for."""
+    from ..confidence import MEASURES, PROBABILITY_MEASURES, available_measures
+
+    check_option("measure", measure, MEASURES, CALLER)
+    if measure not in PROBABILITY_MEASURES:
+        raise param_error("measure", CALLER, f"a probability-valued measure ({', '.join(PROBABILITY_MEASURES)})",
+                          measure, "The report draws calibration and bins confidence into ranges of [0, 1].")
+    if measure not in available_measures(run):
+        raise param_error("measure", CALLER, "a measure this run recorded the data for "
+                          f"({', '.join(m for m in available_measures(run) if m in PROBABILITY_MEASURES)})",
+                          measure, "'temperature' needs recorded logits, 'mc_dropout' MC-dropout passes.")
+    return measure
+
+
+def _is_report_folder(path: Path) -> bool:
+    entries = {p.name for p in path.iterdir()}
+    if not entries <= REPORT_ENTRIES:
+        return False
+    figures = path / "figures"
+    return not figures.exists() or (figures.is_dir() and all(p.suffix == ".png" for p in figures.iterdir()))
+
+
+def check_out(out: Any, run: Any) -> Path:
+    """The report folder: new, empty or an earlier report, inside a writable folder, not the run itself."""
+    from ..store import is_run
+
+    if out is not None and not isinstance(out, str | os.PathLike):
+        raise param_error("out", CALLER, "a folder path or None", out)
+    target = run.path / "report" if out is None else Path(out)
+    expected = "a new or empty folder, or the folder of an earlier report (report.html, figures/, maps_confidence.gif)"
+    if target.exists() and not target.is_dir():
+        raise param_error("out", CALLER, expected, str(target), "It is a file; choose a folder.")
+    if target.is_dir() and (is_run(target) or run.path.resolve().is_relative_to(target.resolve())):
+        raise param_error("out", CALLER, expected, str(target),
+                          "It holds the run; the default, out=None, writes into <run>/report.")
+    if target.is_dir() and not _is_report_folder(target):
+        raise param_error("out", CALLER, expected, str(target), "Choose another folder; this one holds other files.")
+    existing = target.absolute().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise param_error("out", CALLER, "a folder inside a writable folder", str(target),
+                          f"{str(existing)!r} cannot be written to; choose another folder.")
+    return target
+
+
+def check_method(run: Any, method: Any) -> str:
+    """The layout method: ``method``, else the study's configured one, else ``"umap"``."""
+    from ..layout import METHODS
+
+    if method is None:
+        method = run.manifest.get("config", {}).get("study", {}).get("layout") or "umap"
+    return check_option("method", method, METHODS, CALLER)
+
+
+def check_layout(layout: Any, layer: str) -> Any:
+    """``None`` or a :class:`~actconf.layout.Layout` of ``layer``."""
+    from ..layout import Layout
+
+    if layout is not None and not isinstance(layout, Layout):
+        raise param_error("layout", CALLER, "None or an actconf Layout", type(layout).__name__,
+                          "Load one with actconf.load_layout(run, layer) or compute one with layout_from_run.")
+    if layout is not None and layout.layer is not None and layout.layer != layer:
+        raise param_error("layout", CALLER, f"a layout of layer {layer!r}", f"a layout of layer {layout.layer!r}")
+    return layout
+
+
+# --------------------------------------------------------------------------- writing
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return the ones created, outermost first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir()
+    return missing[::-1]
+
+
+def _fresh_name(target: Path, tag: str) -> Path:
+    return target.parent / f".{target.name}.{tag}-{secrets.token_hex(4)}"
+
+
+def _move_into_place(staging: Path, target: Path) -> None:
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    old = _fresh_name(target, "old")
+    os.rename(target, old)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """Yield an empty folder next to ``target``; on success it replaces ``target``, on failure it is removed."""
+    created = _make_parents(target.parent)
+    staging = _fresh_name(target, "partial")
+    staging.mkdir()
+    try:
+        yield staging
+        _move_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for path in reversed(created):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+
+
+def write_page(path: Path, sections: list[Section], run: Any, seconds: float) -> None:
+    """Render the sections into ``path`` (one self-contained HTML file)."""
+    manifest = run.manifest
+    name = run.path.name
+    subtitle = (f"{manifest.get('dataset', {}).get('name', '?')} · {manifest.get('model', {}).get('name', '')} · "
+                f"{run.n_snapshots} snapshots · written {time.strftime('%Y-%m-%d %H:%M')} in {seconds:.0f} s")
+    page = render_page(sections, title=f"actconf report — {name}", heading=f"actconf report: {name}",
+                       subtitle=subtitle)
+    path.write_text(page, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- the report
+def build_report(
+    run: Any,
+    layer: str | None = None,
+    *,
+    layout: Any = None,
+    method: str | None = None,
+    measure: str = "max_softmax",
+    compare: bool = True,
+    animation: bool = True,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+    seed: int = 0,
+) -> Path:
+    """Write the run's HTML report; return its path.
+
+    Every parameter is checked before any work. The report is built in a temporary
+    folder next to ``out`` and renamed into place at the end, replacing an earlier
+    report only then; the run itself is never written to (a layout computed for
+    the report is not saved: save one with
+    ``actconf.ensure_layout(run, layer, save=True)`` to reuse it).
+
+    Parameters
+    ----------
+    run : Run or path-like
+    layer : str, optional
+        Layer to map (default: the first recorded layer). Statistics cover all layers.
+    layout : Layout, optional
+        Neuron layout of ``layer``. Default: the layout saved in the run as
+        ``"default"``, else one computed with ``method`` for this report
+        (:func:`actconf.layout.ensure_layout`). The report says which.
+    method : str, optional
+        Layout method (:data:`actconf.layout.METHODS`) when a layout must be
+        computed (default: the study's configured method, else ``"umap"``).
+    measure : {"max_softmax", "temperature", "mc_dropout"}, default="max_softmax"
+        Confidence measure for groupings, calibration and statistics (a probability
+        of being right; the run must hold its data: logits for ``"temperature"``,
+        MC-dropout passes for ``"mc_dropout"``).
+    compare : bool, default=True
+        Include the paper's layout-method comparison (3 repeats per method).
+    animation : bool, default=True
+        Include a GIF of the maps per confidence bin over all snapshots.
+    out : path-like, optional
+        Report folder (default ``<run>/report``): new, empty, or an earlier report.
+    progress : bool, default=True
+        Show a progress bar over the report's sections.
+    seed : int, default=0
+
+    Returns
+    -------
+    pathlib.Path
+        ``<out>/report.html``.
+    """
+    from tqdm.auto import tqdm
+
+    from ..layout import ensure_layout
+
+    t0 = time.perf_counter()
+    run = check_run(run, CALLER, allow_path=True)
+    if run.n_snapshots < 2:
+        raise param_error("run", CALLER, "a run with at least 2 snapshots", run.n_snapshots,
+                          "Train for at least one epoch.")
+    layer = run.check_layer(layer)
+    layout = check_layout(layout, layer)
+    method = check_method(run, method)
+    measure = check_measure(run, measure)
+    compare, animation, progress = (check_bool(name, value, CALLER) for name, value in
+                                    (("compare", compare), ("animation", animation), ("progress", progress)))
+    seed = check_int("seed", seed, CALLER, min_value=0)
+    target = check_out(out, run)
+
+    builders = page_builders(animation=animation)
+    with staged_folder(target) as folder, tqdm(total=len(builders) + 2, desc="report", unit="section",
+                                               disable=not progress) as bar:
+        bar.set_postfix_str("layout")
+        ctx = ReportContext(run=run, layer=layer, measure=measure, seed=seed, folder=folder, compare=compare,
+                            layout=layout if layout is not None else ensure_layout(run, layer, method=method,
+                                                                                    seed=seed, save=False),
+                            layout_given=layout is not None)
+        bar.update()
+        sections = []
+        for builder in builders:
+            bar.set_postfix_str(builder.__name__.removesuffix("_section"))
+            sections.append(builder(ctx))
+            bar.update()
+        bar.set_postfix_str("writing")
+        write_page(folder / "report.html", sections, run, time.perf_counter() - t0)
+        bar.update()
+    return target / "report.html"

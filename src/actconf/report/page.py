@@ -1,0 +1,207 @@
+"""What a report page is made of, and how it becomes HTML.
+
+A page is a list of :class:`Section` values; a section is an ordered list of
+blocks (:class:`Figure`, :class:`Table`, :class:`Text`, :class:`Verdicts`,
+:class:`Code`). :func:`render_page` turns them into one self-contained HTML file
+with the Jinja2 template ``actconf/templates/report.html.j2`` (and its stylesheet
+``report.css``), read with :mod:`importlib.resources` so that it works from an
+installed wheel. Autoescaping is on: every string in a block is plain text.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import numbers
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+#: Package folder that holds the page template and its stylesheet.
+TEMPLATE_PACKAGE = "actconf"
+TEMPLATE_FOLDER = "templates"
+PAGE_TEMPLATE = "report.html.j2"
+
+
+class Strong(str):
+    """A run of text shown in bold inside a :class:`Text` block."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """An embedded image (base64) with its caption and the file it was saved as."""
+
+    name: str
+    caption: str
+    data: str
+    mime: str = "image/png"
+    alt: str = ""
+    kind: ClassVar[str] = "figure"
+
+    @property
+    def alt_text(self) -> str:
+        return self.alt or self.caption[:80]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of already formatted cells.
+
+    ``columns`` is the header row (``None``: none); with ``row_headers`` the first
+    cell of each row is a header cell (key/value tables). ``heading`` is a small
+    heading above the table, ``collapsed`` the summary of a ``<details>`` element
+    the table is folded into.
+    """
+
+    rows: tuple[tuple[str, ...], ...]
+    columns: tuple[str, ...] | None = None
+    row_headers: bool = False
+    heading: str | None = None
+    collapsed: str | None = None
+    kind: ClassVar[str] = "table"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A paragraph of plain text and :class:`Strong` runs; ``style="verdict"`` is the boxed summary."""
+
+    parts: tuple[str, ...]
+    style: str = "paragraph"
+    kind: ClassVar[str] = "text"
+
+    @property
+    def plain(self) -> str:
+        return "".join(self.parts)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One verdict of the claim table: ``verdict`` is supported, contradicted or not supported."""
+
+    verdict: str
+    claim: str
+    layer: str
+    evidence: str
+
+    @property
+    def css_class(self) -> str:
+        return {"supported": "supported", "contradicted": "contradicted"}.get(self.verdict, "not-supported")
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """A bulleted list of verdicts."""
+
+    items: tuple[Verdict, ...]
+    kind: ClassVar[str] = "verdicts"
+
+
+@dataclass(frozen=True)
+class Code:
+    """Preformatted text folded into a ``<details>`` element with summary ``collapsed``."""
+
+    text: str
+    collapsed: str
+    kind: ClassVar[str] = "code"
+
+
+Block = Figure | Table | Text | Verdicts | Code
+
+
+@dataclass
+class Section:
+    """One section of the report: an ``<h2>`` with id ``key`` and its blocks in order.
+
+    ``nav`` is the label in the page's navigation bar (default: ``title``).
+    """
+
+    key: str
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+    nav: str | None = None
+
+    @property
+    def nav_label(self) -> str:
+        return self.nav or self.title
+
+    @property
+    def figures(self) -> list[Figure]:
+        return [b for b in self.blocks if isinstance(b, Figure)]
+
+    @property
+    def tables(self) -> list[Table]:
+        return [b for b in self.blocks if isinstance(b, Table)]
+
+    @property
+    def texts(self) -> list[Text]:
+        return [b for b in self.blocks if isinstance(b, Text)]
+
+
+# --------------------------------------------------------------------------- blocks from data
+def save_figure(fig: Any, path: Path, caption: str, *, dpi: int = 110) -> Figure:
+    """Save a Matplotlib figure as PNG at ``path``, close it, return it as an embedded :class:`Figure`."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)  # a no-op for figures pyplot does not manage
+    data = buf.getvalue()
+    path.write_bytes(data)
+    return Figure(name=path.name, caption=caption, data=base64.b64encode(data).decode("ascii"))
+
+
+def file_figure(path: Path, caption: str, *, mime: str) -> Figure:
+    """Embed an image file that is already written (e.g. a GIF)."""
+    return Figure(name=path.name, caption=caption, data=base64.b64encode(path.read_bytes()).decode("ascii"),
+                  mime=mime)
+
+
+def format_cell(value: Any, float_format: str = "{:.3g}") -> str:
+    """A table cell as text: floats with ``float_format``, missing values as an en dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral | bool):
+        return "–" if math.isnan(value) else float_format.format(value)
+    return str(value)
+
+
+def frame_table(frame: Any, *, max_rows: int = 60, collapsed: str | None = None) -> Table:
+    """A :class:`Table` of a DataFrame's first ``max_rows`` rows (the index is left out)."""
+    head = frame.head(max_rows)
+    rows = tuple(tuple(format_cell(v) for v in row) for row in head.itertuples(index=False, name=None))
+    return Table(rows=rows, columns=tuple(str(c) for c in head.columns), collapsed=collapsed)
+
+
+def mapping_table(mapping: dict[str, Any], *, heading: str | None = None) -> Table:
+    """A key/value :class:`Table` (keys as row headers)."""
+    rows = tuple((str(k), str(v)) for k, v in mapping.items())
+    return Table(rows=rows, row_headers=True, heading=heading)
+
+
+# --------------------------------------------------------------------------- rendering
+def template_text(name: str) -> str:
+    """The text of a file in ``actconf/templates`` (from the installed package)."""
+    return resources.files(TEMPLATE_PACKAGE).joinpath(TEMPLATE_FOLDER, name).read_text(encoding="utf-8")
+
+
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(template_text),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.tests["strong"] = lambda value: isinstance(value, Strong)
+    return env
+
+
+def render_page(sections: list[Section], *, title: str, heading: str, subtitle: str) -> str:
+    """The whole HTML page: head with the stylesheet inlined, navigation, every section."""
+    template = _environment().get_template(PAGE_TEMPLATE)
+    return template.render(sections=sections, title=title, heading=heading, subtitle=subtitle)

@@ -1,0 +1,276 @@
+"""One builder per section of the report.
+
+Every builder takes the :class:`~actconf.report.context.ReportContext`, draws its
+figures into the context's figure folder and returns a
+:class:`~actconf.report.page.Section`; none writes anything else. The page order is
+:func:`page_builders`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .context import ReportContext
+from .page import (
+    Code,
+    Section,
+    Strong,
+    Table,
+    Text,
+    Verdict,
+    Verdicts,
+    file_figure,
+    frame_table,
+    mapping_table,
+)
+
+CLAIM = "activity becomes stronger and more distinct both with training time and with confidence"
+COMPARED_METHODS = ["random", "pca", "som", "umap", "umap+refine"]
+CLAIM_COLUMNS = ("layer", "claim", "rho", "p_value", "ci_low", "ci_high", "n", "verdict")
+SNAPSHOT_COLUMNS = ("label", "kind", "step", "progress", "loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def page_builders(*, animation: bool = True) -> list[Callable[[ReportContext], Section]]:
+    """The section builders in page order (looked up when called, so that they can be replaced)."""
+    import sys
+
+    this = sys.modules[__name__]
+    names = ["findings_section", "training_section", "confidence_section", "layout_section",
+             "maps_section", "animation_section", "statistics_section", "configuration_section"]
+    if not animation:
+        names.remove("animation_section")
+    return [getattr(this, name) for name in names]
+
+
+# --------------------------------------------------------------------------- findings
+def _overall(n_supported: int, n_parts: int) -> tuple[str, ...]:
+    if n_supported == n_parts:
+        return ("This run ", Strong("supports"), " the paper's claim in every part")
+    if n_supported == 0:
+        return ("This run does ", Strong("not"), " support the paper's claim in any part")
+    return ("This run supports ", Strong(f"{n_supported} of {n_parts}"), " parts of the paper's claim")
+
+
+def findings_section(ctx: ReportContext) -> Section:
+    """The verdict on the paper's claim, part by part, and the state at the end of training."""
+    claims = ctx.claims
+    n_sup = int((claims["verdict"] == "supported").sum())
+    banner = Text((*_overall(n_sup, len(claims)), f': "{CLAIM}" (measure: {ctx.measure}).'), style="verdict")
+    verdicts = Verdicts(tuple(Verdict(str(r.verdict), str(r.claim), str(r.layer), str(r.evidence))
+                              for r in claims.itertuples()))
+    final = ctx.calibrations["max softmax (paper)"].iloc[-1]
+    end = Text((
+        f"At the end of training ({ctx.final_label}) the probe accuracy is "
+        f"{final.get('accuracy', np.nan):.3f}, the mean confidence {final.get('mean_confidence', np.nan):.3f} "
+        f"and the ECE {final.get('ece_width', np.nan):.3f}. Trend p-values treat the snapshots of one run as "
+        "exchangeable and so overstate significance; compare across seeds before concluding.",
+    ))
+    table = frame_table(claims[[c for c in CLAIM_COLUMNS if c in claims]], collapsed="claim table")
+    return Section("findings", "Findings", [banner, verdicts, end, table])
+
+
+# --------------------------------------------------------------------------- training, confidence
+def training_section(ctx: ReportContext) -> Section:
+    """Learning curves."""
+    from .. import plots
+
+    fig = ctx.figure(plots.plot_training(ctx.run), "training.png",
+                     "Loss and accuracy (training and validation) over epochs. Ticks along the bottom mark "
+                     "the recorded snapshots; dots are batch snapshots (Keras' running means within the epoch).")
+    return Section("training", "Training", [fig])
+
+
+def confidence_section(ctx: ReportContext) -> Section:
+    """Calibration over training, reliability diagrams and the distribution of confidence."""
+    from .. import confidence, plots
+
+    run, measure = ctx.run, ctx.measure
+    calibration = ctx.figure(
+        plots.plot_calibration(ctx.calibrations, x="progress"), "calibration.png",
+        "Accuracy vs. mean confidence, expected calibration error (equal-width solid, equal-mass "
+        "dashed) and NLL/Brier score of the probe set over training, for the paper's max-softmax "
+        "confidence and better-founded alternatives.")
+    reliability = ctx.figure(
+        plots.plot_reliability(confidence.reliability(run, measure=measure)), "reliability.png",
+        "Reliability diagrams at four moments of training: bars above the diagonal are "
+        "under-confident, below it over-confident.")
+    distribution = ctx.figure(
+        plots.plot_confidence(confidence.confidence(run, measure=measure)), "confidence.png",
+        f"Distribution of the probe samples' confidence ({measure}) over training (violins split "
+        "correct/wrong for few snapshots; otherwise a density with median and quartiles).")
+    return Section("confidence", "Confidence and calibration", [calibration, reliability, distribution],
+                   nav="Confidence")
+
+
+# --------------------------------------------------------------------------- layout
+def layout_section(ctx: ReportContext) -> Section:
+    """The layout's provenance and quality; with ``ctx.compare`` the paper's method comparison."""
+    from .. import layout as layout_mod
+    from .. import plots
+
+    layout = ctx.layout
+    about = Text((
+        "Layer ", Strong(ctx.layer), f", {len(layout.positions)} neurons, method ", Strong(str(layout.method)),
+        f" ({ctx.layout_origin}); profiles: contrastive class NAPs at the final snapshot, cosine distances. "
+        "One layout serves every snapshot.",
+    ))
+    quality = layout_mod.layout_quality(layout, np.asarray(layout_mod.layout_profiles(ctx.run, ctx.layer)))
+    table = Table(rows=tuple((k, f"{v:.3f}") for k, v in quality.items()), columns=("quality measure", "value"))
+    note = Text(("resize/blur AUC: the TAM paper's smoothness (lower is better); trustworthiness, "
+                 "continuity, Spearman and kNN preservation: neighbourhoods kept (higher is better).",))
+    blocks = [about, table, note]
+    if ctx.compare:
+        frame = layout_mod.compare_layouts(ctx.run, layer=ctx.layer, repeats=3, seed=ctx.seed, progress=False,
+                                           methods=COMPARED_METHODS)
+        blocks.append(ctx.figure(
+            plots.plot_layout_comparison(frame), "layout_comparison.png",
+            "Layout methods compared as in the TAM paper (3 repeats each): map error after "
+            "down-/up-scaling and blurring (lower = smoother maps) and neighbourhood scores."))
+    return Section("layout", "Neuron layout", blocks, nav="Layout")
+
+
+# --------------------------------------------------------------------------- maps
+def _class_maps(ctx: ReportContext, rows: list[int]):
+    from .. import plots
+    from ..naps import naps
+
+    by_class = naps(ctx.run, ctx.layer, by="class", snapshots=rows, contrastive=True)
+    fig = plots.plot_map_grid(by_class, ctx.layout, rows="snapshot", cols="class",
+                              title=f"{ctx.layer}: contrastive NAPs per class over training")
+    return ctx.figure(fig, "maps_class.png",
+                      "One map per class (columns) at six moments of training (rows): the contrastive NAP "
+                      "(a class's mean activation minus the mean over classes) laid out on the fixed layout. "
+                      "Red: more active than average for this class; blue: less. One colour scale for all maps.")
+
+
+def _confidence_maps(ctx: ReportContext, rows: list[int]):
+    from .. import plots
+    from ..naps import naps
+
+    by_conf = naps(ctx.run, ctx.layer, by="confidence", measure=ctx.measure, bins="quantile:5",
+                   snapshots=rows, contrastive=False)
+    fig = plots.plot_map_grid(by_conf, ctx.layout, rows="snapshot", cols="confidence",
+                              title=f"{ctx.layer}: mean activation per confidence quintile")
+    return ctx.figure(fig, "maps_confidence.png",
+                      f"Mean activation (not contrastive) of the probe samples in each fifth of the {ctx.measure} "
+                      "ranking (columns: least to most confident at that moment; the ranges are printed under "
+                      "each map) over training (rows). The paper's question: does activity grow stronger and "
+                      "more distinct with confidence and with training?")
+
+
+def _class_confidence_maps(ctx: ReportContext):
+    from .. import plots
+    from ..naps import naps
+
+    cc = naps(ctx.run, ctx.layer, by="class+confidence", measure=ctx.measure, bins=[0.0, 0.5, 0.8, 0.95, 1.0],
+              snapshots=[ctx.run.n_snapshots - 1], contrastive=True)
+    fig = plots.plot_map_grid(cc, ctx.layout, rows="confidence", cols="class",
+                              title=f"{ctx.layer}: class × confidence, {ctx.final_label}")
+    return ctx.figure(fig, "maps_class_confidence.png",
+                      "Contrastive NAPs per class (columns) and confidence range (rows) at the end of training; "
+                      "blank: fewer than 5 samples.")
+
+
+def _correct_wrong_maps(ctx: ReportContext, rows: list[int]):
+    from .. import plots
+    from ..naps import naps
+
+    cw = naps(ctx.run, ctx.layer, by="correct", snapshots=rows, contrastive=False)
+    fig = plots.plot_map_grid(cw, ctx.layout, rows="correct", cols="snapshot", difference=("correct", "wrong"),
+                              title=f"{ctx.layer}: correct − wrong")
+    return ctx.figure(fig, "maps_correct_wrong.png",
+                      "Mean activation of correctly minus wrongly predicted samples over training.")
+
+
+def _correlation_map(ctx: ReportContext):
+    from .. import plots
+    from ..analysis import neuron_correlation
+
+    rho = neuron_correlation(ctx.run, layer=ctx.layer, measure=ctx.measure, snapshots=[ctx.run.n_snapshots - 1])
+    fig = plots.plot_map(rho.values[0], ctx.layout, label="Spearman ρ", style=plots.MapStyle(vlim=1.0),
+                         title=f"{ctx.layer}: each neuron's correlation with confidence, {ctx.final_label}")
+    return ctx.figure(fig, "map_neuron_correlation.png",
+                      "Rank correlation between each neuron's activation and the sample's confidence at the end "
+                      "of training, drawn as a map: where does activity follow confidence? Grey holes: neurons "
+                      "that are constant over the probe set (dead ReLUs), where no correlation exists.")
+
+
+def maps_section(ctx: ReportContext) -> Section:
+    """Topographic activation maps: per class, per confidence quintile, class × confidence, correct − wrong."""
+    from ..plots import pick_snapshots
+
+    rows = list(pick_snapshots(ctx.run, n=6))
+    figures = [_class_maps(ctx, rows), _confidence_maps(ctx, rows), _class_confidence_maps(ctx),
+               _correct_wrong_maps(ctx, rows), _correlation_map(ctx)]
+    return Section("maps", "Topographic activation maps", figures, nav="Maps")
+
+
+def animation_section(ctx: ReportContext) -> Section:
+    """A GIF of the maps per confidence quintile over every snapshot (``maps_confidence.gif``)."""
+    from ..animate import animate_maps
+    from ..naps import naps
+
+    frames = naps(ctx.run, ctx.layer, by="confidence", measure=ctx.measure, bins="quantile:5",
+                  contrastive=False)
+    gif = animate_maps(frames, ctx.layout, ctx.folder / "maps_confidence.gif",
+                       run=ctx.run, cols="confidence", progress=False, fps=3)
+    figure = file_figure(gif, "Animation: mean activation per confidence quintile at every snapshot.",
+                         mime="image/gif")
+    return Section("animation", "Animation", [figure])
+
+
+# --------------------------------------------------------------------------- statistics
+def statistics_section(ctx: ReportContext) -> Section:
+    """Sample-level activity–confidence correlation, and strength/distinctness per confidence bin and layer."""
+    from .. import analysis, plots
+
+    run = ctx.run
+    corr = analysis.activity_confidence(run, measure=ctx.measure, seed=ctx.seed, n_boot=500)
+    figures = [ctx.figure(
+        plots.plot_correlation(corr, x="progress"), "correlation.png",
+        "Sample-level Spearman correlation between a sample's confidence and its layer activity "
+        "(mean activation), with a 95% bootstrap interval, over training.")]
+    bins = analysis.bin_statistics(run, measure=ctx.measure)
+    for layer in run.layers:
+        figures.append(ctx.figure(
+            plots.plot_bin_statistics(bins, layer=layer, x="progress"), f"bins_{layer}.png",
+            f"{layer}: strength (mean |NAP|) and distinctness (mean pairwise cosine "
+            "distance between class NAPs) per confidence bin over training."))
+    return Section("stats", "Activity and confidence", figures, nav="Statistics")
+
+
+# --------------------------------------------------------------------------- configuration
+def _versions(manifest: dict) -> dict:
+    import importlib.metadata as md
+
+    versions = dict(manifest.get("versions", {}))
+    try:
+        versions["actconf (report)"] = md.version("actconf")
+    except md.PackageNotFoundError:  # running from a source tree that is not installed
+        pass
+    return versions
+
+
+def configuration_section(ctx: ReportContext) -> Section:
+    """Dataset, probe, layers, snapshots, layout, study settings, versions, snapshot table, model summary."""
+    run, manifest, table = ctx.run, ctx.run.manifest, ctx.run.snapshots
+    kinds = ", ".join(f"{n} {k}" for k, n in table["kind"].value_counts().items())
+    config = {
+        "dataset": manifest.get("dataset", {}).get("name", "?"),
+        "probe samples": f"{run.n_samples} ({run.n_classes} classes)",
+        "layers": ", ".join(f"{k} ({v})" for k, v in run.layer_sizes.items()),
+        "snapshots": f"{run.n_snapshots} ({kinds})",
+        "MC-dropout passes": run.mc_samples,
+        "layout": f"{ctx.layout.method}, seed {ctx.layout.seed}",
+        "confidence measure": ctx.measure,
+        **{f"study: {k}": v for k, v in ctx.study.items() if k != "extra"},
+    }
+    blocks = [
+        mapping_table(config, heading="Configuration"),
+        mapping_table(_versions(manifest), heading="Versions"),
+        frame_table(table[[c for c in SNAPSHOT_COLUMNS if c in table]], max_rows=500, collapsed="snapshot table"),
+        Code(manifest.get("model", {}).get("summary", ""), collapsed="model"),
+    ]
+    return Section("config", "Configuration and versions", blocks, nav="Configuration")

@@ -1,0 +1,214 @@
+"""build_report: checks before any work, atomic writing, the page (synthetic runs, no training)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import actconf
+from actconf.errors import ActconfError, InvalidParameterError
+from actconf.layout import ensure_layout, layout_from_run
+from actconf.report import build_report, sections
+from actconf.report.page import Section, Strong, Text, render_page, template_text
+from actconf.testing import write_synthetic_run
+from report_helpers import folder_hashes, make_run
+
+FAST = {"method": "pca", "compare": False, "animation": False, "progress": False}
+
+
+class Page(HTMLParser):
+    """Images, ids, navigation targets and text of a page."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.images, self.ids, self.links, self.text = [], [], [], []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs["src"])
+        if tag == "a":
+            self.links.append(attrs["href"])
+        if "id" in attrs:
+            self.ids.append(attrs["id"])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture
+def run(tmp_path):
+    return make_run(tmp_path / "run")
+
+
+def stub(key):
+    """A section builder that does no work."""
+    return lambda ctx: Section(key, key.title(), [Text(("stub",))])
+
+
+@pytest.fixture
+def cheap_sections(monkeypatch):
+    """Replace the expensive builders (claims, calibration, maps, statistics) by stubs."""
+    for name in ("findings", "confidence", "maps", "statistics"):
+        monkeypatch.setattr(sections, f"{name}_section", stub(name))
+
+
+# --------------------------------------------------------------------------- checks first
+@pytest.mark.parametrize("kwargs", [
+    {"method": "bogus"},
+    {"measure": "bogus"},
+    {"measure": "margin"},  # not a probability: no calibration
+    {"measure": "energy"},
+    {"layer": "nope"},
+    {"compare": "yes"},
+    {"animation": 1},
+    {"progress": None},
+    {"seed": -1},
+    {"seed": 1.5},
+    {"layout": np.zeros((12, 2))},
+    {"out": 3},
+])
+def test_bad_parameters_fail_before_any_work(run, kwargs):
+    before = folder_hashes(run.path)
+    siblings = sorted(p.name for p in run.path.parent.iterdir())
+    with pytest.raises(ActconfError) as info:
+        build_report(run, **kwargs)
+    name = next(iter(kwargs))
+    assert f"'{name}'" in str(info.value) or name == "layer"
+    assert folder_hashes(run.path) == before  # nothing written, not even an empty folder
+    assert sorted(p.name for p in run.path.parent.iterdir()) == siblings
+
+
+def test_bad_layer_names_the_recorded_layers(run):
+    with pytest.raises(ActconfError, match="hidden_1"):
+        build_report(run, layer="nope")
+
+
+def test_layout_of_another_layer_is_refused(run):
+    other = layout_from_run(run, "hidden_2", method="pca")
+    before = folder_hashes(run.path)
+    with pytest.raises(InvalidParameterError, match="layout of layer 'hidden_1'"):
+        build_report(run, layout=other)
+    assert folder_hashes(run.path) == before
+
+
+def test_measure_needs_the_runs_data(tmp_path):
+    run = make_run(tmp_path / "run", mc=False)
+    before = folder_hashes(run.path)
+    with pytest.raises(InvalidParameterError, match="MC-dropout passes"):
+        build_report(run, measure="mc_dropout")
+    assert folder_hashes(run.path) == before
+
+
+def test_run_must_be_a_run_with_two_snapshots(tmp_path):
+    with pytest.raises(InvalidParameterError, match="actconf.open_run"):
+        build_report(42)
+    one = write_synthetic_run(tmp_path / "one", activations={"h": np.ones((1, 6, 3))}, labels=[0, 1] * 3,
+                              logits=np.zeros((1, 6, 2)))
+    before = folder_hashes(one.path)
+    with pytest.raises(InvalidParameterError, match="at least 2 snapshots"):
+        build_report(one.path)  # a path is accepted and opened
+    assert folder_hashes(one.path) == before
+
+
+@pytest.mark.parametrize("where", ["run", "file", "other", "ancestor"])
+def test_bad_out_folders_are_refused(run, tmp_path, where):
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "todo.txt").write_text("keep me")
+    out = {"run": run.path, "file": run.path / "manifest.json", "other": other, "ancestor": tmp_path}[where]
+    before, notes = folder_hashes(run.path), folder_hashes(other)
+    with pytest.raises(InvalidParameterError, match="'out' parameter"):
+        build_report(run, out=out)
+    assert folder_hashes(run.path) == before and folder_hashes(other) == notes
+
+
+# --------------------------------------------------------------------------- writing
+def test_failure_in_the_middle_keeps_the_previous_report(run, tmp_path, monkeypatch, cheap_sections):
+    out = run.path / "report"
+    (out / "figures").mkdir(parents=True)
+    (out / "report.html").write_text("<p>the previous report</p>")
+    (out / "figures" / "training.png").write_bytes(b"old png")
+    before = folder_hashes(run.path)
+    calls = []
+
+    def broken(ctx):
+        calls.append(sorted(p.name for p in ctx.figures.iterdir()))
+        raise RuntimeError("maps failed")
+
+    monkeypatch.setattr(sections, "maps_section", broken)
+    with pytest.raises(RuntimeError, match="maps failed"):
+        build_report(run, **FAST)
+    assert calls == [["training.png"]]  # the sections before it did run (into the temporary folder)
+    assert folder_hashes(run.path) == before  # previous report intact, temporary folder gone
+
+
+def test_failure_removes_the_folders_it_created(run, tmp_path, monkeypatch, cheap_sections):
+    monkeypatch.setattr(sections, "training_section", lambda ctx: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        build_report(run, out=tmp_path / "new" / "deeper" / "report", **FAST)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.slow
+def test_success_replaces_the_previous_report_whole(run, tmp_path, cheap_sections):
+    out = tmp_path / "reports" / "r1"
+    build_report(run, out=out, **{**FAST, "animation": True})
+    assert (out / "maps_confidence.gif").is_file()
+    build_report(run, out=out, **FAST)  # an earlier report is replaced, not merged into
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "report.html"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r1"]  # no temporary folders left
+
+
+def test_report_never_writes_into_the_run(run, cheap_sections):
+    before = folder_hashes(run.path)
+    path = build_report(run, **FAST)
+    after = {k: v for k, v in folder_hashes(run.path).items() if not k.startswith("report")}
+    assert after == before  # in particular no layouts/ folder
+    assert path == run.path / "report" / "report.html"
+    assert "computed for this report, not saved into the run" in path.read_text()
+
+
+def test_report_uses_the_saved_layout(run, tmp_path, cheap_sections):
+    saved = ensure_layout(run, "hidden_1", method="random", seed=3, save=True)
+    page = build_report(run, out=tmp_path / "r", **FAST).read_text()  # method="pca" does not matter
+    assert "method <b>random</b> (loaded from the run, saved as &#39;default&#39;)" in page
+    assert "random, seed 3" in page
+    assert saved.saved_as == "default"
+
+
+# --------------------------------------------------------------------------- the page
+def test_page_escapes_text_and_inlines_the_stylesheet():
+    section = Section("s", "A <title>", [Text(("x < y & ", Strong("<script>alert(1)</script>")))])
+    page = render_page([section], title="t <1>", heading="h", subtitle="sub")
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>&lt;script&gt;" in page and "x &lt; y &amp; " in page
+    assert "<title>t &lt;1&gt;</title>" in page
+    css = template_text("report.css")
+    assert "font-family" in css and css.strip() in page  # stylesheet copied verbatim, not escaped
+
+
+@pytest.mark.slow
+def test_whole_report_on_a_synthetic_run(run):
+    before = folder_hashes(run.path)
+    path = build_report(run, method="pca", compare=False, progress=False)
+    page = Page(path.read_text())
+    assert {"findings", "training", "confidence", "layout", "maps", "animation", "stats", "config"} == set(page.ids)
+    assert page.links == [f"#{key}" for key in page.ids]
+    pngs = [s for s in page.images if s.startswith("data:image/png;base64,")]
+    gifs = [s for s in page.images if s.startswith("data:image/gif;base64,")]
+    assert len(pngs) == 12 and len(gifs) == 1  # 1 + 3 + 5 + 1 + 2 layers; the GIF
+    for src in pngs + gifs:
+        with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as im:
+            assert im.size[0] > 200
+    figures = sorted(p.name for p in (path.parent / "figures").iterdir())
+    assert len(figures) == 12 and "maps_class.png" in figures
+    after = {k: v for k, v in folder_hashes(run.path).items() if not k.startswith("report")}
+    assert after == before
+    assert actconf.open_run(run.path).n_snapshots == 5

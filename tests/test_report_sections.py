@@ -1,0 +1,182 @@
+"""Each section builder of the report on a small synthetic run (no training)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from actconf.layout import layout_from_run
+from actconf.report import sections
+from actconf.report.context import ReportContext
+from actconf.report.page import Code, Figure, Section, Strong, Table, Text, Verdicts
+from report_helpers import LAYERS, N_CLASSES, N_SAMPLES, N_SNAPSHOTS, make_run, synthetic_arrays
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("report-sections") / "run")
+
+
+@pytest.fixture(scope="module")
+def layout(run):
+    return layout_from_run(run, "hidden_1", method="pca")
+
+
+@pytest.fixture
+def ctx(run, layout, tmp_path):
+    return ReportContext(run=run, layer="hidden_1", layout=layout, measure="max_softmax", seed=0,
+                         folder=tmp_path, compare=False)
+
+
+def check_figures(section: Section, folder, names: list[str]) -> None:
+    """The section holds exactly these figures, each saved as a readable image and captioned."""
+    assert [f.name for f in section.figures] == names
+    for fig in section.figures:
+        assert isinstance(fig, Figure) and len(fig.caption) > 40 and fig.data
+        path = folder / "figures" / fig.name if fig.mime == "image/png" else folder / fig.name
+        with Image.open(path) as im:
+            assert im.size[0] > 200 and im.size[1] > 100
+
+
+def test_training_section(ctx, tmp_path):
+    section = sections.training_section(ctx)
+    assert (section.key, section.title) == ("training", "Training")
+    check_figures(section, tmp_path, ["training.png"])
+    assert section.figures[0].caption.startswith("Loss and accuracy (training and validation)")
+
+
+@pytest.mark.slow
+def test_confidence_section(ctx, tmp_path):
+    section = sections.confidence_section(ctx)
+    assert (section.key, section.title, section.nav_label) == ("confidence", "Confidence and calibration",
+                                                                "Confidence")
+    check_figures(section, tmp_path, ["calibration.png", "reliability.png", "confidence.png"])
+    assert "(max_softmax)" in section.figures[2].caption
+    assert list(ctx.calibrations) == ["max softmax (paper)", "temperature-scaled", "MC dropout"]
+
+
+def test_calibration_keeps_only_the_measures_a_run_has(tmp_path, layout):
+    run = make_run(tmp_path / "run", mc=False)
+    ctx = ReportContext(run=run, layer="hidden_1", layout=layout, measure="max_softmax", seed=0, folder=tmp_path)
+    assert list(ctx.calibrations) == ["max softmax (paper)", "temperature-scaled"]
+
+
+def test_layout_section_says_where_the_layout_came_from(ctx, layout, tmp_path):
+    section = sections.layout_section(ctx)
+    assert (section.key, section.title) == ("layout", "Neuron layout")
+    assert section.figures == []  # compare=False
+    about = section.texts[0].plain
+    assert about.startswith(f"Layer hidden_1, {LAYERS['hidden_1']} neurons, method pca (computed for this report")
+    assert "not saved into the run" in about
+    quality = section.tables[0]
+    assert quality.columns == ("quality measure", "value")
+    assert {"trustworthiness", "continuity"} <= {row[0] for row in quality.rows}
+    assert all(re.fullmatch(r"-?\d+\.\d{3}", value) for _, value in quality.rows)
+    given = dataclasses.replace(ctx, layout_given=True)
+    assert "(given)" in sections.layout_section(given).texts[0].plain
+    saved = dataclasses.replace(ctx, layout=dataclasses.replace(layout, saved_as="default"))
+    assert "(loaded from the run, saved as 'default')" in sections.layout_section(saved).texts[0].plain
+
+
+@pytest.mark.slow
+def test_layout_section_compares_methods(ctx, tmp_path):
+    ctx.compare = True
+    section = sections.layout_section(ctx)
+    check_figures(section, tmp_path, ["layout_comparison.png"])
+    assert "3 repeats each" in section.figures[0].caption
+
+
+@pytest.mark.slow
+def test_maps_section(ctx, tmp_path):
+    section = sections.maps_section(ctx)
+    assert (section.key, section.title) == ("maps", "Topographic activation maps")
+    check_figures(section, tmp_path, ["maps_class.png", "maps_confidence.png", "maps_class_confidence.png",
+                                      "maps_correct_wrong.png", "map_neuron_correlation.png"])
+    captions = [f.caption for f in section.figures]
+    assert "each fifth of the max_softmax ranking" in captions[1]
+    assert captions[4].startswith("Rank correlation between each neuron's activation")
+
+
+def test_animation_section(ctx, tmp_path):
+    section = sections.animation_section(ctx)
+    assert section.key == "animation"
+    check_figures(section, tmp_path, ["maps_confidence.gif"])
+    assert section.figures[0].mime == "image/gif"
+    with Image.open(tmp_path / "maps_confidence.gif") as gif:
+        assert gif.n_frames == N_SNAPSHOTS
+
+
+def test_statistics_section(ctx, tmp_path):
+    section = sections.statistics_section(ctx)
+    assert (section.key, section.title) == ("stats", "Activity and confidence")
+    check_figures(section, tmp_path, ["correlation.png"] + [f"bins_{layer}.png" for layer in LAYERS])
+    assert section.figures[2].caption.startswith("hidden_2: strength (mean |NAP|)")
+
+
+def _brute_force_calibration(logits, labels, n_bins=15):
+    """Accuracy, mean max-softmax confidence and equal-width ECE of one snapshot, by loops."""
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    conf, correct = p.max(axis=1), (p.argmax(axis=1) == labels)
+    ece = 0.0
+    for b in range(n_bins):
+        lo, hi = b / n_bins, (b + 1) / n_bins
+        inside = [i for i in range(len(conf)) if lo <= conf[i] < hi or (b == n_bins - 1 and conf[i] == 1.0)]
+        if inside:
+            ece += len(inside) / len(conf) * abs(np.mean(correct[inside]) - np.mean(conf[inside]))
+    return correct.mean(), conf.mean(), ece
+
+
+def test_findings_section(ctx):
+    section = sections.findings_section(ctx)
+    assert (section.key, section.title) == ("findings", "Findings")
+    banner, verdicts, end, table = section.blocks
+    claims = ctx.claims
+    n_sup = int((claims["verdict"] == "supported").sum())
+    assert banner.style == "verdict" and "activity becomes stronger and more distinct" in banner.plain
+    assert 0 < n_sup < len(claims)  # the synthetic run supports some parts, not all
+    assert banner.plain.startswith(f"This run supports {n_sup} of {len(claims)} parts of the paper's claim")
+    assert [p for p in banner.parts if isinstance(p, Strong)] == [f"{n_sup} of {len(claims)}"]
+    assert isinstance(verdicts, Verdicts) and len(verdicts.items) == len(claims) == 5 * len(LAYERS)
+    assert {v.css_class for v in verdicts.items} <= {"supported", "contradicted", "not-supported"}
+    arrays = synthetic_arrays()
+    acc, mean_conf, ece = _brute_force_calibration(arrays["logits"][-1], arrays["labels"])
+    assert isinstance(end, Text)
+    assert f"the probe accuracy is {acc:.3f}, the mean confidence {mean_conf:.3f} and the ECE {ece:.3f}" in end.plain
+    assert isinstance(table, Table) and table.collapsed == "claim table"
+    assert table.columns[:2] == ("layer", "claim") and len(table.rows) == len(claims)
+
+
+def test_overall_verdict_wording():
+    assert "".join(sections._overall(5, 5)) == "This run supports the paper's claim in every part"
+    assert "".join(sections._overall(0, 5)) == "This run does not support the paper's claim in any part"
+    assert "".join(sections._overall(2, 5)) == "This run supports 2 of 5 parts of the paper's claim"
+
+
+def test_configuration_section(ctx):
+    section = sections.configuration_section(ctx)
+    assert (section.key, section.title, section.nav_label) == ("config", "Configuration and versions",
+                                                                "Configuration")
+    config, versions, snapshots, model = section.blocks
+    assert config.heading == "Configuration" and config.row_headers
+    rows = dict(config.rows)
+    assert rows["layers"] == "hidden_1 (12), hidden_2 (8)"
+    assert rows["snapshots"] == f"{N_SNAPSHOTS} ({N_SNAPSHOTS - 1} epoch, 1 initial)"  # most frequent kind first
+    assert rows["probe samples"] == f"{N_SAMPLES} ({N_CLASSES} classes)"
+    assert rows["layout"] == "pca, seed 0" and rows["confidence measure"] == "max_softmax"
+    assert versions.heading == "Versions"
+    assert snapshots.collapsed == "snapshot table" and len(snapshots.rows) == N_SNAPSHOTS
+    assert snapshots.columns == ("label", "kind", "step", "progress", "loss", "accuracy", "val_loss", "val_accuracy")
+    assert snapshots.rows[2][:2] == ("epoch 2", "epoch") and snapshots.rows[2][4] == f"{2.0 / 3:.3g}"
+    assert isinstance(model, Code) and model.collapsed == "model"
+
+
+def test_page_builders_follow_the_page_order():
+    names = [b.__name__ for b in sections.page_builders()]
+    assert names == ["findings_section", "training_section", "confidence_section", "layout_section",
+                     "maps_section", "animation_section", "statistics_section", "configuration_section"]
+    assert "animation_section" not in [b.__name__ for b in sections.page_builders(animation=False)]
