@@ -5,7 +5,7 @@ them is a false positive. Each rate is estimated from at least 400 simulated run
 lists of 5 runs) and must stay at or below 8 % for a nominal 5 % test (if the true
 rate were 5 %, more than 8 % in 400 draws would happen with probability < 0.003).
 Power is asserted where the issue asks for it (lists of 5 runs) and recorded
-otherwise. The rates printed by ``python -m actconf.simulate`` with more runs are in
+otherwise. The rates printed by ``python -m actconf.analysis.simulate`` with more runs are in
 docs/statistics.md.
 """
 
@@ -14,9 +14,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actconf import _claim_stats as cs
-from actconf._inference import across_runs, drift_test, paired_bootstrap_ci, verdict
-from actconf.simulate import NULL_MODELS, null_trajectories, probe_pair, rising_trajectories
+from actconf.analysis import _statements as cs
+from actconf.analysis._inference import across_runs, drift_test, paired_bootstrap_ci, verdict
+from actconf.analysis.simulate import (
+    NULL_MODELS,
+    null_trajectories,
+    probe_pair,
+    rising_trajectories,
+)
 
 ALPHA = 0.05
 MAX_FPR = 0.08

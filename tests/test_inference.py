@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from actconf import _claim_stats as cs
-from actconf._inference import (
+from actconf.analysis import _statements as cs
+from actconf.analysis._inference import (
     across_runs,
     cv_distinctness,
     drift_test,
@@ -225,18 +225,6 @@ def test_quantile_membership_counts_the_copies_of_an_explicit_resample():
         np.testing.assert_array_equal(member[b], expected)
     unit = cs.quantile_membership(conf, np.ones((1, 23), dtype=int), 4)[0]
     np.testing.assert_array_equal(unit.argmax(axis=1), cs.quantile_groups(conf, 4))
-
-
-def test_weighted_ranks_are_the_ranks_inside_the_resample():
-    rng = np.random.default_rng(12)
-    x = np.round(rng.normal(size=40), 1)  # ties
-    weights = rng.multinomial(40, np.ones(40) / 40, size=5)
-    ranks = cs._weighted_ranks(x, weights)
-    for b in range(5):
-        copies = np.repeat(np.arange(40), weights[b])
-        explicit = stats.rankdata(x[copies]) - (copies.size + 1) / 2
-        for i in np.flatnonzero(weights[b]):
-            assert ranks[b, i] == pytest.approx(explicit[copies == i][0])
 
 
 def _toy_run(rng, s=6, n=120, neurons=10, classes=4):

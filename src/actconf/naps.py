@@ -97,6 +97,25 @@ def _fmt_edge(values: np.ndarray) -> list[str]:
     return [f"{v:.4g}" for v in values]
 
 
+def quantile_codes(conf: np.ndarray, k: int) -> np.ndarray:
+    """Equal-count bin (0 = least confident) of every value of ``conf`` (..., n); -1 if not finite.
+
+    The samples sorted by confidence (stable: ties by sample order) are split as
+    ``numpy.array_split`` splits ``n`` items into ``k`` parts: the rule of
+    ``bins="quantile:k"``. Internal API shared with :mod:`actconf.analysis`.
+    """
+    conf = np.asarray(conf, dtype=np.float64)
+    finite = np.isfinite(conf)
+    order = np.argsort(np.where(finite, conf, np.inf), axis=-1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(conf.shape[-1]), conf.shape), axis=-1)
+    m = finite.sum(axis=-1, keepdims=True)
+    q, rem = m // k, m % k
+    big = rem * (q + 1)
+    b = np.where(ranks < big, ranks // (q + 1), rem + (ranks - big) // np.maximum(q, 1))
+    return np.where(finite & (ranks < m), b, -1)
+
+
 @dataclass(frozen=True, eq=False)
 class _Bins:
     edges: np.ndarray | None  # fixed edges, or None for quantile bins
@@ -121,14 +140,7 @@ class _Bins:
             upper = np.broadcast_to(e[1:], (s, self.n)).copy()
             return b, lower, upper
         k = self.n
-        order = np.argsort(np.where(finite, conf, np.inf), axis=1, kind="stable")
-        ranks = np.empty_like(order)
-        np.put_along_axis(ranks, order, np.broadcast_to(np.arange(n), (s, n)), axis=1)
-        m = finite.sum(axis=1, keepdims=True)
-        q, rem = m // k, m % k
-        big = rem * (q + 1)
-        b = np.where(ranks < big, ranks // (q + 1), rem + (ranks - big) // np.maximum(q, 1))
-        b = np.where(finite & (ranks < m), b, -1)
+        b = quantile_codes(conf, k)
         flat = np.where(b >= 0, b + k * np.arange(s)[:, None], s * k).ravel()
         lower = np.full(s * k + 1, np.inf)
         upper = np.full(s * k + 1, -np.inf)
@@ -486,13 +498,18 @@ def make_grouping(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any,
 
 # --------------------------------------------------------------------------- NAPs
 def _group_sums(acts: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Group sums via one sparse product: acts (S, n, N), codes (S, n) -> sums (S, G, N), sizes (S, G)."""
+    """Group sums via one sparse product: acts (S, n, N), codes (S, n) -> sums (S, G, N), sizes (S, G).
+
+    ``codes`` may also be (S, M, n): every sample then belongs to M groups at once (e.g.
+    one per random split), still with one pass over the activations.
+    """
     from scipy import sparse
 
     s, n, m = acts.shape
-    valid = codes.ravel() >= 0
-    rows = (codes + n_groups * np.arange(s)[:, None]).ravel()[valid]
-    cols = np.arange(s * n)[valid]
+    codes = codes[:, None, :] if codes.ndim == 2 else codes
+    valid = (codes >= 0).ravel()
+    rows = (codes + n_groups * np.arange(s)[:, None, None]).ravel()[valid]
+    cols = np.broadcast_to((np.arange(s)[:, None] * n + np.arange(n))[:, None, :], codes.shape).ravel()[valid]
     onehot = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(s * n_groups, s * n))
     sums = np.asarray(onehot @ acts.reshape(s * n, m).astype(np.float64)).reshape(s, n_groups, m)
     sizes = np.bincount(rows, minlength=s * n_groups).reshape(s, n_groups)
@@ -502,7 +519,8 @@ def _group_sums(acts: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.
 def layer_group_sums(run: Run, layer: str, idx: np.ndarray, codes: np.ndarray, n_groups: int):
     """Group sums (S, G, N) and sizes (S, G) of a layer's activations, read in snapshot chunks.
 
-    ``codes`` (S, n) are group positions (-1 = no group) for the snapshot positions ``idx``.
+    ``codes`` (S, n) are group positions (-1 = no group) for the snapshot positions ``idx``;
+    (S, M, n) puts every sample in M groups (see ``_group_sums``).
     """
     info = run.layer_info(layer)
     n_neurons = int(info["n_neurons"])

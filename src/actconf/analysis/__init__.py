@@ -29,19 +29,41 @@ module-level state.
 
 from __future__ import annotations
 
-from ._bins import bin_statistics
-from ._claims import claim_summary, trend_tests
+from ._bins import bin_statistics, trend_tests
+from ._claims import STATEMENTS, claim_summary, statement_trajectories
+from ._claims import check_runs as check_runs  # internal API (report, study)
+from ._claims import one_run_note as one_run_note  # internal API (report, notebooks)
 from ._common import ACTIVITIES
+from ._inference import (
+    across_runs,
+    cv_distinctness,
+    drift_test,
+    format_p,
+    paired_bootstrap_ci,
+    partial_spearman,
+    sign_flip_pvalue,
+    verdict,
+)
 from ._samples import activity_confidence, neuron_correlation, sample_activity
 from ._spearman import spearman
 
 __all__ = [
     "ACTIVITIES",
+    "STATEMENTS",
+    "across_runs",
     "activity_confidence",
     "bin_statistics",
     "claim_summary",
+    "cv_distinctness",
+    "drift_test",
+    "format_p",
     "neuron_correlation",
+    "paired_bootstrap_ci",
+    "partial_spearman",
     "sample_activity",
+    "sign_flip_pvalue",
     "spearman",
+    "statement_trajectories",
     "trend_tests",
+    "verdict",
 ]

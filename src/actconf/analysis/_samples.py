@@ -22,7 +22,7 @@ from ._spearman import (
 )
 
 
-def _activity_from(acts: np.ndarray, activity: str, threshold: float) -> np.ndarray:
+def activity_from(acts: np.ndarray, activity: str, threshold: float) -> np.ndarray:
     if activity == "mean":
         return acts.mean(axis=-1)
     if activity == "l2":
@@ -39,7 +39,7 @@ def _layer_activity(run: Run, layer: str, idx: np.ndarray, activity: str, thresh
     out = np.empty((idx.size, run.n_samples))
     for start in range(0, idx.size, chunk):
         acts = run.read(info["array"], idx[start:start + chunk]).astype(np.float64)
-        out[start:start + chunk] = _activity_from(acts, activity, threshold)
+        out[start:start + chunk] = activity_from(acts, activity, threshold)
     return out
 
 

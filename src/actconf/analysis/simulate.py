@@ -13,7 +13,7 @@ Two levels, both vectorised so that hundreds of simulated runs take seconds:
   statements.
 
 The test suite asserts the false-positive rates and power these give
-(``tests/test_calibration.py``); ``python -m actconf.simulate`` prints the table of
+(``tests/test_calibration.py``); ``python -m actconf.analysis.simulate`` prints the table of
 ``docs/statistics.md``.
 """
 
@@ -125,7 +125,7 @@ def probe_pair(rng: np.random.Generator, *, n: int = 160, n_neurons: int = 12, n
 
 def _confidence_effects(pair: ProbePair, weights: np.ndarray | None = None, k: int = 3) -> dict[str, np.ndarray]:
     """Per statement: (2, B) statistics at both moments (B = 1 without weights: the sample itself)."""
-    from . import _claim_stats as cs
+    from . import _statements as cs
 
     def inputs(i: int):
         return cs.SnapshotInputs(pair.acts[i], pair.conf[i], pair.spread[i], cs.quantile_groups(pair.conf[i], k),

@@ -320,14 +320,10 @@ def partial_spearman(x: Any, y: Any, z: Any) -> np.ndarray:
     with ``r`` the Spearman correlations. NaN where a row is constant or ``|r_xz|`` or
     ``|r_yz|`` is 1.
     """
-    from scipy.stats import rankdata
+    from ._spearman import ranks, standardise
 
     def z_rows(a):
-        r = rankdata(np.asarray(a, dtype=np.float64), axis=-1)
-        c = r - r.mean(axis=-1, keepdims=True)
-        norm = np.sqrt((c * c).sum(axis=-1, keepdims=True))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(norm > 0, c / norm, np.nan)
+        return standardise(ranks(np.asarray(a, dtype=np.float64), -1), -1)
 
     zx, zy, zz = z_rows(x), z_rows(y), z_rows(z)
     rxy = (zx * zy).sum(axis=-1)

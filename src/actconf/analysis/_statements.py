@@ -42,7 +42,9 @@ from typing import Any
 
 import numpy as np
 
+from ..naps import quantile_codes as quantile_groups
 from ._inference import cv_distinctness, partial_from_correlations
+from ._spearman import bootstrap_spearman, resample_ranks, spearman
 
 __all__ = [
     "STATEMENTS",
@@ -68,25 +70,6 @@ STATEMENTS: dict[str, tuple[str, bool]] = {
 
 
 # --------------------------------------------------------------------------- groups
-def quantile_groups(conf: np.ndarray, k: int) -> np.ndarray:
-    """Equal-count group (0 = least confident) of every value of ``conf`` (..., n).
-
-    The samples sorted by confidence (stable: ties by sample order) are split as
-    ``numpy.array_split`` splits ``n`` items into ``k`` parts, the same rule as
-    ``bins="quantile:k"`` in :func:`actconf.naps.naps`. Non-finite values get -1.
-    """
-    conf = np.asarray(conf, dtype=np.float64)
-    finite = np.isfinite(conf)
-    order = np.argsort(np.where(finite, conf, np.inf), axis=-1, kind="stable")
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(conf.shape[-1]), conf.shape), axis=-1)
-    m = finite.sum(axis=-1, keepdims=True)
-    q, rem = m // k, m % k
-    big = rem * (q + 1)
-    g = np.where(ranks < big, ranks // (q + 1), rem + (ranks - big) // np.maximum(q, 1))
-    return np.where(finite & (ranks < m), g, -1)
-
-
 def quantile_membership(conf: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
     """Copies of each sample in each quantile group, for bootstrap resamples.
 
@@ -163,17 +146,8 @@ def _strength(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return np.where(counts > 0, np.abs(sums / counts[..., None]).mean(axis=-1), np.nan)
 
 
-def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    def z(a):
-        r = rankdata(a, axis=-1)
-        c = r - r.mean(axis=-1, keepdims=True)
-        norm = np.sqrt((c * c).sum(axis=-1, keepdims=True))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(norm > 1e-12, c / norm, np.nan)
-
-    return np.clip((z(x) * z(y)).sum(axis=-1), -1.0, 1.0)
+def _rho(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return spearman(x, y)[0]
 
 
 @dataclass
@@ -210,9 +184,9 @@ def snapshot_statistics(inp: SnapshotInputs, labels: np.ndarray, halves: np.ndar
                                 min_count=min_count)
         dist_probe.append(dp)
     dist_g = np.nanmean(np.asarray(dist_g), axis=0) if np.isfinite(dist_g).any() else np.full(k, np.nan)
-    rho = _spearman_rows(inp.conf, inp.activity)
-    r_cz = _spearman_rows(inp.conf, inp.spread)
-    r_az = _spearman_rows(inp.activity, inp.spread)
+    rho = _rho(inp.conf, inp.activity)
+    r_cz = _rho(inp.conf, inp.spread)
+    r_az = _rho(inp.activity, inp.spread)
     with np.errstate(invalid="ignore"):
         return {
             "strength_time": strength_p,
@@ -269,37 +243,6 @@ def trajectories(acts: Any, conf: np.ndarray, spread: np.ndarray, labels: np.nda
 
 
 # --------------------------------------------------------------------------- bootstrap of two snapshots
-def _weighted_ranks(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Centred average ranks of ``x`` (n,) within every resample (B, n) (ties share their rank)."""
-    n = x.shape[0]
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    ws = weights[:, order]
-    through = np.cumsum(ws, axis=1)
-    ties = xs[1:] == xs[:-1]
-    if ties.any():
-        new = np.concatenate([[True], ~ties])
-        starts = np.flatnonzero(new)
-        ends = np.append(starts[1:], n) - 1
-        tie = np.cumsum(new) - 1
-        before = (through - ws)[:, starts[tie]]
-        through = through[:, ends[tie]]
-    else:
-        before = through - ws
-    total = weights.sum(axis=1, keepdims=True)
-    ranks = np.empty(weights.shape)
-    ranks[:, order] = (before + through) * 0.5 + 0.5 - (total + 1) / 2.0
-    return ranks
-
-
-def _weighted_corr(cx: np.ndarray, cy: np.ndarray, w: np.ndarray) -> np.ndarray:
-    cov = (w * cx * cy).sum(axis=1)
-    vx = (w * cx * cx).sum(axis=1)
-    vy = (w * cy * cy).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where((vx > 0) & (vy > 0), cov / np.sqrt(vx * vy), np.nan)
-
-
 def _boot_groups(inp: SnapshotInputs, labels: np.ndarray, halves: np.ndarray, weights: np.ndarray,
                  k: int, n_classes: int, fixed_groups: np.ndarray | None, min_count: int,
                  chunk: int) -> tuple[np.ndarray, np.ndarray]:
@@ -349,16 +292,14 @@ def bootstrap_pair(first: SnapshotInputs, last: SnapshotInputs, labels: np.ndarr
     fixed = quantile_groups(last.conf, k) if groups == "fixed" else None
     out = {key: np.empty((2, weights.shape[0])) for key in
            ("strength_confidence", "distinct_confidence", "sample_relation", "sample_relation_ctrl")}
-    w = weights.astype(np.float64)
     for row, inp in enumerate((first, last)):
         s, d = _boot_groups(inp, labels, halves, weights, k, n_classes, fixed, min_count, chunk)
         out["strength_confidence"][row] = s
         out["distinct_confidence"][row] = d
-        cx = _weighted_ranks(inp.conf, weights)
-        ca = _weighted_ranks(inp.activity, weights)
-        cz = _weighted_ranks(inp.spread, weights)
-        rho = _weighted_corr(cx, ca, w)
+        wf = weights.astype(np.float32)
+        cx, ca, cz = (resample_ranks(v, weights) for v in (inp.conf, inp.activity, inp.spread))
+        rho = bootstrap_spearman(cx, ca, wf)
         out["sample_relation"][row] = rho
-        out["sample_relation_ctrl"][row] = partial_from_correlations(rho, _weighted_corr(cx, cz, w),
-                                                                     _weighted_corr(ca, cz, w))
+        out["sample_relation_ctrl"][row] = partial_from_correlations(rho, bootstrap_spearman(cx, cz, wf),
+                                                                     bootstrap_spearman(ca, cz, wf))
     return out
