@@ -359,3 +359,21 @@ def test_trend_tests_rejects_unknown_metric(runs):
         trend_tests(table, metrics=["loudness"])
     with pytest.raises(InvalidParameterError, match="'time'"):
         trend_tests(table, time="wallclock")
+
+
+def test_activity_confidence_scale_control_is_the_partial_rank_correlation(runs):
+    run = runs["positive"]
+    table = activity_confidence(run, layers="dense", n_boot=200)
+    logits = run.logits().values.astype(np.float64)
+    centred = logits - logits.mean(-1, keepdims=True)
+    spread = np.sqrt((centred**2).sum(-1))
+    conf = run.probabilities().values.astype(np.float64).max(-1)
+    act = run.activations("dense").values.astype(np.float64).mean(-1)
+    for row in table.itertuples():
+        i = row.snapshot
+        rx, ry, rz = (stats.rankdata(v) for v in (conf[i], act[i], spread[i]))
+        design = np.column_stack([np.ones(rz.size), rz])
+        res = [v - design @ np.linalg.lstsq(design, v, rcond=None)[0] for v in (rx, ry)]
+        assert row.rho_ctrl == pytest.approx(stats.pearsonr(*res).statistic, abs=1e-9)
+        assert row.ci_low_ctrl <= row.rho_ctrl <= row.ci_high_ctrl
+    assert "rho_ctrl" not in activity_confidence(run, layers="dense", n_boot=0, control=False)

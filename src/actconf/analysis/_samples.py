@@ -7,10 +7,18 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_float, check_int, check_option, check_random_state, check_run
+from .._validation import (
+    check_bool,
+    check_float,
+    check_int,
+    check_option,
+    check_random_state,
+    check_run,
+)
 from ..confidence import check_measure
 from ..store import Run
 from ._common import ACTIVITIES, CHUNK_BYTES, check_layers, confidence_values
+from ._inference import partial_from_correlations
 from ._spearman import (
     bootstrap_spearman,
     bootstrap_weights,
@@ -84,28 +92,44 @@ def sample_activity(
 
 
 def _bootstrap_intervals(
-    conf: np.ndarray, acts: dict[str, np.ndarray], rho: dict[str, np.ndarray], weights: np.ndarray, ci: float
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Percentile bootstrap interval of every layer's rho at every snapshot (NaN where undefined).
+    conf: np.ndarray, acts: dict[str, np.ndarray], spread: np.ndarray | None, weights: np.ndarray, ci: float
+) -> dict[str, np.ndarray]:
+    """Percentile bootstrap intervals of every layer's rho (and controlled rho) at every snapshot.
 
-    The confidence's resample ranks of a snapshot serve every layer, hence snapshots outer.
+    Returns ``{(layer, "rho" | "ctrl"): (low, high)}`` arrays of shape (S,), NaN where
+    undefined. The confidence's (and logit spread's) resample ranks of a snapshot serve
+    every layer, hence snapshots outer.
     """
     lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
-    low = {layer: np.full(conf.shape[0], np.nan) for layer in acts}
-    high = {layer: np.full(conf.shape[0], np.nan) for layer in acts}
+    kinds = ("rho",) if spread is None else ("rho", "ctrl")
+    out = {(layer, kind): (np.full(conf.shape[0], np.nan), np.full(conf.shape[0], np.nan))
+           for layer in acts for kind in kinds}
     wf = weights.astype(np.float32)
     for i in range(conf.shape[0]):
-        x = conf[i]
-        todo = [layer for layer in acts if np.isfinite(rho[layer][i])
-                and np.isfinite(x).all() and np.isfinite(acts[layer][i]).all()]
+        todo = [layer for layer in acts if np.isfinite(conf[i]).all() and np.isfinite(acts[layer][i]).all()]
         if not todo:
             continue
-        cx = resample_ranks(x, weights)
+        cx = resample_ranks(conf[i], weights)
+        cz = None if spread is None else resample_ranks(spread[i], weights)
+        rxz = None if cz is None else bootstrap_spearman(cx, cz, wf)
         for layer in todo:
-            boot = bootstrap_spearman(cx, resample_ranks(acts[layer][i], weights), wf)
-            if np.isfinite(boot).any():
-                low[layer][i], high[layer][i] = np.nanpercentile(boot, [lo_q, hi_q])
-    return low, high
+            ca = resample_ranks(acts[layer][i], weights)
+            boot = {"rho": bootstrap_spearman(cx, ca, wf)}
+            if cz is not None:
+                boot["ctrl"] = partial_from_correlations(boot["rho"], rxz, bootstrap_spearman(ca, cz, wf))
+            for kind, values in boot.items():
+                if np.isfinite(values).sum() >= 10:
+                    low, high = out[(layer, kind)]
+                    low[i], high[i] = np.nanpercentile(values, [lo_q, hi_q])
+    return out
+
+
+def _spread(run: Run, idx: np.ndarray) -> np.ndarray:
+    """Logit spread (S, n) of the probe samples: the output scale that sharpens the softmax."""
+    from ._statements import logit_spread
+
+    probs = run.read("outputs/probabilities", idx)
+    return logit_spread(run.read("outputs/logits", idx) if run.has_logits else None, probs)
 
 
 def activity_confidence(
@@ -118,6 +142,7 @@ def activity_confidence(
     threshold: float = 0.0,
     n_boot: int = 1000,
     ci: float = 0.95,
+    control: bool = True,
     seed: int | np.random.Generator = 0,
 ):
     """Sample-level Spearman correlation between confidence and layer activity.
@@ -144,6 +169,11 @@ def activity_confidence(
         Bootstrap resamples (0 disables the interval).
     ci : float, default=0.95
         Coverage of the interval.
+    control : bool, default=True
+        Also give the *scale-controlled* correlation: the partial Spearman correlation
+        of confidence and activity given the logit spread (the norm of the centred
+        logits, which sharpens the softmax whatever the weights have learned). A
+        relation that survives it is not just output scale.
     seed : int or numpy.random.Generator, default=0
 
     Returns
@@ -151,9 +181,12 @@ def activity_confidence(
     pandas.DataFrame
         One row per layer × snapshot: snapshot metadata (``snapshot``, ``kind``,
         ``epoch``, ``batch``, ``step``, ``progress``, ``label``), ``layer``,
-        ``activity``, ``measure``, ``n``, ``rho``, ``p_value`` (two-sided, independence),
-        ``ci_low``, ``ci_high``. ``rho`` is NaN when activity or confidence is constant
-        (e.g. a dead layer).
+        ``activity``, ``measure``, ``n``, ``rho``, ``p_value`` (two-sided, independence
+        of samples — valid within a snapshot, not for comparing snapshots), ``ci_low``,
+        ``ci_high`` and, with ``control``, ``rho_ctrl``, ``ci_low_ctrl``,
+        ``ci_high_ctrl``. ``rho`` is NaN when activity or confidence is constant (e.g. a
+        dead layer). The first row of each layer (usually the untrained state) is the
+        baseline every later value should be compared with.
     """
     import pandas as pd
 
@@ -169,19 +202,24 @@ def activity_confidence(
     idx = run.snapshot_index(snapshots)
     name, conf = confidence_values(run, measure, idx, caller)
     acts = {layer: _layer_activity(run, layer, idx, activity, threshold) for layer in layer_list}
+    control = check_bool("control", control, caller)
+    spread = _spread(run, idx) if control else None
     results = {layer: spearman(conf, acts[layer]) for layer in layer_list}
-    if n_boot:
-        weights = bootstrap_weights(run.n_samples, n_boot, rng)
-        low, high = _bootstrap_intervals(conf, acts, {k: v[0] for k, v in results.items()}, weights, ci)
-    else:
-        low = {layer: np.full(idx.size, np.nan) for layer in layer_list}
-        high = {layer: np.full(idx.size, np.nan) for layer in layer_list}
+    nan = np.full(idx.size, np.nan)
+    intervals = (_bootstrap_intervals(conf, acts, spread, bootstrap_weights(run.n_samples, n_boot, rng), ci)
+                 if n_boot else {})
     frame = run.snapshot_frame(idx)
-    table = pd.concat([frame.assign(layer=layer, activity=activity, measure=name, n=run.n_samples,
-                                    rho=results[layer][0], p_value=results[layer][1],
-                                    ci_low=low[layer], ci_high=high[layer])
-                       for layer in layer_list], ignore_index=True)
-    table.attrs.update(ci=ci, n_boot=n_boot, activity=activity, measure=name)
+    parts = []
+    for layer in layer_list:
+        cols = {"rho": results[layer][0], "p_value": results[layer][1]}
+        cols["ci_low"], cols["ci_high"] = intervals.get((layer, "rho"), (nan, nan))
+        if control:
+            r_cz, r_az = spearman(conf, spread)[0], spearman(acts[layer], spread)[0]
+            cols["rho_ctrl"] = partial_from_correlations(cols["rho"], r_cz, r_az)
+            cols["ci_low_ctrl"], cols["ci_high_ctrl"] = intervals.get((layer, "ctrl"), (nan, nan))
+        parts.append(frame.assign(layer=layer, activity=activity, measure=name, n=run.n_samples, **cols))
+    table = pd.concat(parts, ignore_index=True)
+    table.attrs.update(ci=ci, n_boot=n_boot, activity=activity, measure=name, control=control)
     return table
 
 
