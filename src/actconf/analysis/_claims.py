@@ -220,7 +220,7 @@ def _evidence(row: dict[str, Any]) -> str:
           if np.isfinite(row["ci_low"]) else "")
     runs = f"; {row['n_positive']}/{row['n_runs']} runs positive" if row["n_runs"] > 1 else ""
     return (f"{row['untrained']:.3g} untrained → {row['final']:.3g} final: change {row['effect']:+.3g}{ci}"
-            f" ({row['test']}, {format_p(row['p_value'], floor=row.get('p_floor'))}{runs})")
+            f" ({row['test']}, {row['p_text']}{runs})")
 
 
 def one_run_note(n_runs: int) -> str:
@@ -276,7 +276,8 @@ def claim_summary(
         One row per layer × statement: ``layer``, ``statement``, ``claim`` (words),
         ``n_runs``, ``unit`` ("runs" or "one run"), ``untrained`` and ``final`` (the
         statistic, mean over runs), ``effect`` (mean change), ``ci_low``/``ci_high``,
-        ``p_value``, ``p_sign_flip`` (across runs), ``n_positive``, ``cohen_d``,
+        ``p_value``, ``p_text`` (for people: "p < 0.001", or an upper bound at a
+        resampling floor), ``p_sign_flip`` (across runs), ``n_positive``, ``cohen_d``,
         ``test``, ``verdict`` ("supported", "contradicted", "not supported") and
         ``evidence``. ``attrs["note"]`` is a sentence on what the verdicts can show.
     """
@@ -319,6 +320,7 @@ def _layer_rows(run_list: list[Any], layer: str, measure: str, snapshots: Any, a
         row = {"layer": layer, "statement": key, "claim": text, "n_runs": len(run_list),
                "untrained": float(np.nanmean(first)), "final": float(np.nanmean(last)), "alpha": alpha, **test}
         row["verdict"] = verdict(row["effect"], row["p_value"], alpha)
+        row["p_text"] = format_p(row["p_value"], floor=row.get("p_floor"))
         row["evidence"] = _evidence(row)
         row.pop("alpha")
         row.pop("p_floor", None)

@@ -108,7 +108,7 @@ def _panel(ax: Any, part: Any, row: Any, key: str, x: str, format_p: Any) -> Non
     baseline = part.sort_values(x).groupby("run")["value"].first().mean()
     if np.isfinite(baseline):
         ax.axhline(baseline, color="0.35", lw=0.9, ls="--")
-    p_text = format_p(float(row["p_value"]))
+    p_text = str(row["p_text"]) if "p_text" in row else format_p(float(row["p_value"]))
     ax.set_title(f"{_SHORT.get(key, key)}\n{row['verdict']}: Δ = {row['effect']:+.3g}, {p_text}", fontsize=8.5,
                  color=color)
     ax.set_xlabel({"progress": "epochs", "step": "training step", "snapshot": "snapshot"}[x], fontsize=8)

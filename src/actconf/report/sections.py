@@ -28,7 +28,7 @@ from .page import (
 
 CLAIM = "activity becomes stronger and more distinct both with training time and with confidence"
 COMPARED_METHODS = ["random", "pca", "som", "umap", "umap+refine"]
-CLAIM_COLUMNS = ("layer", "claim", "rho", "p_value", "ci_low", "ci_high", "n", "verdict")
+CLAIM_COLUMNS = ("layer", "claim", "untrained", "final", "effect", "ci_low", "ci_high", "p", "test", "verdict")
 SNAPSHOT_COLUMNS = ("label", "kind", "step", "progress", "loss", "accuracy", "val_loss", "val_accuracy")
 
 
@@ -45,30 +45,51 @@ def page_builders(*, animation: bool = True) -> list[Callable[[ReportContext], S
 
 
 # --------------------------------------------------------------------------- findings
-def _overall(n_supported: int, n_parts: int) -> tuple[str, ...]:
+def _overall(n_supported: int, n_parts: int, n_runs: int) -> tuple[str, ...]:
+    who = "This run" if n_runs == 1 else f"These {n_runs} runs"
     if n_supported == n_parts:
-        return ("This run ", Strong("supports"), " the paper's claim in every part")
+        return (f"{who} ", Strong("support" if n_runs > 1 else "supports"), " the paper's claim in every part")
     if n_supported == 0:
-        return ("This run does ", Strong("not"), " support the paper's claim in any part")
-    return ("This run supports ", Strong(f"{n_supported} of {n_parts}"), " parts of the paper's claim")
+        return (f"{who} ", Strong("do not" if n_runs > 1 else "does not"), " support the paper's claim in any part")
+    verb = "support" if n_runs > 1 else "supports"
+    return (f"{who} {verb} ", Strong(f"{n_supported} of {n_parts}"), " parts of the paper's claim")
+
+
+def _claim_rows(claims) -> object:
+    table = claims.rename(columns={"p_text": "p"})
+    return table[[c for c in CLAIM_COLUMNS if c in table]]
 
 
 def findings_section(ctx: ReportContext) -> Section:
-    """The verdict on the paper's claim, part by part, and the state at the end of training."""
+    """The verdict on the paper's claim, part by part, what the runs can show, and the end of training."""
+    from .. import plots
+
     claims = ctx.claims
+    n_runs = claims.attrs["n_runs"]
     n_sup = int((claims["verdict"] == "supported").sum())
-    banner = Text((*_overall(n_sup, len(claims)), f': "{CLAIM}" (measure: {ctx.measure}).'), style="verdict")
+    banner = Text((*_overall(n_sup, len(claims), n_runs), f': "{CLAIM}" (measure: {ctx.measure}; every part '
+                   "measured as its change from the untrained state)."), style="verdict")
+    scope = Text((claims.attrs["note"],))
     verdicts = Verdicts(tuple(Verdict(str(r.verdict), str(r.claim), str(r.layer), str(r.evidence))
                               for r in claims.itertuples()))
+    figures = [ctx.figure(
+        plots.plot_claims(claims, ctx.trajectories, layer=layer, x="progress"), f"claims_{layer}.png",
+        f"{layer}: every part of the claim over training" + (" (thin lines: runs, thick: their mean)"
+                                                              if n_runs > 1 else "")
+        + "; dashed: the untrained state, the baseline of every change; title: verdict, change and p-value. "
+        "Strength: mean |NAP|; distinctness: split-half cosine distance between class NAPs (zero for noise); "
+        "confidence groups: equal-count fifths per snapshot; ρ controlled: partial rank correlation given the "
+        "logit spread, which sharpens the softmax whatever the weights learned.")
+        for layer in dict.fromkeys(claims["layer"])]
     final = ctx.calibrations["max softmax (paper)"].iloc[-1]
     end = Text((
         f"At the end of training ({ctx.final_label}) the probe accuracy is "
         f"{final.get('accuracy', np.nan):.3f}, the mean confidence {final.get('mean_confidence', np.nan):.3f} "
-        f"and the ECE {final.get('ece_width', np.nan):.3f}. Trend p-values treat the snapshots of one run as "
-        "exchangeable and so overstate significance; compare across seeds before concluding.",
+        f"and the ECE {final.get('ece_width', np.nan):.3f}"
+        + (" (this run; the maps below are of this run)." if n_runs > 1 else "."),
     ))
-    table = frame_table(claims[[c for c in CLAIM_COLUMNS if c in claims]], collapsed="claim table")
-    return Section("findings", "Findings", [banner, verdicts, end, table])
+    table = frame_table(_claim_rows(claims), collapsed="claim table")
+    return Section("findings", "Findings", [banner, scope, verdicts, *figures, end, table])
 
 
 # --------------------------------------------------------------------------- training, confidence
@@ -223,21 +244,25 @@ def animation_section(ctx: ReportContext) -> Section:
 
 # --------------------------------------------------------------------------- statistics
 def statistics_section(ctx: ReportContext) -> Section:
-    """Sample-level activity–confidence correlation, and strength/distinctness per confidence bin and layer."""
+    """Sample-level activity–confidence correlation (raw and controlled), and statistics per confidence group."""
     from .. import analysis, plots
 
     run = ctx.run
     corr = analysis.activity_confidence(run, measure=ctx.measure, seed=ctx.seed, n_boot=500)
     figures = [ctx.figure(
         plots.plot_correlation(corr, x="progress"), "correlation.png",
-        "Sample-level Spearman correlation between a sample's confidence and its layer activity "
-        "(mean activation), with a 95% bootstrap interval, over training.")]
+        "Sample-level Spearman correlation between a sample's confidence and its layer activity (mean "
+        "activation) over training, with 95% bootstrap intervals (over probe samples, within each snapshot). "
+        "Dashed: the untrained state — the relation a network has before learning anything, because larger "
+        "activations give larger logits and a sharper softmax. Dotted: the same correlation controlled for "
+        "that scale (partialled on the logit spread).")]
     bins = analysis.bin_statistics(run, measure=ctx.measure)
     for layer in run.layers:
         figures.append(ctx.figure(
             plots.plot_bin_statistics(bins, layer=layer, x="progress"), f"bins_{layer}.png",
-            f"{layer}: strength (mean |NAP|) and distinctness (mean pairwise cosine "
-            "distance between class NAPs) per confidence bin over training."))
+            f"{layer}: strength (mean |NAP|) and distinctness (split-half mean pairwise cosine distance between "
+            "class NAPs: zero when classes do not differ, however small a group) per confidence fifth "
+            "(equal-count groups recomputed at every snapshot) over training; dashed: the untrained state."))
     return Section("stats", "Activity and confidence", figures, nav="Statistics")
 
 
