@@ -193,10 +193,13 @@ def _across(effects: np.ndarray, alpha: float) -> dict[str, Any]:
 
 def _over_time(values: np.ndarray) -> dict[str, Any]:
     res = drift_test(values)
+    steps = int(res["n_steps"]) if np.isfinite(res["n_steps"]) else 0
+    test = (f"one run: signed-rank test on {steps} increments" if np.isfinite(res["p_value"]) else
+            f"one run: not testable with {steps} non-zero increments (the signed-rank test needs 5; "
+            "record more snapshots)")
     return {"effect": float(res["effect"]), "ci_low": np.nan, "ci_high": np.nan,
             "p_value": float(res["p_value"]), "p_sign_flip": np.nan, "n_positive": int(res["effect"] > 0),
-            "cohen_d": np.nan, "test": f"one run: signed-rank test on {int(res['n_steps'])} increments",
-            "unit": "one run"}
+            "cohen_d": np.nan, "test": test, "unit": "one run"}
 
 
 def _confidence_boot(data: _RunLayer, traj: dict[str, np.ndarray], k: int, groups: str, n_boot: int,
@@ -207,20 +210,29 @@ def _confidence_boot(data: _RunLayer, traj: dict[str, np.ndarray], k: int, group
     out = {}
     for key, values in boot.items():
         res = paired_bootstrap_ci(values[0], values[1], obs_a=traj[key][0], obs_b=traj[key][-1], ci=1 - alpha)
+        testable = bool(np.isfinite(res["p_value"]))
         out[key] = {"effect": float(res["effect"]), "ci_low": float(res["ci_low"]),
                     "ci_high": float(res["ci_high"]), "p_value": float(res["p_value"]), "p_sign_flip": np.nan,
                     "n_positive": int(res["effect"] > 0), "cohen_d": np.nan,
-                    "test": f"one run: paired bootstrap over probe samples ({n_boot} resamples)",
+                    "test": f"one run: paired bootstrap over probe samples ({n_boot} resamples)" if testable else
+                    "one run: not testable (the statistic is undefined in most resamples: too few samples per "
+                    "class and confidence group; use more probe samples or fewer groups)",
                     "unit": "one run", "p_floor": 2.0 / (n_boot + 1)}
     return out
+
+
+def _mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else np.nan
 
 
 def _evidence(row: dict[str, Any]) -> str:
     ci = (f", {100 * (1 - row['alpha']):.0f}% CI [{row['ci_low']:+.3g}, {row['ci_high']:+.3g}]"
           if np.isfinite(row["ci_low"]) else "")
     runs = f"; {row['n_positive']}/{row['n_runs']} runs positive" if row["n_runs"] > 1 else ""
+    p_text = f", {row['p_text']}" if np.isfinite(row["p_value"]) else ""
     return (f"{row['untrained']:.3g} untrained → {row['final']:.3g} final: change {row['effect']:+.3g}{ci}"
-            f" ({row['test']}, {row['p_text']}{runs})")
+            f" ({row['test']}{p_text}{runs})")
 
 
 def one_run_note(n_runs: int) -> str:
@@ -318,7 +330,7 @@ def _layer_rows(run_list: list[Any], layer: str, measure: str, snapshots: Any, a
         else:
             test = single[key]
         row = {"layer": layer, "statement": key, "claim": text, "n_runs": len(run_list),
-               "untrained": float(np.nanmean(first)), "final": float(np.nanmean(last)), "alpha": alpha, **test}
+               "untrained": _mean(first), "final": _mean(last), "alpha": alpha, **test}
         row["verdict"] = verdict(row["effect"], row["p_value"], alpha)
         row["p_text"] = format_p(row["p_value"], floor=row.get("p_floor"))
         row["evidence"] = _evidence(row)

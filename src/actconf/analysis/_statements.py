@@ -150,6 +150,13 @@ def _rho(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return spearman(x, y)[0]
 
 
+def _nanmean_rows(values: np.ndarray) -> np.ndarray:
+    """Mean over axis 0 of the finite values; NaN where there are none (no warning)."""
+    finite = np.isfinite(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(finite.any(axis=0), np.where(finite, values, 0.0).sum(axis=0) / finite.sum(axis=0), np.nan)
+
+
 @dataclass
 class SnapshotInputs:
     """What the statistics of one snapshot need (arrays of one run and layer)."""
@@ -183,16 +190,16 @@ def snapshot_statistics(inp: SnapshotInputs, labels: np.ndarray, halves: np.ndar
         dp, _ = cv_distinctness(probe[:, 0], counts.sum(axis=0)[:, 0], probe[:, 1], counts.sum(axis=0)[:, 1],
                                 min_count=min_count)
         dist_probe.append(dp)
-    dist_g = np.nanmean(np.asarray(dist_g), axis=0) if np.isfinite(dist_g).any() else np.full(k, np.nan)
+    dist_g = _nanmean_rows(np.asarray(dist_g))
     rho = _rho(inp.conf, inp.activity)
     r_cz = _rho(inp.conf, inp.spread)
     r_az = _rho(inp.activity, inp.spread)
     with np.errstate(invalid="ignore"):
         return {
             "strength_time": strength_p,
-            "strength_time_groups": float(np.nanmean(strength_g)) if np.isfinite(strength_g).any() else np.nan,
-            "distinct_time": float(np.nanmean(dist_probe)) if np.isfinite(dist_probe).any() else np.nan,
-            "distinct_time_groups": float(np.nanmean(dist_g)) if np.isfinite(dist_g).any() else np.nan,
+            "strength_time_groups": float(_nanmean_rows(strength_g)),
+            "distinct_time": float(_nanmean_rows(np.asarray(dist_probe))),
+            "distinct_time_groups": float(_nanmean_rows(dist_g)),
             "strength_confidence": float(strength_g[-1] - strength_g[0]),
             "distinct_confidence": float(dist_g[-1] - dist_g[0]),
             "sample_relation": float(rho),
