@@ -300,20 +300,22 @@ def is_study(path: str | os.PathLike) -> bool:
 
 
 def open_study(path: str | os.PathLike) -> list[Any]:
-    """The runs of a study folder (``seed-<s>/``, in seed order), or ``[run]`` for a run directory."""
+    """The runs of a study folder (``seed-<s>/``, in seed order), or ``[run]`` for a run directory.
+
+    Raises :class:`~actconf.errors.NotARunError` (from :func:`actconf.open_run`) when
+    ``path`` is neither.
+    """
     from .store import is_run, open_run
 
     path = Path(path)
-    if is_run(path):
+    if not is_study(path):
         return [open_run(path)]
-    runs = sorted((p for p in path.glob("seed-*") if is_run(p)), key=lambda p: int(p.name.split("-", 1)[1])
-                  if p.name.split("-", 1)[1].isdigit() else -1)
-    if not runs:
-        from .errors import NotARunError
 
-        raise NotARunError(f"{str(path)!r} holds neither a run nor a study folder's seed-<s>/ runs. Pass the "
-                           "folder that `actconf run` wrote.")
-    return [open_run(p) for p in runs]
+    def seed_of(p: Path) -> int:
+        tail = p.name.split("-", 1)[1]
+        return int(tail) if tail.isdigit() else -1
+
+    return [open_run(p) for p in sorted((p for p in path.glob("seed-*") if is_run(p)), key=seed_of)]
 
 
 def _study_targets(config: StudyConfig, out: Path, overwrite: bool) -> list[Path]:
