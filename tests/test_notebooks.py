@@ -49,7 +49,6 @@ SMALL = {
     "compare_methods": ["random", "som", "umap+refine"],
     "compare_repeats": 2,
     "n_boot": 50,
-    "n_permutations": 100,
     "fps": 8,
 }
 

@@ -250,6 +250,27 @@ def trajectories(acts: Any, conf: np.ndarray, spread: np.ndarray, labels: np.nda
 
 
 # --------------------------------------------------------------------------- bootstrap of two snapshots
+def _cell_sums_boot(member: np.ndarray, acts: np.ndarray, cells: np.ndarray, n_cells: int):
+    """Per resample and group: sums (B, Q, n_cells, N) and counts (B, Q, n_cells) over each cell's samples.
+
+    ``member`` (B, n, Q) holds each sample's copies in each of Q groups; ``cells`` (n,)
+    the sample's (class, half) cell. One product with a sparse (n, n_cells * N) matrix
+    that holds each sample's activations in its cell's block.
+    """
+    from scipy import sparse
+
+    b, n, q = member.shape
+    neurons = acts.shape[1]
+    rows = np.repeat(np.arange(n), neurons)
+    cols = (cells[:, None] * neurons + np.arange(neurons)).ravel()
+    blocks = sparse.csr_matrix((acts.ravel(), (rows, cols)), shape=(n, n_cells * neurons))
+    onehot = sparse.csr_matrix((np.ones(n), (np.arange(n), cells)), shape=(n, n_cells))
+    x = member.transpose(0, 2, 1).reshape(b * q, n)  # (B*Q, n)
+    sums = np.asarray((blocks.T @ x.T).T).reshape(b, q, n_cells, neurons)
+    counts = np.asarray((onehot.T @ x.T).T).reshape(b, q, n_cells)
+    return sums, counts
+
+
 def _boot_groups(inp: SnapshotInputs, labels: np.ndarray, halves: np.ndarray, weights: np.ndarray,
                  k: int, n_classes: int, fixed_groups: np.ndarray | None, min_count: int,
                  chunk: int) -> tuple[np.ndarray, np.ndarray]:
@@ -264,17 +285,13 @@ def _boot_groups(inp: SnapshotInputs, labels: np.ndarray, halves: np.ndarray, we
             member = quantile_membership(inp.conf, w, k)[:, :, [0, k - 1]]  # (b, n, 2)
         else:
             member = np.stack([w * (fixed_groups == 0), w * (fixed_groups == k - 1)], axis=-1)
-        # strength of the bottom and top groups
-        sums = np.einsum("bnq,nm->bqm", member, inp.acts)
-        counts = member.sum(axis=1)
-        s = _strength(sums, counts)
+        sums = np.einsum("bnq,nm->bqm", member, inp.acts, optimize=True)  # bottom and top groups
+        s = _strength(sums, member.sum(axis=1))
         strength[start:start + chunk] = s[:, 1] - s[:, 0]
         for h in halves:
-            onehot = np.zeros((labels.size, n_classes * 2))
-            onehot[np.arange(labels.size), labels * 2 + h] = 1.0
-            cell = np.einsum("bnq,ne->bqen", member, onehot)  # (b, 2, C*2, n)
-            csum = (cell @ inp.acts).reshape(cell.shape[0], 2, n_classes, 2, -1)
-            ccount = cell.sum(axis=-1).reshape(cell.shape[0], 2, n_classes, 2)
+            csum, ccount = _cell_sums_boot(member, inp.acts, labels * 2 + h, n_classes * 2)
+            csum = csum.reshape(member.shape[0], 2, n_classes, 2, -1)
+            ccount = ccount.reshape(member.shape[0], 2, n_classes, 2)
             d, _ = cv_distinctness(csum[..., 0, :], ccount[..., 0], csum[..., 1, :], ccount[..., 1],
                                    min_count=min_count)
             ok = np.isfinite(d[:, 0]) & np.isfinite(d[:, 1])
@@ -286,7 +303,7 @@ def _boot_groups(inp: SnapshotInputs, labels: np.ndarray, halves: np.ndarray, we
 
 def bootstrap_pair(first: SnapshotInputs, last: SnapshotInputs, labels: np.ndarray, *, k: int,
                    groups: str, weights: np.ndarray, n_splits: int = 4, seed: int = 0,
-                   min_count: int = 2, chunk: int = 25) -> dict[str, np.ndarray]:
+                   min_count: int = 2, chunk: int = 100) -> dict[str, np.ndarray]:
     """The confidence statements at two snapshots on the same bootstrap resamples of samples.
 
     Returns ``statement -> (2, B)`` for ``strength_confidence``, ``distinct_confidence``,
