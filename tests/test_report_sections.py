@@ -13,7 +13,7 @@ from actconf.layout import layout_from_run
 from actconf.report import sections
 from actconf.report.context import ReportContext
 from actconf.report.page import Code, Figure, Section, Strong, Table, Text, Verdicts
-from actconf.testing import report_arrays, write_synthetic_run
+from actconf.testing import reference_ece, report_arrays, write_synthetic_run
 
 # the shape of conftest's report_run: the defaults of actconf.testing.report_arrays
 N_SNAPSHOTS, N_SAMPLES, N_CLASSES = 5, 60, 3
@@ -121,13 +121,7 @@ def _brute_force_calibration(logits, labels, n_bins=15):
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     conf, correct = p.max(axis=1), (p.argmax(axis=1) == labels)
-    ece = 0.0
-    for b in range(n_bins):
-        lo, hi = b / n_bins, (b + 1) / n_bins
-        inside = [i for i in range(len(conf)) if lo <= conf[i] < hi or (b == n_bins - 1 and conf[i] == 1.0)]
-        if inside:
-            ece += len(inside) / len(conf) * abs(np.mean(correct[inside]) - np.mean(conf[inside]))
-    return correct.mean(), conf.mean(), ece
+    return correct.mean(), conf.mean(), reference_ece(conf, correct, n_bins)
 
 
 def test_findings_section(ctx):

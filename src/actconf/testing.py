@@ -17,7 +17,9 @@ structure is planted:
 - other values: :func:`planted_profiles` (neuron profiles in known clusters),
   :func:`synthetic_naps` (a NAP DataArray with the :func:`~actconf.naps.naps`
   contract), :func:`tiny_mlp` (a small compiled Keras MLP), :func:`folder_hashes`
-  (what a folder holds, to assert that nothing was written).
+  (what a folder holds, to assert that nothing was written);
+- references: :func:`reference_ece` (the expected calibration error by plain loops,
+  to check vectorised code against).
 
 Every builder is seeded (``seed=0`` by default): the same call gives the same data.
 Keras is imported inside :func:`tiny_mlp` only; :func:`tiny_mlp` seeds Keras' global
@@ -42,6 +44,7 @@ __all__ = [
     "folder_hashes",
     "layout_arrays",
     "planted_profiles",
+    "reference_ece",
     "relation_arrays",
     "report_arrays",
     "synthetic_arrays",
@@ -63,9 +66,12 @@ class SyntheticRecording:
     ----------
     path : path-like
         Where to write the run.
+    kinds, epochs, batches, logs, overwrite
+        As in :func:`write_synthetic_run`.
     **arrays
-        The keyword arguments of :func:`write_synthetic_run` (``activations``,
-        ``labels``, ``logits`` and/or ``probabilities``, ...).
+        The arrays of :func:`write_synthetic_run`: ``activations``, ``labels``,
+        ``logits`` and/or ``probabilities``, and optionally ``mc_probabilities``,
+        ``class_names``, ``probe_inputs``.
 
     Examples
     --------
@@ -74,11 +80,22 @@ class SyntheticRecording:
     >>> rec.close()  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike, **arrays: Any):
-        layout, self._outputs, self._rows = _synthetic_layout(**arrays)
-        self.n_snapshots = len(self._rows)
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        kinds: Sequence[str] | None = None,
+        epochs: Sequence[int] | None = None,
+        batches: Sequence[int] | None = None,
+        logs: Sequence[Mapping[str, float]] | None = None,
+        overwrite: bool = False,
+        **arrays: Any,
+    ):
+        layout, self._outputs = _synthetic_layout(**arrays)
+        self.n_snapshots = len(self._outputs["outputs/probabilities"])
+        self._rows = _snapshot_rows(self.n_snapshots, kinds, epochs, batches, logs)
         self._writer = RunWriter(path, manifest=layout.manifest, arrays=layout.arrays, static=layout.static,
-                                 overwrite=bool(arrays.get("overwrite", False)))
+                                 overwrite=overwrite)
 
     def append(self, i: int) -> int:
         """Commit snapshot ``i`` of the arrays as the run's next snapshot; returns its position."""
@@ -149,22 +166,9 @@ def write_synthetic_run(
     return open_run(path)
 
 
-def _synthetic_layout(
-    *,
-    activations: Mapping[str, np.ndarray],
-    labels: Sequence[int] | np.ndarray,
-    logits: np.ndarray | None = None,
-    probabilities: np.ndarray | None = None,
-    mc_probabilities: np.ndarray | None = None,
-    class_names: Sequence[str] | None = None,
-    kinds: Sequence[str] | None = None,
-    epochs: Sequence[int] | None = None,
-    batches: Sequence[int] | None = None,
-    logs: Sequence[Mapping[str, float]] | None = None,
-    probe_inputs: np.ndarray | None = None,
-    overwrite: bool = False,
-):
-    """The run layout, the per-snapshot arrays and the commit-log rows of a synthetic run."""
+def _synthetic_layout(*, activations, labels, logits=None, probabilities=None, mc_probabilities=None,
+                      class_names=None, probe_inputs=None):
+    """The run layout and the per-snapshot arrays of a synthetic run (see :func:`write_synthetic_run`)."""
     if logits is None and probabilities is None:
         raise param_error("logits", "write_synthetic_run()", "an array when 'probabilities' is not given", None,
                           "Pass logits=... or probabilities=... of shape (n_snapshots, n_samples, n_classes).")
@@ -175,7 +179,7 @@ def _synthetic_layout(
         outputs["outputs/logits"] = np.asarray(logits, dtype=np.float32)
     if mc_probabilities is not None:
         outputs["outputs/mc_probabilities"] = np.asarray(mc_probabilities, dtype=np.float32)
-    n_snap, _, n_classes = outputs["outputs/probabilities"].shape
+    n_classes = outputs["outputs/probabilities"].shape[-1]
     acts = {name: np.asarray(act, dtype=np.float32) for name, act in activations.items()}
     layout = run_layout(
         labels=np.asarray(labels, dtype=np.int64),
@@ -189,7 +193,7 @@ def _synthetic_layout(
     )
     for entry in layout.manifest["layers"]:
         outputs[entry["array"]] = acts[entry["name"]]
-    return layout, outputs, _snapshot_rows(n_snap, kinds, epochs, batches, logs)
+    return layout, outputs
 
 
 def _snapshot_rows(
@@ -540,6 +544,47 @@ def tiny_mlp(input_shape: Sequence[int] = (8, 8, 1), n_classes: int = 10, hidden
         metrics=["accuracy"],
     )
     return model
+
+
+def reference_ece(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 15, strategy: str = "width") -> float:
+    """Expected calibration error of one snapshot, by plain loops over bins and samples.
+
+    A slow, obvious reference for tests (not for analyses: use
+    :func:`actconf.confidence.calibration`).
+
+    Parameters
+    ----------
+    confidence : array of shape (n_samples,)
+        Confidence in [0, 1] of every sample.
+    correct : array of bool of shape (n_samples,)
+        Whether each prediction was right.
+    n_bins : int, default=15
+    strategy : {"width", "mass"}, default="width"
+        ``"width"``: bins ``[b/n, (b+1)/n)``, a confidence of exactly 1 in the last bin.
+        ``"mass"``: the samples sorted by confidence (stable) and split into ``n_bins``
+        parts of (nearly) equal count.
+
+    Returns
+    -------
+    float
+        The sum over bins of ``|bin| / n * |accuracy(bin) - mean confidence(bin)|``.
+    """
+    check_option("strategy", strategy, ("width", "mass"), "reference_ece()")
+    conf, correct = np.asarray(confidence, dtype=float), np.asarray(correct)
+    if strategy == "width":
+        total = 0.0
+        for b in range(n_bins):
+            lo, hi = b / n_bins, (b + 1) / n_bins
+            members = [i for i in range(len(conf)) if lo <= conf[i] < hi or (b == n_bins - 1 and conf[i] == 1.0)]
+            if members:
+                total += len(members) / len(conf) * abs(np.mean(correct[members]) - np.mean(conf[members]))
+        return total
+    order = np.argsort(conf, kind="stable")
+    total = 0.0
+    for part in np.array_split(order, n_bins):
+        if len(part):
+            total += len(part) / len(conf) * abs(correct[part].mean() - conf[part].mean())
+    return total
 
 
 def folder_hashes(path: str | os.PathLike) -> dict[str, str]:
