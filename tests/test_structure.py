@@ -11,6 +11,7 @@ lists every offence as ``path:line``. The rules (docs/architecture.md, "Conventi
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ def _modules() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
+@functools.cache
 def _parse(path: Path, source: str | None = None) -> ast.Module:
     text = path.read_text(encoding="utf-8") if source is None else source
     return ast.parse(text, filename=str(path))
