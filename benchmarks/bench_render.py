@@ -13,7 +13,6 @@ Run: ``.venv/bin/python benchmarks/bench_render.py`` (about a minute).
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -58,13 +57,11 @@ def bench_render(n_maps: int = 1000, n_neurons: int = 128, resolution: int = 100
 
 
 def bench_slider(n_moves: int = 60, correlation: bool = False) -> dict:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from actconf.testing import write_synthetic_run
+    from actconf.testing import synthetic_arrays, write_synthetic_run
     from actconf.widgets import explore
-    from test_widgets import synthetic_arrays
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = write_synthetic_run(Path(tmp) / "run", **synthetic_arrays(n_snap=12, n_samples=600, sizes=(128,)))
+        run = write_synthetic_run(Path(tmp) / "run", **synthetic_arrays(n_snapshots=12, n_samples=600, sizes=(128,)))
         layout = np.random.default_rng(0).random((128, 2))
         t0 = time.perf_counter()
         w = explore(run, layout=layout, by="class+confidence", correlation=correlation, progress=False)

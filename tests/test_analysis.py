@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import special, stats
+from scipy import stats
 from scipy.spatial.distance import pdist
 
 from actconf.analysis import (
@@ -22,49 +22,19 @@ from actconf.analysis import (
 from actconf.analysis._spearman import bootstrap_spearman, bootstrap_weights, resample_ranks
 from actconf.confidence import confidence
 from actconf.errors import InvalidParameterError, MissingDataError
-from actconf.testing import write_synthetic_run
+from actconf.testing import relation_arrays, write_synthetic_run
 
 S, N, K, M = 6, 240, 4, 12
 BINS = [0.25, 0.5, 0.7, 0.85, 1.0]
 
 
-def _synthetic(path, relation: str, seed: int = 0):
-    """A run whose activity relates to confidence and training time as ``relation`` says.
-
-    Confidence sharpens over training. Every sample's activity is a shared pattern
-    plus ``g`` times its class's pattern (plus noise): ``g`` grows with confidence and
-    time ("positive"), shrinks with them ("negative"), or activity is pure noise
-    ("none"). A larger ``g`` means stronger activity and more distinct class patterns.
-    """
-    rng = np.random.default_rng(seed)
-    labels = np.arange(N) % K
-    t = np.arange(S)[:, None]
-    scale = np.linspace(0.3, 3.0, S)[:, None, None]
-    logits = rng.normal(size=(S, N, K)) * scale
-    logits[:, np.arange(N), labels] += 1.2 * scale[..., 0]
-    conf = special.softmax(logits, axis=-1).max(-1)
-    base = np.full(M, 0.5)
-    proto = rng.random((K, M)) ** 3
-    if relation == "positive":
-        g = conf * (1 + t)
-    elif relation == "negative":
-        g = (1.1 - conf) * (S - t)
-    else:
-        g = None
-    if g is None:
-        acts = rng.gamma(2.0, 0.5, size=(S, N, M))
-    else:
-        acts = base + g[..., None] * proto[labels][None] + rng.normal(scale=0.05, size=(S, N, M))
-    acts = np.maximum(acts, 0)
-    acts[..., -1] = 0.0  # a dead neuron
-    return write_synthetic_run(path, activations={"dense": acts, "copy": acts[..., :5] * 2},
-                               labels=labels, logits=logits)
-
-
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory):
+    """Runs of actconf.testing.relation_arrays: activity related to confidence positively, negatively, not."""
     base = tmp_path_factory.mktemp("analysis")
-    return {rel: _synthetic(base / rel, rel) for rel in ("positive", "negative", "none")}
+    return {rel: write_synthetic_run(base / rel, **relation_arrays(rel, n_snapshots=S, n_samples=N, n_classes=K,
+                                                                  n_neurons=M))
+            for rel in ("positive", "negative", "none")}
 
 
 # ----------------------------------------------------------------- Spearman
@@ -265,7 +235,9 @@ def test_split_half_distinctness_of_noise_is_near_zero_unlike_the_plain_one(tmp_
 def seeds(tmp_path_factory):
     """Five seeds of every kind of synthetic run (the run is the unit of replication)."""
     base = tmp_path_factory.mktemp("seeds")
-    return {rel: [_synthetic(base / f"{rel}{s}", rel, seed=s) for s in range(5)]
+    return {rel: [write_synthetic_run(base / f"{rel}{s}", **relation_arrays(rel, n_snapshots=S, n_samples=N,
+                                                                            n_classes=K, n_neurons=M, seed=s))
+                  for s in range(5)]
             for rel in ("positive", "negative", "none")}
 
 

@@ -18,7 +18,7 @@ from actconf.errors import (
     ModelNotSupportedError,
     RunExistsError,
 )
-from conftest import tiny_mlp
+from actconf.testing import tiny_mlp
 
 ROOT = Path(__file__).resolve().parents[1]
 

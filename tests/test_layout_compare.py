@@ -7,18 +7,12 @@ import pytest
 from actconf.errors import InvalidParameterError
 from actconf.layout import compare_layouts
 from actconf.plots import plot_layout_comparison
-from layout_cases import planted_profiles, write_layout_run
 
 
-@pytest.fixture(scope="session")
-def planted():
-    return planted_profiles()
-
-
-@pytest.fixture(scope="module")
-def synthetic_run(tmp_path_factory):
-    """24 neurons, 10 classes x 8 samples, 3 snapshots; neurons 0..19 prefer one of 5 classes, 20..23 dead."""
-    return write_layout_run(tmp_path_factory.mktemp("layout_runs") / "run")
+@pytest.fixture
+def synthetic_run(layout_run):
+    """This file's name for conftest's ``layout_run`` (read only)."""
+    return layout_run
 
 
 @pytest.mark.slow  # matplotlib

@@ -13,22 +13,21 @@ from actconf.layout import layout_from_run
 from actconf.report import sections
 from actconf.report.context import ReportContext
 from actconf.report.page import Code, Figure, Section, Strong, Table, Text, Verdicts
-from report_helpers import LAYERS, N_CLASSES, N_SAMPLES, N_SNAPSHOTS, make_run, synthetic_arrays
+from actconf.testing import reference_ece, report_arrays, write_synthetic_run
+
+# the shape of conftest's report_run: the defaults of actconf.testing.report_arrays
+N_SNAPSHOTS, N_SAMPLES, N_CLASSES = 5, 60, 3
+LAYERS = {"hidden_1": 12, "hidden_2": 8}
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return make_run(tmp_path_factory.mktemp("report-sections") / "run")
-
-
-@pytest.fixture(scope="module")
-def layout(run):
-    return layout_from_run(run, "hidden_1", method="pca")
+def layout(report_run):
+    return layout_from_run(report_run, "hidden_1", method="pca")
 
 
 @pytest.fixture
-def ctx(run, layout, tmp_path):
-    return ReportContext(run=run, layer="hidden_1", layout=layout, measure="max_softmax", seed=0,
+def ctx(report_run, layout, tmp_path):
+    return ReportContext(run=report_run, layer="hidden_1", layout=layout, measure="max_softmax", seed=0,
                          folder=tmp_path, compare=False)
 
 
@@ -60,7 +59,7 @@ def test_confidence_section(ctx, tmp_path):
 
 
 def test_calibration_keeps_only_the_measures_a_run_has(tmp_path, layout):
-    run = make_run(tmp_path / "run", mc=False)
+    run = write_synthetic_run(tmp_path / "run", **report_arrays(mc=False))
     ctx = ReportContext(run=run, layer="hidden_1", layout=layout, measure="max_softmax", seed=0, folder=tmp_path)
     assert list(ctx.calibrations) == ["max softmax (paper)", "temperature-scaled"]
 
@@ -122,13 +121,7 @@ def _brute_force_calibration(logits, labels, n_bins=15):
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     conf, correct = p.max(axis=1), (p.argmax(axis=1) == labels)
-    ece = 0.0
-    for b in range(n_bins):
-        lo, hi = b / n_bins, (b + 1) / n_bins
-        inside = [i for i in range(len(conf)) if lo <= conf[i] < hi or (b == n_bins - 1 and conf[i] == 1.0)]
-        if inside:
-            ece += len(inside) / len(conf) * abs(np.mean(correct[inside]) - np.mean(conf[inside]))
-    return correct.mean(), conf.mean(), ece
+    return correct.mean(), conf.mean(), reference_ece(conf, correct, n_bins)
 
 
 def test_findings_section(ctx, tmp_path):
@@ -150,7 +143,7 @@ def test_findings_section(ctx, tmp_path):
     assert isinstance(verdicts, Verdicts) and len(verdicts.items) == len(claims) == len(STATEMENTS) * len(LAYERS)
     assert {v.css_class for v in verdicts.items} <= {"supported", "contradicted", "not-supported"}
     check_figures(Section("f", "f", figures), tmp_path, [f"claims_{layer}.png" for layer in LAYERS])
-    arrays = synthetic_arrays()
+    arrays = report_arrays()
     acc, mean_conf, ece = _brute_force_calibration(arrays["logits"][-1], arrays["labels"])
     assert isinstance(end, Text)
     assert f"the probe accuracy is {acc:.3f}, the mean confidence {mean_conf:.3f} and the ECE {ece:.3f}" in end.plain
@@ -159,12 +152,10 @@ def test_findings_section(ctx, tmp_path):
     assert "p" in table.columns and all(row[table.columns.index("p")].startswith("p ") for row in table.rows)
 
 
-def test_findings_across_replicate_runs(run, layout, tmp_path):
+def test_findings_across_replicate_runs(report_run, layout, tmp_path):
     """With replicates the findings test across runs and say so."""
-    from actconf.testing import write_synthetic_run
-
-    others = [write_synthetic_run(tmp_path / f"seed{s}", **synthetic_arrays(seed=s)) for s in (1, 2)]
-    ctx = ReportContext(run=run, layer="hidden_1", layout=layout, measure="max_softmax", seed=0,
+    others = [write_synthetic_run(tmp_path / f"seed{s}", **report_arrays(seed=s)) for s in (1, 2)]
+    ctx = ReportContext(run=report_run, layer="hidden_1", layout=layout, measure="max_softmax", seed=0,
                         folder=tmp_path, compare=False, replicates=others)
     section = sections.findings_section(ctx)
     banner, scope = section.blocks[:2]
