@@ -203,12 +203,12 @@ def test_whole_report_on_a_synthetic_run(run):
     assert page.links == [f"#{key}" for key in page.ids]
     pngs = [s for s in page.images if s.startswith("data:image/png;base64,")]
     gifs = [s for s in page.images if s.startswith("data:image/gif;base64,")]
-    assert len(pngs) == 12 and len(gifs) == 1  # 1 + 3 + 5 + 1 + 2 layers; the GIF
+    assert len(pngs) == 14 and len(gifs) == 1  # 2 claim figures (layers) + 1 + 3 + 5 + 1 + 2 layers; the GIF
     for src in pngs + gifs:
         with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as im:
             assert im.size[0] > 200
     figures = sorted(p.name for p in (path.parent / "figures").iterdir())
-    assert len(figures) == 12 and "maps_class.png" in figures
+    assert len(figures) == 14 and "maps_class.png" in figures and "claims_hidden_2.png" in figures
     after = {k: v for k, v in folder_hashes(run.path).items() if not k.startswith("report")}
     assert after == before
     assert actconf.open_run(run.path).n_snapshots == 5
