@@ -110,15 +110,20 @@ def paper_figure(resolution: int) -> PaperFigure:
         return _FIGURES[resolution]
 
 
-def paper_images(maps: np.ndarray) -> np.ndarray:
+def colour_limit(values: np.ndarray) -> float:
+    """The authors' colour limit: ``max|value|`` over the neuron values of all maps (1 if all are 0)."""
+    finite = np.abs(values[np.isfinite(values)])
+    top = float(finite.max()) if finite.size else 0.0
+    return top if top > 0 else 1.0
+
+
+def paper_images(maps: np.ndarray, limit: float) -> np.ndarray:
     """The RGB figures (G, H', W', 3) of maps (G, H, W) as rendered by ``TopoRenderer``.
 
     ``TopoRenderer`` rows run upwards (row 0 is the lowest ``y``); the authors'
-    image has the largest ``y`` on top, so rows are flipped. Colour limits are
-    ``±max|value|`` over all maps (``±1`` if every value is 0).
+    image has the largest ``y`` on top, so rows are flipped. Colours span
+    ``±limit`` (:func:`colour_limit` of the neuron values).
     """
-    top = float(np.nanmax(np.abs(maps))) if np.isfinite(maps).any() else 0.0
-    limit = top if top > 0 else 1.0
     fig = paper_figure(int(maps.shape[-1]))
     with fig.lock:
         return np.stack([fig.rgb(m[::-1], limit) for m in maps])
@@ -149,18 +154,19 @@ def image_errors(rgb: np.ndarray, *, wraparound: bool = False) -> tuple[np.ndarr
             squared_errors(rgb, blurred, wraparound=wraparound))
 
 
-def paper_curves(maps: np.ndarray, *, wraparound: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                          np.ndarray]:
+def paper_curves(maps: np.ndarray, values: np.ndarray, *,
+                 wraparound: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The authors' error curves of maps (G, H, W) (NaN outside the hull), averaged over maps.
 
-    Maps without a single drawn pixel (every value NaN) are left out, as by the
-    masked measure. Returns ``(sizes, resize_errors, radii, blur_errors)``.
+    ``values`` (G, n) are the neuron values the maps interpolate; they set the
+    colour limits. Maps without a single drawn pixel (every value NaN) are left
+    out, as by the masked measure. Returns ``(sizes, resize_errors, radii, blur_errors)``.
     """
     sizes, radii = np.array(PAPER_SIZES), np.array(PAPER_RADII)
     valid = np.isfinite(maps).reshape(len(maps), -1).any(axis=1)
     if not valid.any():
         return sizes, np.full(len(sizes), np.nan), radii, np.full(len(radii), np.nan)
-    errors = [image_errors(rgb, wraparound=wraparound) for rgb in paper_images(maps[valid])]
+    errors = [image_errors(rgb, wraparound=wraparound) for rgb in paper_images(maps[valid], colour_limit(values))]
     resize_err = np.mean([e[0] for e in errors], axis=0)
     blur_err = np.mean([e[1] for e in errors], axis=0)
     return sizes, resize_err, radii, blur_err

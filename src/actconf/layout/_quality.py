@@ -245,7 +245,7 @@ def quality_detail(positions: np.ndarray, profile_dist: np.ndarray, values: np.n
         if kind == "masked":
             sizes, r_err, radii, b_err = smoothness_curves(maps, resolution=resolution)
         else:
-            sizes, r_err, radii, b_err = paper_curves(maps, wraparound=wraparound)
+            sizes, r_err, radii, b_err = paper_curves(maps, values, wraparound=wraparound)
         curves[resize_curve], curves[blur_curve] = (sizes, r_err), (radii, b_err)
         scores[resize_auc], scores[blur_auc] = curve_auc(r_err), curve_auc(b_err)
     scores.update(distance_scores(profile_dist, positions, k))
