@@ -97,3 +97,11 @@ def test_compare_layouts_with_the_paper_measure(planted):
     assert blur["pca"] < blur["random"]
     with pytest.raises(InvalidParameterError, match="wraparound"):
         compare_layouts(x, methods=methods, repeats=1, wraparound=True, progress=False)
+    # a frame with the paper measure only draws its curves
+    import matplotlib.pyplot as plt
+
+    paper_only = both[~both.measure.isin(["resize_mse", "blur_mse", "resize_auc", "blur_auc"])]
+    fig = plot_layout_comparison(paper_only)
+    assert len(fig.axes[0].lines) == len(methods) and "paper" in fig.axes[0].get_title()
+    assert [line.get_xdata().tolist() for line in fig.axes[1].lines][0] == list(range(2, 21, 2))
+    plt.close(fig)
