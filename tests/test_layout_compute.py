@@ -33,7 +33,7 @@ QUALITY_LOWER = ("resize_auc", "blur_auc")
 
 def slow_umap(methods):
     """Parameters for ``methods`` with the UMAP case marked slow (it fits UMAP)."""
-    return [pytest.param(m, marks=pytest.mark.slow) if m == "umap" else m for m in methods]
+    return [pytest.param(m, marks=pytest.mark.slow) if m in ("umap", "umap_pso") else m for m in methods]
 
 
 # --------------------------------------------------------------------------- data

@@ -78,6 +78,8 @@ def _check_option_value(key: str, value: Any, method: str, n: int, caller: str) 
         return check_int(key, value, caller, min_value=minimum, allow_none=True)
     if key in ("sigma", "learning_rate", "perplexity"):
         return check_float(key, value, caller, min_value=0.0, min_inclusive=False)
+    if key == "steps":
+        return check_int(key, value, caller, min_value=1)
     if key == "iterations":
         return check_int(key, value, caller, min_value=1, allow_none=True)
     if key == "max_iter":
@@ -168,7 +170,8 @@ def compute_layout(
         Compared by cosine distance; all-zero rows are *dead* (see the module notes).
     method : str, default="umap"
         One of ``"umap"``, ``"som"``, ``"grid"``, ``"tsne"``, ``"pca"``, ``"mds"``,
-        ``"graph"``, ``"random"`` (see the module docstring).
+        ``"graph"``, ``"random"``, ``"umap_pso"`` (the TAM authors' UMAP_PSO: see
+        the module docstring).
     refine : None, bool or dict, default=None
         Force-directed spreading after the method. ``None``: only after UMAP (the
         paper's recipe); a dict sets refine options (``steps=1000``,
@@ -186,7 +189,8 @@ def compute_layout(
         ``spread=0.25``; ``grid``: ``base="som"``, ``side`` (and the SOM's
         ``sigma``, ``learning_rate``, ``iterations``); ``tsne``: ``perplexity=30``,
         ``max_iter=1000``; ``mds``: ``max_iter=300``; ``graph``:
-        ``percentile=7.5``, ``iterations=50``.
+        ``percentile=7.5``, ``iterations=50``; ``umap_pso``: ``n_neighbors=15``,
+        ``min_dist=0.1``, ``steps=1000`` (of the authors' simulation).
 
     Returns
     -------
