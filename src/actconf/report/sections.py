@@ -139,8 +139,11 @@ def layout_section(ctx: ReportContext) -> Section:
     ))
     quality = layout_mod.layout_quality(layout, np.asarray(layout_mod.layout_profiles(ctx.run, ctx.layer)))
     table = Table(rows=tuple((k, f"{v:.3f}") for k, v in quality.items()), columns=("quality measure", "value"))
-    note = Text(("resize/blur AUC: the TAM paper's smoothness (lower is better); trustworthiness, "
-                 "continuity, Spearman and kNN preservation: neighbourhoods kept (higher is better).",))
+    note = Text(("resize/blur AUC: actconf's masked smoothness — the error after down-/up-scaling and "
+                 "blurring each map, blanks outside the hull treated as missing data (lower is better; the TAM "
+                 "authors' own measure scores their rendered images, where blank is white, and ranks methods "
+                 "differently: see docs/layout-quality.md); trustworthiness, continuity, Spearman and kNN "
+                 "preservation: neighbourhoods kept (higher is better).",))
     blocks = [about, table, note]
     if ctx.compare:
         frame = layout_mod.compare_layouts(ctx.run, layer=ctx.layer, repeats=3, seed=ctx.seed, progress=False,
