@@ -148,7 +148,7 @@ def test_default_layers_cnn_with_batchnorm_and_softmax_layer(tmp_path):
     # BatchNorm statistics are not touched by recording MC passes
     bn = model.get_layer("bn")
     before = [keras.ops.convert_to_numpy(v) for v in (bn.moving_mean, bn.moving_variance)]
-    rec._forward()
+    rec._forward_batch(rec._x_batches[0][1])
     after = [keras.ops.convert_to_numpy(v) for v in (bn.moving_mean, bn.moving_variance)]
     for b, a in zip(before, after, strict=True):
         np.testing.assert_array_equal(b, a)
@@ -417,12 +417,16 @@ def test_jax_backend(tmp_path):
 
 @pytest.mark.slow
 def test_copied_files_work_without_actconf(tmp_path):
-    """errors.py + store.py + callbacks.py copied into a user's folder record a readable run."""
+    """errors.py + the store/ folder + callbacks.py copied into a user's folder record a readable run."""
+    import shutil
+
     lite = tmp_path / "actconf_lite"
     lite.mkdir()
     (lite / "__init__.py").write_text("")
-    for name in ("errors.py", "store.py", "callbacks.py"):
+    for name in ("errors.py", "callbacks.py"):
         (lite / name).write_text((ROOT / "src" / "actconf" / name).read_text())
+    shutil.copytree(ROOT / "src" / "actconf" / "store", lite / "store",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     out = _run_script(tmp_path, textwrap.dedent(_SCRIPT.format(import_line="from actconf_lite.callbacks import ActivationRecorder")),
                       {"PYTHONPATH": str(tmp_path)}, [str(tmp_path / "lite_run")])
     assert "HEAVY [] ACTCONF False" in out

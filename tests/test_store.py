@@ -18,6 +18,7 @@ import pytest
 import actconf
 from actconf.errors import (
     CorruptRunError,
+    DamagedRunWarning,
     InvalidParameterError,
     MissingDataError,
     NotARunError,
@@ -152,7 +153,11 @@ def test_damaged_commit_log(synthetic):
     lines[2] = b'{"index": 2, "kind": "ba'
     log.write_bytes(b"\n".join(lines))
     with pytest.raises(CorruptRunError, match="damaged at snapshot 2"):
-        actconf.open_run(synthetic.path)
+        actconf.open_run(synthetic.path, strict=True)
+    # by default the intact prefix opens, with a warning naming what was skipped
+    with pytest.warns(DamagedRunWarning, match=r"damaged at snapshot 2 \(line 3.*skipped 4 line\(s\).*repair"):
+        run = actconf.open_run(synthetic.path)
+    assert run.n_snapshots == 2 and run.damage["line"] == 3
 
 
 def test_incomplete_last_commit_is_ignored(synthetic):
@@ -313,7 +318,7 @@ _TRAIN_SCRIPT = textwrap.dedent(
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     rec = ActivationRecorder(sys.argv[1], x[:500], y[:500], every_n_batches=1, batch_epochs=None)
     class Ack(keras.callbacks.Callback):  # committed (written in the background) and taken snapshots
-        def ack(self): print("ACK", rec.n_snapshots - 1, rec._writer._n_appended, flush=True)
+        def ack(self): print("ACK", rec.n_snapshots - 1, rec._writer._next, flush=True)
         def on_train_begin(self, logs=None): self.ack()
         def on_train_batch_end(self, batch, logs=None): self.ack()
     model.fit(x, y, epochs=50, batch_size=32, callbacks=[rec, Ack()], verbose=0)
@@ -416,7 +421,7 @@ def test_background_writer_reports_worker_errors(tmp_path):
 
     writer._arrays["outputs/probabilities"] = Broken()  # zarr's own write path
 
-    def broken_write(name, index, value):  # the direct chunk-file path
+    def broken_write(name, index, value, start=0):  # the direct chunk-file path
         raise OSError("disk full")
 
     if writer._direct is not None:
