@@ -111,8 +111,8 @@ class ChunkFiles:
     def write(self, name: str, index: int, value: np.ndarray, start: int = 0) -> None:
         """Write the chunks of snapshot ``index`` that ``value`` (rows from ``start``) completes."""
         _, shape, chunks, dtype, fill, s = self._info[name]
-        if s is None or (start == 0 and value.shape[s] == shape[s]):
-            self._write_block(name, index, value, 0)
+        if s is None or (start == 0 and value.shape[s] == shape[s] and chunks[s] >= shape[s]):
+            self._write_block(name, index, value, 0)  # the small case: the whole snapshot in one band
             return
         size, stop = chunks[s], start + value.shape[s]
         for j in chunk_ranges(start, stop, size):

@@ -622,8 +622,8 @@ class Run:
         self._verify_snapshots()
         if self.damage is not None:
             raise CorruptRunError(
-                f"{SNAPSHOTS} of run {str(self.path)!r} is damaged at line {self.damage['line']} "
-                f"({self.damage['reason']}); the {self.damage['intact']} intact snapshot(s) before it are fine. "
+                f"{SNAPSHOTS} of run {str(self.path)!r} is damaged at snapshot {self.damage['snapshot']} (line "
+                f"{self.damage['line']}: {self.damage['reason']}); the {self.damage['intact']} intact snapshot(s) before it are fine. "
                 f"Run `actconf repair {self.path}` (or run.repair()) to rewrite a clean log from them."
             )
 
