@@ -261,7 +261,7 @@ class RunWriter:
                 )
                 arr[...] = value
         except OSError as exc:
-            raise self._storage_error("create the run's arrays", exc) from exc
+            raise self._storage_error("create the run (its arrays)", exc) from exc
 
     def _sample_axes(self) -> dict[str, int | None]:
         return {name: _sample_axis(dims) for name, (_, dims, _) in self._specs.items()}
@@ -293,6 +293,7 @@ class RunWriter:
                 "model the run was recorded with; otherwise record into a new directory (or pass "
                 "overwrite=True to replace the run)."
             )
+        self.n_snapshots = self._next = len(scan.rows)
         try:
             self._fd = os.open(self.path / SNAPSHOTS, os.O_WRONLY | os.O_APPEND)
             lock_log(self._fd, self.path)
@@ -303,10 +304,9 @@ class RunWriter:
         except OSError as exc:
             if isinstance(exc, RunExistsError):
                 raise
-            raise self._storage_error("reopen the run for appending", exc) from exc
+            raise self._storage_error("reopen it for appending", exc) from exc
         self.manifest = old
         self._log_size = scan.good_bytes
-        self.n_snapshots = self._next = len(scan.rows)
         self.last_row = scan.rows[-1]
         self._open_arrays()
         return True
@@ -373,7 +373,7 @@ class RunWriter:
         if index is not None:
             safe += (f"; snapshot {index} was not recorded. Free disk space (or fix the cause) and go on: "
                      f"the next snapshot written takes index {n}, without a gap")
-        return StorageError(f"Could not {what} of run {str(self.path)!r}: {exc}. {safe}.",
+        return StorageError(f"Run {str(self.path)!r}: could not {what}: {exc}. {safe}.",
                             path=getattr(exc, "filename", None) or self.path, committed=n, cause=exc)
 
     # ..................................................................... appending
