@@ -45,7 +45,7 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
 
 def write_file(path: Path, data: bytes | memoryview, *, fsync: bool = False) -> None:
     """Write ``path`` whole, under a temporary name renamed into place (removed on failure)."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}{PARTIAL}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
