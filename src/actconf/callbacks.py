@@ -589,7 +589,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         else:
             out = self._probe(xb, training=False)
         out = out if isinstance(out, list | tuple) else [out]
-        cols = [ops.convert_to_numpy(o) for o in out]
+        cols = [o if isinstance(o, np.ndarray) else ops.convert_to_numpy(o) for o in out]  # (no second copy)
         dtype = np.dtype(self.dtype)
         arrays = {info["array"]: cols[i].astype(dtype, copy=False) for i, info in enumerate(self._layer_infos)}
         head = cols[self._n_layers]
@@ -622,7 +622,8 @@ class ActivationRecorder(keras.callbacks.Callback):
             nonfinite = False
             for start, xb in self._x_batches:
                 for name, value in self._forward_batch(xb).items():
-                    nonfinite = nonfinite or not bool(np.isfinite(value).all())
+                    # min/max propagate NaN and show inf, without a temporary array the size of the batch
+                    nonfinite = nonfinite or not (np.isfinite(value.min()) and np.isfinite(value.max()))
                     writer.write(name, value, start=start)
             writer.commit(self._row(kind, epoch, batch, logs, step, nonfinite, label))
         except StorageError as exc:
