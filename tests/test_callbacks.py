@@ -626,3 +626,30 @@ def test_memory_is_bounded_by_one_probe_batch(tmp_path):
     assert run._zarr_array("activations/wide").chunks == (1, 1024, 256)
     tap = keras.Model(inputs, h)
     np.testing.assert_allclose(run.activations("wide").values[-1], tap.predict(x_probe, verbose=0), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_an_interrupted_fit_keeps_the_run_until_closed(tmp_path, digits_small):
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=8)
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    rec = ActivationRecorder(tmp_path / "r", x_probe, y_probe)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x_train[:64], y_train[:64], epochs=4, callbacks=[rec, Interrupt()], verbose=0)
+    assert actconf.open_run(tmp_path / "r").n_snapshots == 3  # readers are never locked out
+    other = ActivationRecorder(tmp_path / "r", x_probe, y_probe, resume=True)
+    with pytest.raises(RunExistsError, match=r"being written right now.*recorder\.close\(\)"):
+        _fit(model, (x_train, y_train), other, epochs=1)
+    rec.close()
+    _fit(model, (x_train, y_train), other, epochs=1)
+    table = actconf.open_run(tmp_path / "r", strict=True).snapshots
+    assert list(table["epoch"]) == [0, 1, 2, 3] and table["step"].is_monotonic_increasing

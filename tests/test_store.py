@@ -619,6 +619,7 @@ def test_damaged_log_opens_its_prefix_and_repair_keeps_a_backup(synthetic, array
     with pytest.warns(DamagedRunWarning, match=reason):
         run = actconf.open_run(synthetic.path)
     assert run.n_snapshots == 3
+    assert "commit log is damaged at line 4" in run.summary() and "actconf repair" in run.summary()
     np.testing.assert_allclose(run.activations("a").values, arrays["act"]["a"][:3], rtol=1e-6)
     with pytest.raises(CorruptRunError, match="damaged at snapshot 3"):
         run.verify()  # the prefix is fine, the run is not

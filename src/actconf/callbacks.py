@@ -785,6 +785,15 @@ class ActivationRecorder(keras.callbacks.Callback):
                     raise
                 warnings.warn(str(exc), RecordingWarning, stacklevel=2)
 
+    def close(self) -> None:
+        """Close the run now (release it to other writers); ``fit`` reopens it when called again.
+
+        ``fit`` closes it at its end by itself; call this after a ``fit`` that ended with
+        an exception (e.g. interrupted), before another recorder writes into the run.
+        """
+        if self._writer is not None and self._writer.is_open:
+            self._writer.close()
+
     @property
     def n_snapshots(self) -> int:
         """Number of snapshots committed so far (readable by ``open_run``)."""

@@ -658,6 +658,9 @@ class Run:
             lines.append(f"  last: {last['label']}" + (" — " + ", ".join(metrics) if metrics else ""))
             if bool(table["nonfinite"].any()):
                 lines.append(f"  WARNING: {int(table['nonfinite'].sum())} snapshot(s) hold NaN/inf values (diverged training?)")
+        if self.damage is not None:
+            lines.append(f"  WARNING: the commit log is damaged at line {self.damage['line']} ({self.damage['reason']}); "
+                         f"the {self.damage['intact']} snapshot(s) before it are shown. Repair: actconf repair {self.path}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -67,7 +67,9 @@ def locked_error(path: Path) -> RunExistsError:
     """The error for a run whose commit log another writer holds."""
     return RunExistsError(
         f"Run {str(path)!r} is being written right now (its commit log is locked by another "
-        "writer); it was left untouched. Wait until that recording ends, or choose another directory."
+        "writer); it was left untouched. Wait until that recording ends, or choose another directory. "
+        "If the writer is in this process (e.g. a fit() interrupted in a notebook), close it first: "
+        "recorder.close() (or writer.close())."
     )
 
 
