@@ -358,6 +358,7 @@ class ActivationRecorder(keras.callbacks.Callback):
 
         self._writer: RunWriter | None = None
         self._model_id: int | None = None
+        self._opened = False  # the run was opened (created or resumed) once
         self._recording_off = False
 
     # ------------------------------------------------------------------ set-up
@@ -567,7 +568,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         """Open the run for this ``fit``: create it (or resume it) the first time, reopen it later."""
         if self._writer is not None and self._writer.is_open:
             return True  # an earlier fit() ended with an exception before on_train_end
-        first = self._writer is None
+        first = not self._opened
         layout = self._layout
         try:
             writer = RunWriter(self.directory, manifest=layout.manifest, arrays=layout.arrays,
@@ -691,17 +692,18 @@ class ActivationRecorder(keras.callbacks.Callback):
             self._layout = self._make_layout(model)
             self._model_id = id(model)
             self._t0 = time.perf_counter()
-            self._fresh = True
+            self._fresh = True  # no epoch begun yet by this recorder
             self._last_epoch = 0
             self._epoch_start_step = 0
-            if self._open_writer() and self._writer.last_row is not None:  # resumed a run
-                last = self._writer.last_row
+        first = not self._opened
+        if self._open_writer() and first:
+            self._opened = True
+            last = self._writer.last_row
+            if last is not None and self._fresh:  # resumed a run: continue after its last snapshot
                 self._fresh = False
                 self._last_epoch = int(last.get("epoch", 0))
                 self._epoch_start_step = int(last.get("step", 0))
-                self._t0 -= float(last.get("time") or 0.0)
-        else:  # a further fit() call: keep appending to the same run
-            self._open_writer()
+                self._t0 = time.perf_counter() - float(last.get("time") or 0.0)
 
     def _start_fit(self, first_epoch: int) -> None:
         """Number this fit's epochs and steps; take the start snapshot of a new run."""
