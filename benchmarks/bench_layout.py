@@ -41,8 +41,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import summary
 
+import summary
 from actconf.layout import (
     METHODS,
     compute_layout,

@@ -388,3 +388,22 @@ def test_render_rgba_checks_its_arguments():
     with pytest.raises(InvalidInputError, match="one entry per neuron"):
         r.render_rgba(np.zeros(11), cmap="viridis", norm=Normalize(0, 1))
     assert r.render_rgba(np.zeros((0, 10)), cmap="viridis", norm=Normalize(0, 1)).shape == (0, 8, 8, 4)
+
+
+def test_build_limits_blas_threads_only_while_building(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    import actconf.render as render_mod
+
+    before = sorted((i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas")
+    seen = []
+    original = TopoRenderer._operator
+
+    def spy(self, *args):
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return original(self, *args)
+
+    monkeypatch.setattr(TopoRenderer, "_operator", spy)
+    render_mod.TopoRenderer(np.random.default_rng(26).random((30, 2)), resolution=10)
+    assert seen and set(seen) == {1}
+    assert sorted((i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas") == before
