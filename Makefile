@@ -47,9 +47,9 @@ lint: install-test
 ## then one summary table (benchmarks/summary.py); about 10 minutes
 bench: install-test
 	@mkdir -p benchmarks/out
-	@for f in benchmarks/bench_*.py; do n=$$(basename $$f .py); echo "== $$n"; \
+	@for f in benchmarks/bench_*.py; do n=$$(basename $$f .py); echo "== $$n"; t0=$$(date +%s); \
 	  { $(BIN)/python $$f; echo $$? > benchmarks/out/$$n.rc; } 2>&1 | tee benchmarks/out/$$n.log; \
-	  test "$$(cat benchmarks/out/$$n.rc)" = 0 || exit 1; done
+	  test "$$(cat benchmarks/out/$$n.rc)" = 0 || exit 1; echo "== $$n took $$(( $$(date +%s) - t0 )) s"; done
 	@$(BIN)/python benchmarks/summary.py
 
 clean-venv:

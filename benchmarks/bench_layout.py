@@ -5,7 +5,7 @@ on scikit-learn's digits (``MLPClassifier``, ReLU; no Keras needed): 128 neurons
 for the main table, 2048 neurons for scale.
 
 Measured in one process, after :func:`actconf.layout.warm_up`, best of
-``--repeats`` (2048 neurons: one run):
+``--repeats`` (2048 neurons, only with ``--large``: one run):
 
 * every ``compute_layout`` method, unrefined, and the refinement step
   (``refine_layout``, 1000 steps), against the goals UMAP <= 1.5 s, SOM <= 0.5 s,
@@ -24,7 +24,7 @@ and fills the cache), then ``--repeats`` times with the cache filled; the
 positions of all of them must be identical. ``import umap`` as umap-learn does it
 (it imports TensorFlow) for comparison. Summary rows: ``out/layout.rows.json``.
 
-    python benchmarks/bench_layout.py [--repeats 3] [--skip-large]
+    python benchmarks/bench_layout.py [--repeats 3] [--large]
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def print_startup(st: dict) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip-large", action="store_true", help="skip the 2048-neuron runs")
+    parser.add_argument("--large", action="store_true", help="also the 2048-neuron runs (about 2 minutes more)")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     results: dict[str, object] = {}
@@ -244,7 +244,7 @@ def main() -> None:
         rows.append(summary.row(f"warm {name} layout, 128 neurons (best of {args.repeats})", table[name], baseline=tb,
                                 baseline_label=label, goal=f"<= {GOALS[name]} s", met=table[name] <= GOALS[name]))
 
-    if not args.skip_large:
+    if args.large:
         big = mlp_profiles(2048)
         print(f"\n2048 neurons x 10 groups ({int((np.abs(big).max(1) == 0).sum())} dead), one run each:")
         large = {}

@@ -110,6 +110,41 @@ def time_notebook(run_dir: Path, out_dir: Path) -> tuple[float, float]:
     return wall, seconds
 
 
+def time_layout_section(run_dir: Path, folder: Path) -> tuple[float, float]:
+    """(the report's layout section now, the same section as it was built before) on one run, in this process.
+
+    Before: 3 repeats per method, profiles computed twice (once for the quality table,
+    once inside ``compare_layouts`` from the run).
+    """
+    import numpy as np
+
+    from actconf import plots
+    from actconf.layout import compare_layouts, ensure_layout, layout_profiles, layout_quality
+    from actconf.report import sections
+    from actconf.report.context import ReportContext
+    from actconf.store import open_run
+
+    run = open_run(run_dir)
+    layer = run.check_layer(None)
+    layout = ensure_layout(run, layer)
+    ctx = ReportContext(run=run, layer=layer, layout=layout, measure="max_softmax", seed=0, folder=folder,
+                        compare=True)
+
+    def before():
+        layout_quality(layout, np.asarray(layout_profiles(run, layer)))
+        frame = compare_layouts(run, layer=layer, repeats=3, seed=0, progress=False,
+                                methods=sections.COMPARED_METHODS)
+        plots.plot_layout_comparison(frame).savefig(folder / "before.png")
+
+    times = {"now": [], "before": []}
+    for _ in range(3):  # interleaved, best of 3; the machine is shared
+        for name, fn in (("now", lambda: sections.layout_section(ctx)), ("before", before)):
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return min(times["now"]), min(times["before"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1, help="runs of each measurement")
@@ -136,6 +171,9 @@ def main() -> None:
                 wall, own = time_notebook(tmp / "staged", tmp / f"nb{i}")
                 results["notebook"].append({"wall_s": wall, "notebook_s": own})
                 print(f"notebook 03: {wall:.1f} s wall (kernel start included), {own:.1f} s executing")
+        (tmp / "section").mkdir()
+        results["layout_section"] = time_layout_section(tmp / "staged", tmp / "section")
+        print("report layout section: {:.1f} s now, {:.1f} s as before".format(*results["layout_section"]))
     cli = sorted(results["cli_s"])[len(results["cli_s"]) // 2]
     record_s = sorted(s["train + record"] for s in results["stages"])[len(results["stages"]) // 2]
     rows.append(summary.row("actconf run on digits, fresh process (wall)", cli, baseline=record_s,
@@ -146,6 +184,9 @@ def main() -> None:
         if name.startswith("total"):
             continue
         rows.append(summary.row(f"  stage: {name}", seconds))
+    now, before = results["layout_section"]
+    rows.append(summary.row("report layout section (2 seeds, shared profiles)", now, baseline=before,
+                            baseline_label="as before: 3 repeats, profiles twice"))
     if results["notebook"]:
         walls = sorted(n["wall_s"] for n in results["notebook"])
         wall = walls[len(walls) // 2]
