@@ -270,7 +270,7 @@ def test_a_run_in_object_storage_is_read_only(memory_url):
 @pytest.fixture(scope="module")
 def cluster(request):
     """A LocalCluster with 2 single-threaded workers (in this process) and a Client as the default scheduler."""
-    distributed = pytest.importorskip("distributed")
+    import distributed
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                        dashboard_address=None)
     client = distributed.Client(cluster, set_as_default=True)
