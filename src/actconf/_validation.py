@@ -5,6 +5,24 @@ One message template everywhere::
     The 'bins' parameter of naps() must be an increasing sequence in [0, 1]. Got [0.5, 0.2] instead.
 
 followed, where useful, by a sentence that says how to fix it.
+
+Size limits
+-----------
+Parameters that size an allocation are bounded, so that a typo (``resolution=100000``)
+ends in a clear error instead of a ``MemoryError`` minutes later. The limits lie far
+above any real use; each public function's docstring repeats the limit of its
+parameters:
+
+``MAX_RESOLUTION`` (2048)
+    Pixels per axis of a topographic map (:class:`~actconf.render.TopoRenderer`).
+``MAX_OPERATOR_ELEMENTS`` (5e7)
+    Pixels x neurons of a dense (``method="cubic"``) map operator: 400 MB of float64.
+``MAX_CALIBRATION_BINS`` (10,000)
+    ``n_bins`` of :func:`~actconf.confidence.calibration` and ``reliability``.
+``MAX_CONFIDENCE_BINS`` (1,000)
+    Confidence bins of a grouping (``bins=N``, ``"quantile:N"``, or edges).
+``MAX_RESAMPLES`` (100,000 bootstrap resamples; 1,000,000 sign-flip patterns)
+    ``n_boot`` of the analysis functions; ``n_resamples`` of ``sign_flip_pvalue``.
 """
 
 from __future__ import annotations
@@ -17,6 +35,13 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidParameterError
+
+MAX_RESOLUTION = 2048
+MAX_OPERATOR_ELEMENTS = 50_000_000
+MAX_CALIBRATION_BINS = 10_000
+MAX_CONFIDENCE_BINS = 1_000
+MAX_RESAMPLES = 100_000
+MAX_SIGN_FLIPS = 1_000_000
 
 
 def _fmt(value: Any) -> str:
@@ -49,8 +74,12 @@ def check_int(
     min_value: int | None = None,
     max_value: int | None = None,
     allow_none: bool = False,
+    hint: str = "",
 ) -> int | None:
-    """Check that ``value`` is an integer (not a bool) within bounds; return it as ``int``."""
+    """Check that ``value`` is an integer (not a bool) within bounds; return it as ``int``.
+
+    ``hint`` is appended to the message (say how to fix it, e.g. why there is a maximum).
+    """
     if value is None and allow_none:
         return None
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -68,7 +97,9 @@ def check_int(
             parts.append(f"<= {max_value}")
         if allow_none:
             parts.append("or None")
-        raise param_error(name, caller, " ".join(parts), value)
+        if hint == "" and max_value is not None and isinstance(value, numbers.Integral) and value > max_value:
+            hint = f"{max_value} is actconf's limit for {name!r} (far above any real use); pass a smaller value."
+        raise param_error(name, caller, " ".join(parts), value, hint)
     return int(value)
 
 

@@ -41,6 +41,14 @@ Calibration (:func:`calibration`, :func:`reliability`) gives one row per snapsho
 (accuracy, NLL, Brier score, ECE with equal-width and equal-mass bins) or per snapshot ×
 bin (reliability-diagram data), as tidy pandas DataFrames.
 
+Non-finite values
+    Arrays passed in must be finite: a NaN or infinite probability or logit raises
+    :class:`~actconf.errors.InvalidInputError` (it would otherwise become a NaN
+    confidence in silence). A *run* can hold snapshots whose outputs are non-finite
+    (training diverged; the snapshot table's ``nonfinite`` column says which): those
+    snapshots propagate NaN — their confidences and calibration rows are NaN — so that
+    the rest of the run stays usable and the gap is visible.
+
 Internal API for the other modules (not in ``__all__``): :func:`check_measure` (the
 one check of a ``measure=`` argument) and :func:`resolve_confidence` (a measure name
 or a precomputed confidence DataArray -> the confidence of given snapshots).
@@ -52,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_int, check_option, check_random_state, check_run, param_error
+from ._validation import MAX_CALIBRATION_BINS, check_int, check_option, check_random_state, check_run, param_error
 from .errors import InvalidInputError, InvalidParameterError, MissingDataError
 from .store import Run, softmax
 
@@ -107,6 +115,15 @@ def _as_scores(value: Any, caller: str, name: str, *, min_ndim: int) -> np.ndarr
     if arr.shape[-1] < 2:
         raise param_error(name, caller, "an array with at least 2 classes in its last axis",
                           f"an array of shape {arr.shape}")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        raise InvalidInputError(
+            f"{caller}: the {name!r} array holds {int(arr.size - finite.sum())} NaN or infinite value(s) "
+            f"(the first at index {tuple(int(i) for i in bad)}), which would turn into NaN confidences "
+            "without a word. Drop or repair those rows first (e.g. data[np.isfinite(data).all(axis=-1)]); "
+            "for masked classes use a large negative logit (-1e9) instead of -inf."
+        )
     return arr
 
 
@@ -636,7 +653,8 @@ def _ece(conf, correct, n_bins, strategy):
 
 
 def _check_n_bins(n_bins: Any, caller: str) -> int:
-    return check_int("n_bins", n_bins, caller, min_value=1)
+    return check_int("n_bins", n_bins, caller, min_value=1, max_value=MAX_CALIBRATION_BINS,
+                     hint=f"{MAX_CALIBRATION_BINS} bins is actconf's limit; 10-20 is usual (15 by default).")
 
 
 def _calibration_metrics(p3: np.ndarray, labels: np.ndarray, n_bins: int) -> dict[str, np.ndarray]:
@@ -683,7 +701,7 @@ def calibration(
         scaling (every sample scored with a temperature fitted on other samples), or
         MC-dropout averaged.
     n_bins : int, default=15
-        Bins for the expected calibration error.
+        Bins for the expected calibration error (1 to 10,000).
     snapshots : selector, optional
         Snapshots of a run; ignored for arrays.
     labels : int array of shape (n_samples,), optional

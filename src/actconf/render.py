@@ -113,7 +113,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import check_int, check_option, param_error
+from ._validation import MAX_OPERATOR_ELEMENTS, MAX_RESOLUTION, check_int, check_option, param_error
 from .errors import InvalidInputError
 
 __all__ = ["TopoRenderer", "get_renderer", "positions_of"]
@@ -327,7 +327,9 @@ class TopoRenderer:
     layout_or_positions : Layout or array-like of shape (n_neurons, 2)
         Neuron positions, or an object with a ``positions`` attribute.
     resolution : int, default=100
-        Pixels along each axis (>= 2); images are ``(resolution, resolution)``.
+        Pixels along each axis, 2 to 2048; images are ``(resolution, resolution)``.
+        ``method="cubic"`` stores a dense operator, so there ``resolution**2 *
+        n_neurons`` may be at most 5e7 (400 MB).
     method : {"linear", "cubic", "nearest"}, default="linear"
         Interpolation method (see the module docstring); ``linear`` is what the
         TAM paper used (``griddata`` linear).
@@ -382,7 +384,18 @@ class TopoRenderer:
         caller = "TopoRenderer()"
         pos = positions_of(layout_or_positions, caller)
         resolution = check_int("resolution", resolution, caller, min_value=2)
+        if resolution > MAX_RESOLUTION:
+            raise param_error("resolution", caller, f"an int <= {MAX_RESOLUTION}", resolution,
+                              f"Images have resolution x resolution pixels; {MAX_RESOLUTION} is actconf's "
+                              "limit (100-400 is plenty for a figure).")
         check_option("method", method, _METHODS, caller)
+        if method == "cubic" and resolution**2 * pos.shape[0] > MAX_OPERATOR_ELEMENTS:
+            raise param_error(
+                "resolution", caller,
+                f"small enough for a dense cubic operator (resolution**2 x {pos.shape[0]} neurons <= "
+                f"{MAX_OPERATOR_ELEMENTS:.0e} weights, 400 MB)", resolution,
+                "Lower the resolution, or use method='linear' (sparse, any size).",
+            )
         if mask is not None:
             check_option("mask", mask, ("hull", "circle"), caller)
         self.positions = pos

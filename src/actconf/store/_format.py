@@ -88,8 +88,14 @@ def jsonable(value: Any) -> Any:
 
 
 def safe_array_key(name: str) -> str:
-    """A Zarr-safe node name for a layer name (letters, digits, ``_``, ``-``, ``.``)."""
+    """A Zarr-safe node name for a layer name (letters, digits, ``_``, ``-``, ``.``).
+
+    Names made of dots only (``"."``, ``".."``: path segments Zarr refuses) become
+    underscores; the layer keeps its name in the manifest.
+    """
     key = "".join(c if (c.isalnum() or c in "_-.") else "_" for c in name)
+    if set(key) <= {"."}:
+        key = "_" * len(key)
     return key or "_"
 
 

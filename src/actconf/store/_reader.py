@@ -111,6 +111,31 @@ def _reopen_run(location: Any, strict: bool, storage_options: dict[str, Any] | N
     return run
 
 
+_MANIFEST_FIX = ("actconf writes the manifest atomically, so it was changed or cut by something else: "
+                 f"restore {MANIFEST} from a backup or a copy of the run, or record the run again "
+                 "(overwrite=True).")
+
+# manifest key -> the JSON type it must have (every run_layout manifest has them)
+_MANIFEST_KEYS: dict[str, type] = {"layers": list, "probe": dict, "class_names": list, "arrays": dict}
+
+
+def check_manifest_keys(manifest: Mapping[str, Any], path: Any) -> None:
+    """Raise :class:`CorruptRunError` when a manifest lacks a key (or a field) that reading needs."""
+    bad = [key for key, kind in _MANIFEST_KEYS.items() if not isinstance(manifest.get(key), kind)]
+    probe = manifest.get("probe")
+    if isinstance(probe, dict):
+        bad += [f"probe.{key}" for key in ("labels", "indices") if not isinstance(probe.get(key), list)]
+    layers = manifest.get("layers")
+    if isinstance(layers, list):
+        bad += [f"layers[{i}]" for i, entry in enumerate(layers)
+                if not (isinstance(entry, dict) and {"name", "n_neurons", "array"} <= set(entry))]
+    if bad:
+        raise CorruptRunError(
+            f"The manifest of run {str(path)!r} lacks (or has a wrong type for) {', '.join(map(repr, bad))}, "
+            f"which every actconf run manifest has. {_MANIFEST_FIX}"
+        )
+
+
 def _snapshot_view(run: Run, name: str, n: int) -> _SnapshotArray:
     """A pickled :class:`_SnapshotArray`: the view of ``n`` snapshots, rebuilt from its run."""
     if run.n_snapshots < n:
@@ -236,13 +261,20 @@ class Run:
         self._location = path if self._remote is not None else self.path
         manifest = self._open_remote() if self._remote is not None else self._open_local()
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-            raise NotARunError(f"{str(self.path / MANIFEST)!r} is not an actconf run manifest.")
+            found = (f"its 'format' is {manifest.get('format')!r}" if isinstance(manifest, dict)
+                     else f"it holds a JSON {type(manifest).__name__}, not an object")
+            raise NotARunError(
+                f"{str(self.path / MANIFEST)!r} is not an actconf run manifest ({found}; an actconf run "
+                f"has 'format': {FORMAT_NAME!r}). Pass the directory that ActivationRecorder (or "
+                "`actconf run --out`) wrote; actconf.store.is_run(path) tells whether a folder holds one."
+            )
         version = manifest.get("format_version")
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise RunFormatError(
                 f"Run {str(self.path)!r} has format version {version!r}, but this actconf reads "
                 f"versions up to {FORMAT_VERSION}. Upgrade actconf (pip install -U actconf)."
             )
+        check_manifest_keys(manifest, self.path)
         self.manifest: dict[str, Any] = manifest
         self._reset()
         self.refresh()
@@ -268,7 +300,7 @@ class Run:
         try:
             return json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise CorruptRunError(f"The manifest of run {str(self.path)!r} is damaged: {exc}") from exc
+            raise CorruptRunError(f"The manifest of run {str(self.path)!r} is damaged: {exc}. {_MANIFEST_FIX}") from exc
 
     def _open_remote(self) -> Any:
         remote = self._remote
@@ -284,7 +316,7 @@ class Run:
         try:
             return json.loads(remote.read_bytes(MANIFEST).decode("utf-8"))
         except (OSError, ValueError) as exc:
-            raise CorruptRunError(f"The manifest of run {remote.url!r} is damaged: {exc}") from exc
+            raise CorruptRunError(f"The manifest of run {remote.url!r} is damaged: {exc}. {_MANIFEST_FIX}") from exc
 
     def __reduce__(self):  # dask workers reopen the run from its location (once per process)
         return _reopen_run, (self._location, self.strict, self._remote.storage_options if self._remote else None)
@@ -512,7 +544,8 @@ class Run:
         if idx.size == 0:
             raise InvalidParameterError(
                 f"The snapshot selector {select!r} matches no snapshot of run {str(self.path)!r} "
-                f"({n} snapshots; kinds: {sorted(set(table['kind'])) if n else []})."
+                f"({n} snapshots; kinds: {sorted(set(table['kind'])) if n else []}). See run.snapshots "
+                "for what was recorded, or select with None (all snapshots)."
             )
         return idx
 
