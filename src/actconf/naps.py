@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_bool, check_int, check_run, param_error
+from ._validation import MAX_CONFIDENCE_BINS, check_bool, check_int, check_run, param_error
 from .confidence import BOUNDED_MEASURES, MEASURES, check_measure, resolve_confidence
 from .errors import InvalidInputError, InvalidParameterError
 from .store import Run
@@ -154,6 +154,10 @@ class _Bins:
         return b, lower, upper
 
 
+_BINS_FIX = (f"{MAX_CONFIDENCE_BINS} confidence bins is actconf's limit (each bin is a group of samples); "
+             "5-10 bins is usual.")
+
+
 def _parse_bins(bins: Any, measure: str | None, caller: str) -> _Bins:
     """int -> equal-width bins on [0, 1]; sequence -> edges; 'quantile[:N]' -> N quantile bins."""
     bounded = measure in BOUNDED_MEASURES
@@ -169,11 +173,15 @@ def _parse_bins(bins: Any, measure: str | None, caller: str) -> _Bins:
         if not ok or n < 1:
             raise param_error("bins", caller, "an int, a sequence of increasing edges, 'quantile' or "
                               "'quantile:N' (N >= 1)", bins)
+        if n > MAX_CONFIDENCE_BINS:
+            raise param_error("bins", caller, f"'quantile:N' with N <= {MAX_CONFIDENCE_BINS}", bins, _BINS_FIX)
         return _Bins(None, n, tuple(f"Q{i + 1}/{n}" for i in range(n)), f"quantile:{n}")
     if isinstance(bins, numbers.Integral) and not isinstance(bins, bool):
         if bins < 1:
             raise param_error("bins", caller, "a positive int, a sequence of increasing edges or "
                               "'quantile[:N]'", bins)
+        if bins > MAX_CONFIDENCE_BINS:
+            raise param_error("bins", caller, f"an int <= {MAX_CONFIDENCE_BINS}", bins, _BINS_FIX)
         if not bounded and measure is not None:
             raise param_error(
                 "bins", caller, "explicit edges or quantile bins for the unbounded measure "
@@ -189,6 +197,9 @@ def _parse_bins(bins: Any, measure: str | None, caller: str) -> _Bins:
                               "'quantile:N'", bins) from None
         if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)):
             raise param_error("bins", caller, "a sequence of at least 2 finite edges", bins)
+        if edges.size > MAX_CONFIDENCE_BINS + 1:
+            raise param_error("bins", caller, f"at most {MAX_CONFIDENCE_BINS + 1} edges", f"{edges.size} edges",
+                              _BINS_FIX)
         if not np.all(np.diff(edges) > 0):
             raise param_error("bins", caller, "an increasing sequence of edges", bins,
                               "Sort the edges and remove duplicates, e.g. bins=[0.0, 0.5, 0.9, 1.0].")
@@ -439,7 +450,7 @@ def group_samples(
     bins : int, sequence of float or str, default=10
         Confidence bins: ``n`` equal-width bins on [0, 1]; increasing edges (values
         outside them belong to no group); or ``"quantile"`` / ``"quantile:N"`` for N
-        (default 5) equal-count bins per snapshot.
+        (default 5) equal-count bins per snapshot. At most 1,000 bins.
     snapshots : selector, optional
         See :meth:`Run.snapshot_index`; all snapshots by default.
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .._dask import activation_blocks, compute, per_snapshot
-from .._validation import check_float, check_int, check_option, param_error
+from .._validation import MAX_RESAMPLES, check_float, check_int, check_option, param_error
 from ..confidence import confidence
 from . import _statements as st
 from ._common import check_layers
@@ -303,7 +303,8 @@ def claim_summary(
     layers, measure, bins, groups, activity, snapshots, n_splits, seed
         As in :func:`statement_trajectories`.
     n_boot : int, default=500
-        Bootstrap resamples of probe samples for a single run's confidence statements.
+        Bootstrap resamples of probe samples for a single run's confidence statements
+        (50 to 100,000).
     alpha : float, default=0.05
         Significance level of every verdict.
 
@@ -324,7 +325,8 @@ def claim_summary(
     run_list = check_runs(runs, caller)
     opts = _check_options(caller, measure=measure, bins=bins, groups=groups, activity=activity,
                           n_splits=n_splits, seed=seed)
-    n_boot = check_int("n_boot", n_boot, caller, min_value=50)
+    n_boot = check_int("n_boot", n_boot, caller, min_value=50, max_value=MAX_RESAMPLES,
+                       hint=f"{MAX_RESAMPLES} resamples is actconf's limit; 500 (the default) is enough.")
     alpha = check_float("alpha", alpha, caller, min_value=0.0, max_value=0.5, min_inclusive=False)
     rows = []
     for layer in check_layers(run_list[0], layers, caller):

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import MAX_SIGN_FLIPS, check_int
+
 __all__ = [
     "across_runs",
     "cv_distinctness",
@@ -123,7 +125,11 @@ def sign_flip_pvalue(effects: Any, *, n_resamples: int = 20000, seed: int = 0) -
     for ``n <= 16``, otherwise ``n_resamples`` random patterns (seeded; p-values then
     have the floor ``1 / (n_resamples + 1)``). With ``n`` runs the smallest exact
     p-value is ``2 / 2^n``: 5 runs cannot reach p < 0.0625 by this test alone.
+    ``n_resamples`` is at most 1,000,000.
     """
+    caller = "sign_flip_pvalue()"
+    n_resamples = check_int("n_resamples", n_resamples, caller, min_value=1, max_value=MAX_SIGN_FLIPS)
+    seed = check_int("seed", seed, caller, min_value=0)
     e = np.asarray(effects, dtype=np.float64)
     lead = e.shape[:-1]
     flat = e.reshape(-1, e.shape[-1])

@@ -9,6 +9,7 @@ import numpy as np
 
 from .._dask import activation_blocks, compute, per_snapshot
 from .._validation import (
+    MAX_RESAMPLES,
     check_bool,
     check_float,
     check_int,
@@ -18,7 +19,13 @@ from .._validation import (
 )
 from ..confidence import check_measure
 from ..store import Run
-from ._common import ACTIVITIES, check_layers, confidence_values
+from ._common import (
+    ACTIVITIES,
+    check_correlation_samples,
+    check_layers,
+    confidence_values,
+    warn_constant_confidence,
+)
 from ._inference import partial_from_correlations
 from ._spearman import (
     bootstrap_spearman,
@@ -179,7 +186,7 @@ def activity_confidence(
     threshold : float, default=0.0
         For ``active_fraction``.
     n_boot : int, default=1000
-        Bootstrap resamples (0 disables the interval).
+        Bootstrap resamples (0 disables the interval; at most 100,000).
     ci : float, default=0.95
         Coverage of the interval.
     control : bool, default=True
@@ -209,11 +216,14 @@ def activity_confidence(
     activity = check_option("activity", activity, ACTIVITIES, caller)
     check_measure(measure, caller)
     threshold = check_float("threshold", threshold, caller)
-    n_boot = check_int("n_boot", n_boot, caller, min_value=0)
+    n_boot = check_int("n_boot", n_boot, caller, min_value=0, max_value=MAX_RESAMPLES,
+                       hint=f"{MAX_RESAMPLES} resamples is actconf's limit; 1000 give a 95% interval.")
     ci = check_float("ci", ci, caller, min_value=0.0, max_value=1.0, min_inclusive=False, max_inclusive=False)
     rng = check_random_state(seed, caller)
+    check_correlation_samples(run, caller)
     idx = run.snapshot_index(snapshots)
     name, conf = confidence_values(run, measure, idx, caller)
+    warn_constant_confidence(conf, name, caller)
     acts = {layer: _layer_activity(run, layer, idx, activity, threshold) for layer in layer_list}
     control = check_bool("control", control, caller)
     spread = _spread(run, idx) if control else None
@@ -266,8 +276,10 @@ def neuron_correlation(
     run = check_run(run, caller)
     layer = run.check_layer(layer)
     check_measure(measure, caller)
+    check_correlation_samples(run, caller)
     idx = run.snapshot_index(snapshots)
     name, conf = confidence_values(run, measure, idx, caller)
+    warn_constant_confidence(conf, name, caller)
     n_neurons = run.layer_sizes[layer]
     zc = standardise(ranks(conf, 1), 1)  # (S, n)
     acts = activation_blocks(run, layer, idx, whole="sample")
