@@ -60,7 +60,14 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import MAX_CALIBRATION_BINS, check_int, check_option, check_random_state, check_run, param_error
+from ._validation import (
+    MAX_CALIBRATION_BINS,
+    check_int,
+    check_option,
+    check_random_state,
+    check_run,
+    param_error,
+)
 from .errors import InvalidInputError, InvalidParameterError, MissingDataError
 from .store import Run, softmax
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -610,8 +611,11 @@ def _load_user_npz(path: Path) -> Dataset:
 def _read_npz(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise InvalidInputError(f"{path} is not a readable .npz file ({exc}).") from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise InvalidInputError(
+            f"{path} is not a readable .npz file ({exc}). Save the splits with "
+            "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)."
+        ) from exc
     if not hasattr(archive, "files"):  # a plain .npy file
         raise InvalidInputError(
             f"{path} holds a single array, not an .npz archive. Save the splits with "
@@ -655,7 +659,8 @@ def _to_dataset(name: str, arrays: dict[str, Any], class_names: list[str], where
     if out["x_train"].shape[1:] != out["x_test"].shape[1:]:
         raise InvalidInputError(
             f"x_train and x_test in {where} have different input shapes: "
-            f"{out['x_train'].shape[1:]} vs {out['x_test'].shape[1:]}."
+            f"{out['x_train'].shape[1:]} vs {out['x_test'].shape[1:]}. Save both splits with the same input "
+            "shape (the model takes one)."
         )
     y_max = max(int(out["y_train"].max(initial=-1)), int(out["y_test"].max(initial=-1)))
     if y_max >= len(class_names):
@@ -686,7 +691,11 @@ def _normalise_x(x: np.ndarray, key: str, where: str) -> np.ndarray:
     else:
         x = x.astype(np.float32)
         if not np.all(np.isfinite(x)):
-            raise InvalidInputError(f"{key} in {where} contains NaN or infinite values.")
+            bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+            raise InvalidInputError(
+                f"{key} in {where} contains {bad} NaN or infinite value(s). Replace or drop those inputs "
+                "before saving (e.g. np.nan_to_num(x), or keep x[np.isfinite(x).all(axis=(1, 2))])."
+            )
         lo, hi = float(x.min()), float(x.max())
         if lo < 0.0 or hi > 1.0:
             raise InvalidInputError(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
-
-import warnings
 
 import numpy as np
 
 from .._validation import param_error
-from ..errors import ActconfWarning, InvalidInputError
 from ..confidence import resolve_confidence
+from ..errors import ActconfWarning, InvalidInputError
 from ..store import Run
 
 #: Per-sample summaries of a layer's activity.

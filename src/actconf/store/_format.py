@@ -148,10 +148,11 @@ def is_run(path: str | os.PathLike) -> bool:
 def run_state(path: str | os.PathLike) -> str:
     """What a folder holds, for writing into it.
 
-    ``"missing"``, ``"file"`` (not a folder), ``"empty"``, ``"run"`` (a manifest: a run,
-    possibly with 0 snapshots), ``"unfinished"`` (what a writer killed before writing
-    its manifest leaves: an empty commit log, perhaps a half-written manifest under a
-    temporary name, nothing else) or ``"foreign"`` (anything else).
+    ``"missing"``, ``"file"`` (not a folder), ``"empty"``, ``"run"`` (an actconf
+    manifest, or a damaged one next to a commit log: a run, possibly with 0 snapshots),
+    ``"unfinished"`` (what a writer killed before writing its manifest leaves: an empty
+    commit log, perhaps a half-written manifest under a temporary name, nothing else) or
+    ``"foreign"`` (anything else, also another tool's ``manifest.json``).
     """
     path = Path(path)
     if not path.exists():
@@ -159,7 +160,7 @@ def run_state(path: str | os.PathLike) -> str:
     if not path.is_dir():
         return "file"
     if is_run(path):
-        return "run"
+        return "run" if _manifest_is_ours(path) else "foreign"
     names = [p.name for p in path.iterdir()]
     if not names:
         return "empty"
@@ -169,6 +170,15 @@ def run_state(path: str | os.PathLike) -> str:
             and all(n.startswith(f".{MANIFEST}.") and n.endswith(PARTIAL) for n in others)):
         return "unfinished"
     return "foreign"
+
+
+def _manifest_is_ours(path: Path) -> bool:
+    """Whether a folder's manifest is actconf's (another tool's ``manifest.json`` is not)."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return (path / SNAPSHOTS).is_file()  # a damaged manifest next to a commit log: our own run
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
 
 
 def check_target_directory(path: Path, overwrite: bool, *, resume: bool = False) -> None:

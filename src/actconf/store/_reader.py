@@ -90,6 +90,11 @@ def open_run(path: str | os.PathLike, *, strict: bool = False,
     CorruptRunError
         The manifest or (with ``strict=True``) the commit log is damaged.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise InvalidParameterError(
+            f"The 'path' parameter of open_run() must be a run directory (str or path-like) or a URL. "
+            f"Got {type(path).__name__} instead. Pass the directory that ActivationRecorder wrote."
+        )
     return Run(path, strict=strict, storage_options=storage_options)
 
 
@@ -292,7 +297,7 @@ class Run:
                 f"the manifest was written, so it holds no snapshot. Record it again (with overwrite=True "
                 "to replace it)."
             )
-        if state != "run":
+        if state != "run" and not (self.path / MANIFEST).is_file():  # a foreign manifest is read and named
             raise NotARunError(
                 f"{str(self.path)!r} is not an actconf run: it has no {MANIFEST}. Pass the "
                 "directory that ActivationRecorder (or `actconf run --out`) wrote."
@@ -472,7 +477,7 @@ class Run:
                 return entry
         raise InvalidParameterError(
             f"Layer {layer!r} is not in run {str(self.path)!r}. Recorded layers: "
-            f"{', '.join(repr(n) for n in self.layers)}."
+            f"{', '.join(repr(n) for n in self.layers)}; pass one of them."
         )
 
     def check_layer(self, layer: str | None) -> str:
@@ -513,7 +518,7 @@ class Run:
                 if col not in table:
                     raise InvalidParameterError(
                         f"Snapshot selector column {col!r} is not in the snapshot table; columns "
-                        f"are {', '.join(map(repr, table.columns))}."
+                        f"are {', '.join(map(repr, table.columns))}; select with one of them."
                     )
                 mask &= (table[col] == value).to_numpy()
             idx = all_idx[mask]
@@ -533,7 +538,7 @@ class Run:
                 if bad.size:
                     raise InvalidParameterError(
                         f"Snapshot position(s) {bad.tolist()} out of range: run {str(self.path)!r} "
-                        f"has {n} snapshots (0..{n - 1})."
+                        f"has {n} snapshots (0..{n - 1}); pass positions in -{n}..{n - 1} (see run.snapshots)."
                     )
                 idx = all_idx[flat]
             else:
@@ -595,7 +600,8 @@ class Run:
                 ) from exc
             raise CorruptRunError(
                 f"Array {name!r} of run {str(self.path)!r} cannot be opened ({type(exc).__name__}: "
-                f"{exc}). Its metadata under {ARRAYS}/{name}/ is damaged or missing."
+                f"{exc}). Its metadata under {ARRAYS}/{name}/ is damaged or missing: restore that folder from a "
+                "backup or a copy of the run, or record the run again (actconf repair cannot rebuild it)."
             ) from exc
         if name in self._specs_static() or arr.shape[0] >= self.n_snapshots:
             self._zarr_cache[name] = arr
@@ -630,7 +636,7 @@ class Run:
         if name not in self.manifest["arrays"]:
             raise MissingDataError(
                 f"Run {str(self.path)!r} has no array {name!r}; it has "
-                f"{', '.join(map(repr, self.manifest['arrays']))}."
+                f"{', '.join(map(repr, self.manifest['arrays']))}; pass one of them."
             )
         idx = self.snapshot_index(snapshots)
         view = _SnapshotArray(self, name, self.n_snapshots)
