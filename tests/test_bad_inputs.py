@@ -104,12 +104,21 @@ class Env(NamedTuple):
 
 
 def _damaged_copies(base: Path, run_dir: Path) -> dict[str, Path]:
-    """Copies of the run, each damaged in one known way."""
+    """Copies of the run, each damaged in one known way.
+
+    A copy whose manifest is damaged holds only the manifest and the commit log (opening
+    stops at the manifest); the others are whole runs.
+    """
     paths: dict[str, Path] = {}
 
-    def copy(name: str) -> Path:
+    def copy(name: str, *, whole: bool = False) -> Path:
         paths[name] = base / name
-        shutil.copytree(run_dir, paths[name])
+        if whole:
+            shutil.copytree(run_dir, paths[name])
+        else:
+            paths[name].mkdir()
+            for file in ("manifest.json", "snapshots.jsonl"):
+                shutil.copy2(run_dir / file, paths[name] / file)
         return paths[name]
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -121,11 +130,11 @@ def _damaged_copies(base: Path, run_dir: Path) -> dict[str, Path]:
     for key in ("layers", "probe", "class_names", "arrays"):
         (copy(f"no_{key}") / "manifest.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != key}))
     (copy("bad_layer_entry") / "manifest.json").write_text(json.dumps({**manifest, "layers": [{"name": "dense"}]}))
-    meta = copy("zarr_json") / "arrays.zarr" / "activations" / "dense" / "zarr.json"
+    meta = copy("zarr_json", whole=True) / "arrays.zarr" / "activations" / "dense" / "zarr.json"
     meta.write_text(meta.read_text()[:40])
-    chunk = copy("no_chunk") / "arrays.zarr" / "activations" / "dense" / "c" / "1" / "0" / "0"
+    chunk = copy("no_chunk", whole=True) / "arrays.zarr" / "activations" / "dense" / "c" / "1" / "0" / "0"
     chunk.unlink()
-    log = copy("bad_log") / "snapshots.jsonl"
+    log = copy("bad_log", whole=True) / "snapshots.jsonl"
     lines = log.read_bytes().splitlines(keepends=True)
     log.write_bytes(lines[0] + b"{not json\n" + b"".join(lines[2:]))
     paths["empty_dir"] = base / "empty_dir"
