@@ -803,7 +803,11 @@ def test_doc_counts() -> None:
     expected = counts()
     assert {k: int(v) for k, v in found.items() if k in expected} == expected
     total = sum(expected.values())
-    assert f"**{total} bad inputs**" in doc
+    n_accepted = sum(c.accepted for c in CASES)
+    assert doc.count(f"**{total} bad inputs**") == 2
+    assert f"({len(CASES)} API calls,\n{len(CLI)} command lines)" in doc
+    assert f"of which {total - n_accepted}\nraise an actconf error" in doc
+    assert f"{total - n_accepted} raise an actconf error, {n_accepted} are documented acceptances" in doc
     assert total >= 150
 
 
