@@ -476,6 +476,8 @@ case("layout", "layout_quality rows differ", _layout("layout_quality", POS, PROF
 case("layout", "layout_quality k=0", _layout("layout_quality", POS, PROFILES, k=0), "'k'")
 case("layout", "layout_quality resolution=5", _layout("layout_quality", POS, PROFILES, resolution=5),
      "'resolution'")
+case("layout", "layout_quality resolution=10**5", _layout("layout_quality", POS, PROFILES, resolution=10**5),
+     "'resolution'", "2048")
 case("layout", "layout_quality unknown quality", _layout("layout_quality", POS, PROFILES, quality="bogus"),
      "'quality'")
 case("layout", "refine_layout steps=0", _layout("refine_layout", POS, profiles=PROFILES, steps=0), "'steps'")

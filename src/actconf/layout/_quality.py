@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_bool, check_int, check_option, param_error
+from .._validation import MAX_RESOLUTION, check_bool, check_int, check_option, param_error
 from ..errors import InvalidParameterError
 from ._profiles import check_profiles, prepare
 
@@ -278,7 +278,7 @@ def layout_quality(
         Neighbourhood size for trustworthiness, continuity and kNN preservation
         (capped at ``ceil(n / 2) - 1``).
     resolution : int, default=100
-        Interpolation grid in pixels (the paper's 100).
+        Interpolation grid in pixels (the paper's 100), 20 to 2048.
     quality : {"masked", "paper", "both"}, default="masked"
         Which smoothness measure: actconf's ``"masked"`` (scores ``resize_auc``,
         ``blur_auc``), the TAM authors' ``"paper"`` (``paper_resize_auc``,
@@ -351,7 +351,7 @@ def layout_quality(
                           f"an array of shape {arr.shape}")
     vals = arr.T if values is None else _check_values(values, n, caller)
     k = check_int("k", k, caller, min_value=1)
-    resolution = check_int("resolution", resolution, caller, min_value=20)
+    resolution = check_int("resolution", resolution, caller, min_value=20, max_value=MAX_RESOLUTION)
     kinds, wraparound = check_quality(quality, wraparound, caller)
     prep = prepare(arr)
     scores, _ = quality_detail(pos, prep.cosine(), vals, k=k, resolution=resolution, kinds=kinds,
