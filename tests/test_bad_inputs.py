@@ -21,6 +21,7 @@ that its figures are these tables' (``python tests/test_bad_inputs.py`` prints t
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shutil
@@ -76,6 +77,11 @@ def case(kind: str, id_: str, call: Callable[[Any], Any], *names: str, error: ty
 def accepted(kind: str, id_: str, call: Callable[[Any], Any]) -> None:
     """A row whose documented behaviour is to accept the input; ``call`` asserts what it gives."""
     CASES.append(Case(kind, id_, call, (), ActconfError, True))
+
+
+def mod(name: str) -> Any:
+    """An actconf submodule, imported when a row runs (so that collecting the table stays quick)."""
+    return importlib.import_module(f"actconf.{name}")
 
 
 POS = np.random.default_rng(0).random((12, 2))
@@ -226,24 +232,24 @@ for _key in ("layers", "probe", "class_names", "arrays"):
     case("run folder", f"manifest without {_key!r}", _open(f"no_{_key}"), f"'{_key}'", error=CorruptRunError)
 case("run folder", "a layer entry without fields", _open("bad_layer_entry"), "layers[0]", error=CorruptRunError)
 case("run folder", "a damaged zarr.json", _read("zarr_json"), "activations/dense", error=CorruptRunError)
-case("run folder", "a damaged zarr.json in verify()", lambda e: __import__("actconf").open_run(
+case("run folder", "a damaged zarr.json in verify()", lambda e: mod("store").open_run(
     e.paths["zarr_json"]).verify(), "activations/dense", error=CorruptRunError)
 case("run folder", "a deleted chunk file", _read("no_chunk"), "activations/dense", "snapshot 1",
      error=CorruptRunError)
-case("run folder", "a deleted chunk in verify()", lambda e: __import__("actconf").open_run(
+case("run folder", "a deleted chunk in verify()", lambda e: mod("store").open_run(
     e.paths["no_chunk"]).verify(), "activations/dense", error=CorruptRunError)
 case("run folder", "a damaged commit log, strict", _open("bad_log", strict=True), "snapshots.jsonl",
      error=CorruptRunError)
-case("run folder", "open_run(None)", lambda e: __import__("actconf").open_run(None), "path")
-case("run folder", "open_run(42)", lambda e: __import__("actconf").open_run(42), "path")
-case("run folder", "repair a missing folder", lambda e: __import__("actconf.store").store.repair_run(
+case("run folder", "open_run(None)", lambda e: mod("store").open_run(None), "path")
+case("run folder", "open_run(42)", lambda e: mod("store").open_run(42), "path")
+case("run folder", "repair a missing folder", lambda e: mod("store").repair_run(
     e.paths["missing"]), "does_not_exist")
-case("run folder", "repair a foreign folder", lambda e: __import__("actconf.store").store.repair_run(
+case("run folder", "repair a foreign folder", lambda e: mod("store").repair_run(
     e.paths["foreign"]), "manifest.json")
-case("run folder", "naps() on a path string", lambda e: __import__("actconf.naps").naps.naps(str(e.run.path)),
+case("run folder", "naps() on a path string", lambda e: mod("naps").naps(str(e.run.path)),
      "'run'")
-case("run folder", "naps() on a deleted chunk", lambda e: __import__("actconf.naps").naps.naps(
-    __import__("actconf").open_run(e.paths["no_chunk"]), "dense", min_size=1), "activations/dense",
+case("run folder", "naps() on a deleted chunk", lambda e: mod("naps").naps(
+    mod("store").open_run(e.paths["no_chunk"]), "dense", min_size=1), "activations/dense",
      error=CorruptRunError)
 
 
@@ -277,9 +283,9 @@ for _sel, _name in [("bogus", "'bogus'"), ({"epoch": 99}, "{'epoch': 99}"), ([99
 case("snapshot selector", "'batches' in a run without batch snapshots",
      lambda e: e.flat.snapshot_index("batches"), "'batches'", error=InvalidParameterError)
 case("snapshot selector", "naps(snapshots=...) matching nothing",
-     lambda e: __import__("actconf.naps").naps.naps(e.run, snapshots={"epoch": 99}), "{'epoch': 99}")
+     lambda e: mod("naps").naps(e.run, snapshots={"epoch": 99}), "{'epoch': 99}")
 case("snapshot selector", "confidence(snapshots=...) matching nothing",
-     lambda e: __import__("actconf.confidence").confidence.confidence(e.run, snapshots=[7]), "[7]")
+     lambda e: mod("confidence").confidence(e.run, snapshots=[7]), "[7]")
 
 
 # --------------------------------------------------------------------------- confidence
@@ -311,8 +317,8 @@ case("confidence", "NaN in MC passes", _conf(nan_at(np.full((2, 6, 3), 1 / 3)), 
      "'data'", error=InvalidInputError)
 case("confidence", "energy from probabilities", _conf(PROBS, measure="energy"), "energy", "logits",
      error=MissingDataError)
-case("confidence", "energy on a run without logits", _conf(measure="energy") if False else
-     (lambda e: __import__("actconf.confidence").confidence.confidence(e.probs_run, measure="energy")),
+case("confidence", "energy on a run without logits",
+     lambda e: mod("confidence").confidence(e.probs_run, measure="energy"),
      "logits", error=MissingDataError)
 case("confidence", "mc_dropout on a run without passes", _conf(measure="mc_dropout"), "mc_samples",
      error=MissingDataError)
@@ -361,17 +367,17 @@ case("grouping", "unknown measure", _naps(by="confidence", measure="bogus"), "'m
 case("grouping", "min_size=0", _naps(min_size=0), "'min_size'")
 case("grouping", "min_size='5'", _naps(min_size="5"), "'min_size'")
 case("grouping", "contrastive='yes'", _naps(contrastive="yes"), "'contrastive'")
-case("grouping", "naps(run=None)", lambda e: __import__("actconf.naps").naps.naps(None), "'run'")
-case("grouping", "group_samples unknown by", lambda e: __import__("actconf.naps").naps.group_samples(
+case("grouping", "naps(run=None)", lambda e: mod("naps").naps(None), "'run'")
+case("grouping", "group_samples unknown by", lambda e: mod("naps").group_samples(
     e.run, by="bogus"), "'by'")
-case("grouping", "assign_groups float labels", lambda e: __import__("actconf.naps").naps.assign_groups(
+case("grouping", "assign_groups float labels", lambda e: mod("naps").assign_groups(
     LABELS + 0.5), "'labels'")
-case("grouping", "assign_groups 2-D labels", lambda e: __import__("actconf.naps").naps.assign_groups(
+case("grouping", "assign_groups 2-D labels", lambda e: mod("naps").assign_groups(
     np.zeros((3, 3), int)), "'labels'")
-case("grouping", "assign_groups confidence without values", lambda e: __import__("actconf.naps").naps.assign_groups(
+case("grouping", "assign_groups confidence without values", lambda e: mod("naps").assign_groups(
     LABELS, by="confidence"), "'confidence'")
 case("grouping", "assign_groups predictions of a wrong shape",
-     lambda e: __import__("actconf.naps").naps.assign_groups(LABELS, predictions=[0, 1], by="prediction"),
+     lambda e: mod("naps").assign_groups(LABELS, predictions=[0, 1], by="prediction"),
      "'predictions'")
 
 
@@ -400,15 +406,15 @@ case("rendering", "collinear positions, linear", _topo(np.c_[np.arange(6.0), np.
 case("rendering", "two positions, linear", _topo(POS[:2]), "nearest", error=InvalidInputError)
 case("rendering", "all positions equal, hull mask", _topo(np.ones((4, 2)), method="nearest"), "mask",
      error=InvalidInputError)
-case("rendering", "values of a wrong length", lambda e: __import__("actconf.render").render.TopoRenderer(
+case("rendering", "values of a wrong length", lambda e: mod("render").TopoRenderer(
     POS, resolution=10).render(np.zeros(5)), "'values'", "12", error=InvalidInputError)
-case("rendering", "values as text", lambda e: __import__("actconf.render").render.TopoRenderer(
+case("rendering", "values as text", lambda e: mod("render").TopoRenderer(
     POS, resolution=10).render("abc"), "'values'")
-case("rendering", "render dtype=int", lambda e: __import__("actconf.render").render.TopoRenderer(
+case("rendering", "render dtype=int", lambda e: mod("render").TopoRenderer(
     POS, resolution=10).render(np.zeros(12), dtype=int), "'dtype'")
-case("rendering", "render_rgba unknown cmap", lambda e: __import__("actconf.render").render.TopoRenderer(
+case("rendering", "render_rgba unknown cmap", lambda e: mod("render").TopoRenderer(
     POS, resolution=10).render_rgba(np.zeros(12), cmap="no_such_map", norm=None), "'cmap'")
-case("rendering", "get_renderer resolution=10**6", lambda e: __import__("actconf.render").render.get_renderer(
+case("rendering", "get_renderer resolution=10**6", lambda e: mod("render").get_renderer(
     POS, resolution=10**6), "'resolution'")
 
 
@@ -463,7 +469,7 @@ case("layout", "layout_from_run unknown method", _layout("layout_from_run", RUN,
 case("layout", "layout_from_run unknown by", _layout("layout_from_run", RUN, "dense", method="pca", by="bogus"),
      "'by'")
 case("layout", "layout_from_run on a folder path of a foreign run",
-     lambda e: __import__("actconf.layout").layout.layout_from_run(e.paths["foreign"], method="pca"),
+     lambda e: mod("layout").layout_from_run(e.paths["foreign"], method="pca"),
      "manifest.json")
 case("layout", "load_layout not saved", _layout("load_layout", RUN, "dense", name="nope"), "nope")
 case("layout", "load_layout name '..'", _layout("load_layout", RUN, "dense", name=".."), "'name'")
@@ -517,10 +523,10 @@ case("analysis", "activity_confidence seed='x'", _an("activity_confidence", RUN,
 case("analysis", "activity_confidence unknown measure", _an("activity_confidence", RUN, measure="bogus"),
      "'measure'")
 case("analysis", "activity_confidence on a path", _an("activity_confidence", "some/run"), "'run'")
-case("analysis", "activity_confidence with a 1-sample probe", lambda e: __import__("actconf.analysis").analysis.
-     activity_confidence(e.one, n_boot=0), "1 probe sample", "at least 3", error=InvalidInputError)
-case("analysis", "neuron_correlation with a 1-sample probe", lambda e: __import__("actconf.analysis").analysis.
-     neuron_correlation(e.one), "1 probe sample", error=InvalidInputError)
+case("analysis", "activity_confidence with a 1-sample probe", lambda e: mod("analysis").activity_confidence(
+    e.one, n_boot=0), "1 probe sample", "at least 3", error=InvalidInputError)
+case("analysis", "neuron_correlation with a 1-sample probe", lambda e: mod("analysis").neuron_correlation(
+    e.one), "1 probe sample", error=InvalidInputError)
 case("analysis", "neuron_correlation unknown layer", _an("neuron_correlation", RUN, "nope"), "nope")
 case("analysis", "sample_activity unknown activity", _an("sample_activity", RUN, activity="bogus"), "'activity'")
 case("analysis", "sample_activity threshold='0'", _an("sample_activity", RUN, threshold="0"), "'threshold'")
@@ -542,8 +548,8 @@ case("analysis", "sign_flip_pvalue n_resamples=0", _an("sign_flip_pvalue", np.on
 case("analysis", "sign_flip_pvalue n_resamples=10**9", _an("sign_flip_pvalue", np.ones(20), n_resamples=10**9),
      "'n_resamples'", "1000000")
 case("analysis", "trend_tests of text", _an("trend_tests", "table"), "'table'")
-case("analysis", "trend_tests unknown metric", lambda e: __import__("actconf.analysis").analysis.trend_tests(
-    __import__("actconf.analysis").analysis.bin_statistics(e.run, min_size=1), metrics=["bogus"]), "bogus")
+case("analysis", "trend_tests unknown metric", lambda e: mod("analysis").trend_tests(
+    mod("analysis").bin_statistics(e.run, min_size=1), metrics=["bogus"]), "bogus")
 
 
 def _accept_flat(e: Env) -> None:
@@ -569,21 +575,21 @@ def _plot(fn: str, *args: Any, **kw: Any) -> Callable[[Env], Any]:
 
 
 NAP, LAYOUT = object(), object()
-case("figures", "MapStyle unknown cmap", lambda e: __import__("actconf.plots").plots.MapStyle(cmap="no_such"),
+case("figures", "MapStyle unknown cmap", lambda e: mod("plots").MapStyle(cmap="no_such"),
      "'cmap'")
-case("figures", "MapStyle unknown share", lambda e: __import__("actconf.plots").plots.MapStyle(share="bogus"),
+case("figures", "MapStyle unknown share", lambda e: mod("plots").MapStyle(share="bogus"),
      "'share'")
-case("figures", "MapStyle contours=-1", lambda e: __import__("actconf.plots").plots.MapStyle(contours=-1),
+case("figures", "MapStyle contours=-1", lambda e: mod("plots").MapStyle(contours=-1),
      "'contours'")
-case("figures", "MapStyle vlim reversed", lambda e: __import__("actconf.plots").plots.MapStyle(vlim=(1, 0)),
+case("figures", "MapStyle vlim reversed", lambda e: mod("plots").MapStyle(vlim=(1, 0)),
      "'vlim'")
-case("figures", "MapStyle unknown method", lambda e: __import__("actconf.plots").plots.MapStyle(method="bogus"),
+case("figures", "MapStyle unknown method", lambda e: mod("plots").MapStyle(method="bogus"),
      "'method'")
 case("figures", "plot_map values of a wrong length", _plot("plot_map", np.zeros(5), LAYOUT), "12")
 case("figures", "plot_map_grid unknown rows", _plot("plot_map_grid", NAP, LAYOUT, rows="bogus"), "'rows'")
 case("figures", "plot_confidence of text", _plot("plot_confidence", "conf"), "'conf'")
-case("figures", "plot_confidence max_snapshots=0", lambda e: __import__("actconf.plots").plots.plot_confidence(
-    __import__("actconf.confidence").confidence.confidence(e.run), max_snapshots=0), "'max_snapshots'")
+case("figures", "plot_confidence max_snapshots=0", lambda e: mod("plots").plot_confidence(
+    mod("confidence").confidence(e.run), max_snapshots=0), "'max_snapshots'")
 case("figures", "plot_calibration of text", _plot("plot_calibration", "table"), "'tables'")
 case("figures", "plot_reliability of text", _plot("plot_reliability", "table"), "'table'")
 case("figures", "plot_correlation of text", _plot("plot_correlation", "table"), "'table'")
@@ -591,19 +597,19 @@ case("figures", "plot_bin_statistics of text", _plot("plot_bin_statistics", "tab
 case("figures", "plot_training unknown x", _plot("plot_training", RUN, x="bogus"), "'x'")
 case("figures", "pick_snapshots n=1", _plot("pick_snapshots", RUN, n=1), "'n'")
 case("figures", "plot_layouts of text", _plot("plot_layouts", "layouts", np.zeros(12)), "'layouts'")
-case("figures", "animate_maps fps=0", lambda e: __import__("actconf.animate").animate.animate_maps(
+case("figures", "animate_maps fps=0", lambda e: mod("animate").animate_maps(
     e.nap, e.layout, e.out / "a.gif", fps=0, progress=False), "'fps'")
-case("reports", "build_report unknown method", lambda e: __import__("actconf.report").report.build_report(
+case("reports", "build_report unknown method", lambda e: mod("report").build_report(
     e.run, method="bogus", progress=False), "'method'")
-case("reports", "build_report unknown measure", lambda e: __import__("actconf.report").report.build_report(
+case("reports", "build_report unknown measure", lambda e: mod("report").build_report(
     e.run, measure="bogus", progress=False), "'measure'")
-case("reports", "build_report unknown layer", lambda e: __import__("actconf.report").report.build_report(
+case("reports", "build_report unknown layer", lambda e: mod("report").build_report(
     e.run, "nope", progress=False), "nope")
-case("reports", "build_report seed=-1", lambda e: __import__("actconf.report").report.build_report(
+case("reports", "build_report seed=-1", lambda e: mod("report").build_report(
     e.run, seed=-1, progress=False), "'seed'")
-case("reports", "build_report out is a file", lambda e: __import__("actconf.report").report.build_report(
+case("reports", "build_report out is a file", lambda e: mod("report").build_report(
     e.run, out=e.paths["a_file"], progress=False), "a_file.txt")
-case("reports", "build_report on a foreign folder", lambda e: __import__("actconf.report").report.build_report(
+case("reports", "build_report on a foreign folder", lambda e: mod("report").build_report(
     e.paths["foreign"], progress=False), "manifest.json")
 
 
@@ -643,9 +649,9 @@ def _ds(key: str, **kw: Any) -> Callable[[Env], Any]:
 
 
 case("datasets", "unknown dataset name", _ds("imagenet"), "'name'", "digits")
-case("datasets", "dataset name of a wrong type", lambda e: __import__("actconf.datasets").datasets.load_dataset(3),
+case("datasets", "dataset name of a wrong type", lambda e: mod("datasets").load_dataset(3),
      "'name'")
-case("datasets", "a missing .npz", lambda e: __import__("actconf.datasets").datasets.load_dataset(
+case("datasets", "a missing .npz", lambda e: mod("datasets").load_dataset(
     e.base / "no.npz"), "no.npz", error=DatasetNotAvailableError)
 case("datasets", "NaN in a user npz", _ds("nan"), "x_train", "NaN", error=InvalidInputError)
 case("datasets", "an npz without y_test", _ds("missing_key"), "y_test", error=InvalidInputError)
@@ -659,17 +665,17 @@ case("datasets", "a single .npy array", _ds("npy"), "single.npy", error=InvalidI
 case("datasets", "a damaged .npz", _ds("garbage"), "garbage.npz", error=InvalidInputError)
 case("datasets", "max_train=0", _ds("digits", max_train=0), "'max_train'")
 case("datasets", "seed=-1", _ds("digits", seed=-1), "'seed'")
-case("datasets", "make_probe n_per_class=0", lambda e: __import__("actconf.datasets").datasets.make_probe(
+case("datasets", "make_probe n_per_class=0", lambda e: mod("datasets").make_probe(
     e.dataset, n_per_class=0), "'n_per_class'")
-case("datasets", "make_probe unknown split", lambda e: __import__("actconf.datasets").datasets.make_probe(
+case("datasets", "make_probe unknown split", lambda e: mod("datasets").make_probe(
     e.dataset, split="valid"), "'split'")
-case("datasets", "make_probe of an array", lambda e: __import__("actconf.datasets").datasets.make_probe(
+case("datasets", "make_probe of an array", lambda e: mod("datasets").make_probe(
     np.zeros((3, 3))), "'dataset'")
 case("datasets", "dataset_search_paths('digits')",
-     lambda e: __import__("actconf.datasets").datasets.dataset_search_paths("digits"), "'name'")
-case("models", "build_mlp n_classes=1", lambda e: __import__("actconf.models").models.build_mlp(
+     lambda e: mod("datasets").dataset_search_paths("digits"), "'name'")
+case("models", "build_mlp n_classes=1", lambda e: mod("models").build_mlp(
     (8, 8, 1), 1), "'n_classes'")
-case("models", "build_cnn filters=0", lambda e: __import__("actconf.models").models.build_cnn(
+case("models", "build_cnn filters=0", lambda e: mod("models").build_cnn(
     (8, 8, 1), 10, filters=0), "'filters'")
 
 
