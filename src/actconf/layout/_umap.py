@@ -137,7 +137,7 @@ def enable_disk_cache() -> Path | None:
     return folder
 
 
-def _fit(x: np.ndarray, **kwargs: Any) -> np.ndarray:
+def fit_umap(x: np.ndarray, **kwargs: Any) -> np.ndarray:
     """``umap.UMAP(**kwargs).fit_transform(x)`` with the disk cache on; announces a first compilation."""
     umap = import_umap()
     folder = enable_disk_cache()
@@ -165,7 +165,7 @@ def warm_up_umap() -> bool:
         return False
     x = np.random.default_rng(0).normal(size=(40, 8))
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    _fit(x.astype(np.float32), n_neighbors=10, random_state=0, n_jobs=1)
+    fit_umap(x.astype(np.float32), n_neighbors=10, random_state=0, n_jobs=1)
     return True
 
 
@@ -181,7 +181,7 @@ def umap_layout(prep: Prepared, rng: np.random.Generator, *, n_neighbors: int = 
         coords, _ = mds_layout(prep, rng)
         return coords, {"n_neighbors": None, "min_dist": float(min_dist), "small_n": "classical MDS"}
     k = int(min(n_neighbors, n - 1))
-    coords = _fit(prep.unit.astype(np.float32), n_neighbors=k, min_dist=float(min_dist), metric="euclidean",
+    coords = fit_umap(prep.unit.astype(np.float32), n_neighbors=k, min_dist=float(min_dist), metric="euclidean",
                   random_state=seed_int(rng), n_jobs=1, init="spectral" if n > k + 1 else "random")
     coords = np.asarray(coords, dtype=np.float64)
     if not np.all(np.isfinite(coords)):  # pragma: no cover - seen only on degenerate inputs
