@@ -728,6 +728,7 @@ for _arg, _value in [("--epochs", "0"), ("--epochs", "-1"), ("--epochs", "ten"),
                      ("--seeds", "0"), ("--seed", "-1"), ("--max-train", "0")]:
     cli(f"run {_arg} {_value}", ["run", _arg, _value, "--out", "{out}/cli_run"], _arg)
 cli("run --dataset bogus", ["run", "--dataset", "bogus", "--out", "{out}/cli_run"], "--dataset", "bogus")
+cli("run --dataset a missing .npz", ["run", "--dataset", "{missing}/data.npz", "--out", "{out}/cli_run"], "dataset", "check the path")
 cli("run --model resnet", ["run", "--model", "resnet", "--out", "{out}/cli_run"], "--model")
 cli("run --layout bogus", ["run", "--layout", "bogus", "--out", "{out}/cli_run"], "bogus")
 cli("run --max-train 5", ["run", "--max-train", "5", "--out", "{out}/cli_run"], "max_train")

@@ -281,7 +281,7 @@ def load_dataset(
     max_train = check_int("max_train", max_train, caller, min_value=1, allow_none=True)
     seed = check_int("seed", seed, caller, min_value=0)
 
-    key, npz_path = _resolve_name(name, caller)
+    key, npz_path = resolve_dataset_name(name, caller)
     explicit = None
     if data_dir is not None:
         if not isinstance(data_dir, str | os.PathLike):
@@ -328,7 +328,7 @@ def dataset_search_paths(name: str, *, data_dir: str | os.PathLike | None = None
         ``/usr/share/datasets/<debian-name>/`` and the Keras cache's ``datasets/``.
         Below each root the dataset's usual file/folder names are tried.
     """
-    key, npz = _resolve_name(name, "dataset_search_paths()")
+    key, npz = resolve_dataset_name(name, "dataset_search_paths()")
     if npz is not None or key == "digits":
         raise param_error(
             "name", "dataset_search_paths()", "one of 'mnist', 'fashion_mnist', 'cifar10'", name,
@@ -408,7 +408,7 @@ def make_probe(
 # ------------------------------------------------------------------------ name lookup
 
 
-def _resolve_name(name: Any, caller: str) -> tuple[str, Path | None]:
+def resolve_dataset_name(name: Any, caller: str) -> tuple[str, Path | None]:
     """Return (builtin key, None) or ("npz", path)."""
     choices = ", ".join(repr(n) for n in BUILTIN_DATASETS)
     if isinstance(name, os.PathLike):

@@ -114,6 +114,12 @@ class StudyConfig:
         caller = "StudyConfig"
         if not isinstance(self.dataset, str | os.PathLike) or not str(self.dataset):
             raise param_error("dataset", caller, "a dataset name or an .npz path", self.dataset)
+        from .datasets import resolve_dataset_name
+
+        kind, npz = resolve_dataset_name(self.dataset, caller)
+        if npz is not None and not npz.expanduser().is_file():
+            raise param_error("dataset", caller, "a dataset name or the path of an existing .npz file",
+                              self.dataset, f"No file at {npz.expanduser()}; check the path.")
         check_option("model", self.model, MODELS, caller)
         hidden = self.hidden
         if (not isinstance(hidden, Sequence) or isinstance(hidden, str) or not hidden
