@@ -417,13 +417,13 @@ def test_jax_backend(tmp_path):
 
 @pytest.mark.slow
 def test_copied_files_work_without_actconf(tmp_path):
-    """errors.py + the store/ folder + callbacks.py copied into a user's folder record a readable run."""
+    """errors.py + the store/ folder + callbacks.py, _layers.py, _probe.py copied into a user's folder record a readable run."""
     import shutil
 
     lite = tmp_path / "actconf_lite"
     lite.mkdir()
     (lite / "__init__.py").write_text("")
-    for name in ("errors.py", "callbacks.py"):
+    for name in ("errors.py", "callbacks.py", "_layers.py", "_probe.py"):
         (lite / name).write_text((ROOT / "src" / "actconf" / name).read_text())
     shutil.copytree(ROOT / "src" / "actconf" / "store", lite / "store",
                     ignore=shutil.ignore_patterns("__pycache__"))

@@ -35,6 +35,7 @@ from ._format import (
     FORMAT_VERSION,
     MANIFEST,
     SNAPSHOTS,
+    probe_view,
     run_state,
     scan_log,
     snapshot_label,
@@ -53,7 +54,7 @@ def _outside_store() -> int:
     return level
 
 
-def open_run(path: str | os.PathLike, *, strict: bool = False) -> Run:
+def open_run(path: str | os.PathLike, *, strict: bool = False, probe: str | None = None) -> Run:
     """Open a run directory written by :class:`~actconf.ActivationRecorder`.
 
     Opening is cheap: arrays are read lazily, when used. A run that is still being
@@ -68,6 +69,11 @@ def open_run(path: str | os.PathLike, *, strict: bool = False) -> Run:
         the snapshots before the damage (a :class:`~actconf.errors.DamagedRunWarning`
         names what was skipped; :meth:`Run.repair` or ``actconf repair RUN`` rewrites a
         clean log).
+    probe : str, optional
+        A named probe set of a run recorded with ``ActivationRecorder(probes={...})``:
+        the Run shows that set's samples, labels and arrays (the snapshots are the
+        same). Default: the first set. ``run.probes`` lists them, ``run.probe(name)``
+        gives another view.
 
     Returns
     -------
@@ -82,7 +88,7 @@ def open_run(path: str | os.PathLike, *, strict: bool = False) -> Run:
     CorruptRunError
         The manifest or (with ``strict=True``) the commit log is damaged.
     """
-    return Run(path, strict=strict)
+    return Run(path, strict=strict, probe=probe)
 
 
 class _SnapshotArray:
@@ -184,7 +190,7 @@ class Run:
         the Keras logs at that point (``loss``, ``accuracy``, ``val_*``, ...).
     """
 
-    def __init__(self, path: str | os.PathLike, *, strict: bool = False):
+    def __init__(self, path: str | os.PathLike, *, strict: bool = False, probe: str | None = None):
         self.path = Path(path)
         self.strict = bool(strict)
         if not self.path.is_dir():
@@ -216,7 +222,8 @@ class Run:
                 f"Run {str(self.path)!r} has format version {version!r}, but this actconf reads "
                 f"versions up to {FORMAT_VERSION}. Upgrade actconf (pip install -U actconf)."
             )
-        self.manifest: dict[str, Any] = manifest
+        self.manifest: dict[str, Any]
+        self.manifest, self._prefix, self.probe_name = probe_view(manifest, probe)
         self._reset()
         self.refresh()
 
@@ -329,6 +336,24 @@ class Run:
     def labels(self) -> np.ndarray:
         """True class of every probe sample, shape ``(n_samples,)``."""
         return np.asarray(self.manifest["probe"]["labels"], dtype=np.int64)
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Boolean mask of the probe samples with a known class (label ``>= 0``; ``-1`` = unlabelled).
+
+        Label-based measures (accuracy, calibration, class and correctness groupings)
+        use only these samples.
+        """
+        return self.labels >= 0
+
+    @property
+    def probes(self) -> list[str]:
+        """Names of the run's probe sets (the first is the one :func:`open_run` shows by default)."""
+        return list(self.manifest.get("probes") or [self.probe_name])
+
+    def probe(self, name: str) -> Run:
+        """A view of the run on another of its probe sets (see :func:`open_run`'s ``probe``)."""
+        return Run(self.path, strict=self.strict, probe=name)
 
     @property
     def probe_indices(self) -> np.ndarray:
@@ -474,7 +499,7 @@ class Run:
         try:
             if self._zarr_root is None:
                 self._zarr_root = zarr.open_group(str(self.path / ARRAYS), mode="r")
-            arr = self._zarr_root[name]
+            arr = self._zarr_root[self._prefix + name]
         except Exception as exc:
             if self.n_snapshots == 0:
                 raise MissingDataError(
@@ -540,7 +565,7 @@ class Run:
         view = _SnapshotArray(self, name, n)
         chunks = dask_chunks(view.shape, view.chunks, view.dtype.itemsize)
         data = da.from_array(view, chunks=chunks, lock=False, asarray=True, fancy=False,
-                             name=f"actconf-{self.path.name}-{name}-{n}", inline_array=True)
+                             name=f"actconf-{self.path.name}-{self._prefix}{name}-{n}", inline_array=True)
         return xr.DataArray(data, dims=tuple(dims), coords={**self.snapshot_coords(np.arange(n)), **coords},
                             name=name)
 
@@ -606,8 +631,12 @@ class Run:
             {**self._sample_coords(), "mc": np.arange(self.mc_samples), "class": self.class_names},
         )
 
-    def probe_inputs(self) -> np.ndarray:
-        """The probe inputs as recorded, shape ``(n_samples, *input_shape)``."""
+    def probe_inputs(self) -> np.ndarray | list[np.ndarray]:
+        """The probe inputs as recorded, shape ``(n_samples, *input_shape)`` (a list for multi-input models)."""
+        many = sorted((k for k in self._specs_static() if k.startswith("probe_inputs/")),
+                      key=lambda k: int(k.rsplit("/", 1)[1]))
+        if many:
+            return [np.asarray(self._zarr_array(k)[...]) for k in many]
         if "probe_inputs" not in self._specs_static():
             raise MissingDataError(f"Run {str(self.path)!r} did not store its probe inputs.")
         return np.asarray(self._zarr_array("probe_inputs")[...])
@@ -664,5 +693,6 @@ class Run:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"<actconf.Run {str(self.path)!r}: {self.n_snapshots} snapshots, layers {self.layer_sizes}>"
+        probe = f", probe {self.probe_name!r}" if len(self.probes) > 1 else ""
+        return f"<actconf.Run {str(self.path)!r}{probe}: {self.n_snapshots} snapshots, layers {self.layer_sizes}>"
 
