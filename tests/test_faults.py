@@ -377,7 +377,7 @@ def test_sigkill_at_every_moment_leaves_a_recoverable_run(tmp_path, moment):
 def _fit_with_faults(tmp_path, digits_small, monkeypatch, *, fail_from, on_error):
     """Fit a tiny MLP (2 batches per epoch, a snapshot after each) with ENOSPC from commit ``fail_from`` on."""
     from actconf.callbacks import ActivationRecorder
-    from conftest import tiny_mlp
+    from actconf.testing import tiny_mlp
 
     x_train, y_train, x_probe, y_probe, _ = digits_small
     model = tiny_mlp(hidden=8)
@@ -433,7 +433,7 @@ def test_recorder_warns_or_stops_on_full_disk(tmp_path, digits_small, monkeypatc
 @pytest.mark.slow
 def test_recorder_into_a_read_only_folder(small_tmpfs, digits_small):
     from actconf.callbacks import ActivationRecorder
-    from conftest import tiny_mlp
+    from actconf.testing import tiny_mlp
 
     x_train, y_train, x_probe, y_probe, _ = digits_small
     if _mount("-o", "remount,ro", str(small_tmpfs)).returncode:

@@ -34,7 +34,6 @@ they sit at the origin, among the weakest live neurons.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -87,7 +86,7 @@ def euclidean_input(prep: Prepared) -> np.ndarray:
 def umap_pso_layout(prep: Prepared, rng: np.random.Generator, *, n_neighbors: int = 15, min_dist: float = 0.1,
                     steps: int = 1000) -> tuple[np.ndarray, dict[str, Any]]:
     """UMAP (Euclidean, on the profiles) then the authors' simulation: their ``UMAP_PSO``."""
-    from ._umap import import_umap
+    from ._umap import fit_umap
 
     n = prep.n
     params: dict[str, Any] = {"metric": "euclidean", "input": "profiles", "min_dist": float(min_dist),
@@ -97,12 +96,9 @@ def umap_pso_layout(prep: Prepared, rng: np.random.Generator, *, n_neighbors: in
         params.update(n_neighbors=None, small_n="classical MDS")
     else:
         k = int(min(n_neighbors, n - 1))
-        umap = import_umap()
-        model = umap.UMAP(n_neighbors=k, min_dist=float(min_dist), metric="euclidean",
-                          random_state=seed_int(rng), n_jobs=1, init="spectral" if n > k + 1 else "random")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            start = np.asarray(model.fit_transform(euclidean_input(prep).astype(np.float32)), dtype=np.float64)
+        start = np.asarray(fit_umap(euclidean_input(prep).astype(np.float32), n_neighbors=k, min_dist=float(min_dist),
+                                    metric="euclidean", random_state=seed_int(rng), n_jobs=1,
+                                    init="spectral" if n > k + 1 else "random"), dtype=np.float64)
         if not np.all(np.isfinite(start)):  # pragma: no cover - seen only on degenerate inputs
             start, _ = mds_layout(prep, rng)
         params["n_neighbors"] = k

@@ -30,7 +30,8 @@ The modules: ``_format`` (names, :func:`run_layout`, the commit log's lines, chu
 shapes, fingerprints, folder states), ``_chunks`` (chunk files written straight into
 the Zarr layout: Zarr v3 ``bytes`` then ``blosc`` LZ4 level 5 bit-shuffle; Zarr itself
 writes when the metadata differs), ``_writer`` (:class:`RunWriter`), ``_reader``
-(:func:`open_run`, :class:`Run`), ``_repair`` (:func:`repair_run`).
+(:func:`open_run`, :class:`Run`), ``_remote`` (runs in object storage: fsspec URLs for
+the reader, :func:`upload_run`), ``_repair`` (:func:`repair_run`).
 
 Besides the public names in ``__all__``, the package exports a named internal API for
 the rest of actconf (it may change): ``check_target_directory``, ``run_state``,
@@ -66,6 +67,7 @@ from ._format import safe_array_key as safe_array_key
 from ._format import snapshot_label as snapshot_label
 from ._reader import Run, open_run
 from ._reader import dask_chunks as dask_chunks
+from ._remote import upload_run
 from ._repair import RepairReport, repair_run
 from ._writer import RunWriter
 
@@ -80,4 +82,5 @@ __all__ = [
     "repair_run",
     "run_layout",
     "softmax",
+    "upload_run",
 ]

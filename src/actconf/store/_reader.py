@@ -15,7 +15,7 @@ import os
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ from ._format import (
     scan_log,
     snapshot_label,
 )
+from ._remote import split_location
 
 #: target size of one dask chunk when reading
 DASK_CHUNK_BYTES = 64 << 20
@@ -54,7 +55,8 @@ def _outside_store() -> int:
     return level
 
 
-def open_run(path: str | os.PathLike, *, strict: bool = False, probe: str | None = None) -> Run:
+def open_run(path: str | os.PathLike, *, strict: bool = False,
+             storage_options: dict[str, Any] | None = None, probe: str | None = None) -> Run:
     """Open a run directory written by :class:`~actconf.ActivationRecorder`.
 
     Opening is cheap: arrays are read lazily, when used. A run that is still being
@@ -62,13 +64,19 @@ def open_run(path: str | os.PathLike, *, strict: bool = False, probe: str | None
 
     Parameters
     ----------
-    path : path-like
-        The run directory.
+    path : path-like or str URL
+        The run directory, or an fsspec URL of one in object storage
+        (``"s3://bucket/runs/r"``, ``"gs://..."``, ``"memory://runs/r"``; ``"file:///..."``
+        is a local path). Remote runs are read-only (copy a local run up with
+        :func:`actconf.store.upload_run`).
     strict : bool, default=False
         Refuse a run whose commit log is damaged. By default such a run opens with
         the snapshots before the damage (a :class:`~actconf.errors.DamagedRunWarning`
         names what was skipped; :meth:`Run.repair` or ``actconf repair RUN`` rewrites a
         clean log).
+    storage_options : dict, optional
+        Options of the fsspec filesystem of a URL (credentials, endpoint, ...), e.g.
+        ``{"anon": True}`` for a public S3 bucket.
     probe : str, optional
         A named probe set of a run recorded with ``ActivationRecorder(probes={...})``:
         the Run shows that set's samples, labels and arrays (the snapshots are the
@@ -88,7 +96,33 @@ def open_run(path: str | os.PathLike, *, strict: bool = False, probe: str | None
     CorruptRunError
         The manifest or (with ``strict=True``) the commit log is damaged.
     """
-    return Run(path, strict=strict, probe=probe)
+    return Run(path, strict=strict, storage_options=storage_options, probe=probe)
+
+
+#: runs reopened in this process from a pickle (dask workers), by location
+_REOPENED: dict[tuple[str, bool, str, str | None], Run] = {}
+
+
+def _reopen_run(location: Any, strict: bool, storage_options: dict[str, Any] | None,
+                probe: str | None = None) -> Run:
+    """A pickled :class:`Run` in another process (a dask worker): opened once per process."""
+    key = (str(location), bool(strict), repr(sorted((storage_options or {}).items())), probe)
+    run = _REOPENED.get(key)
+    if run is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DamagedRunWarning)  # the client was told already
+            run = Run(location, strict=strict, storage_options=storage_options, probe=probe)
+        if len(_REOPENED) >= 8:
+            _REOPENED.pop(next(iter(_REOPENED)))
+        _REOPENED[key] = run
+    return run
+
+
+def _snapshot_view(run: Run, name: str, n: int) -> _SnapshotArray:
+    """A pickled :class:`_SnapshotArray`: the view of ``n`` snapshots, rebuilt from its run."""
+    if run.n_snapshots < n:
+        run.refresh()
+    return _SnapshotArray(run, name, n)
 
 
 class _SnapshotArray:
@@ -109,6 +143,10 @@ class _SnapshotArray:
         self.ndim = len(self.shape)
         self.chunks = chunk_grid(z) or self.shape
         self._root = local_root(z)
+        self._n = n
+
+    def __reduce__(self):  # small pickles for dask workers: rebuilt from the run's location
+        return _snapshot_view, (self._run, self._name, self._n)
 
     def _region(self, key: Any) -> list[slice]:
         key = key if isinstance(key, tuple) else (key,)
@@ -125,10 +163,18 @@ class _SnapshotArray:
 
     def check_chunks(self, key: Any) -> None:
         """Raise :class:`CorruptRunError` if a committed chunk file the request needs is missing."""
-        if self._root is None:  # not a local store: Zarr alone decides
-            return
         region = self._region(key)
+        remote = self._run._remote
+        if self._root is None and remote is None:  # an unknown store: Zarr alone decides
+            return
         for i in range(region[0].start, region[0].stop):
+            if remote is not None:  # one listing per snapshot
+                base = PurePosixPath(ARRAYS) / (self._run._prefix + self._name)
+                found = remote.existing(str(base / "c" / str(i)))
+                for rel in chunk_files_of(base, i, self.shape[1:], self.chunks[1:], region[1:]):
+                    if rel.as_posix() not in found:
+                        raise self._run._missing(self._name, i, self._run.path / rel)
+                continue
             for path in chunk_files_of(self._root, i, self.shape[1:], self.chunks[1:], region[1:]):
                 if not os.path.isfile(path):
                     raise self._run._missing(self._name, i, path)
@@ -190,9 +236,26 @@ class Run:
         the Keras logs at that point (``loss``, ``accuracy``, ``val_*``, ...).
     """
 
-    def __init__(self, path: str | os.PathLike, *, strict: bool = False, probe: str | None = None):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike, *, strict: bool = False,
+                 storage_options: dict[str, Any] | None = None, probe: str | None = None):
+        self._remote, self.path = split_location(path, storage_options)
         self.strict = bool(strict)
+        self._location = path if self._remote is not None else self.path
+        manifest = self._open_remote() if self._remote is not None else self._open_local()
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+            raise NotARunError(f"{str(self.path / MANIFEST)!r} is not an actconf run manifest.")
+        version = manifest.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise RunFormatError(
+                f"Run {str(self.path)!r} has format version {version!r}, but this actconf reads "
+                f"versions up to {FORMAT_VERSION}. Upgrade actconf (pip install -U actconf)."
+            )
+        self.manifest: dict[str, Any]
+        self.manifest, self._prefix, self.probe_name = probe_view(manifest, probe)
+        self._reset()
+        self.refresh()
+
+    def _open_local(self) -> Any:
         if not self.path.is_dir():
             raise NotARunError(
                 f"{str(self.path)!r} does not exist or is not a directory. Pass the directory "
@@ -211,21 +274,29 @@ class Run:
                 "directory that ActivationRecorder (or `actconf run --out`) wrote."
             )
         try:
-            manifest = json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
+            return json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise CorruptRunError(f"The manifest of run {str(self.path)!r} is damaged: {exc}") from exc
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-            raise NotARunError(f"{str(self.path / MANIFEST)!r} is not an actconf run manifest.")
-        version = manifest.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise RunFormatError(
-                f"Run {str(self.path)!r} has format version {version!r}, but this actconf reads "
-                f"versions up to {FORMAT_VERSION}. Upgrade actconf (pip install -U actconf)."
+
+    def _open_remote(self) -> Any:
+        remote = self._remote
+        try:
+            found = remote.isfile(MANIFEST)
+        except OSError as exc:
+            raise NotARunError(f"{remote.url!r} cannot be read ({type(exc).__name__}: {exc}).") from exc
+        if not found:
+            raise NotARunError(
+                f"{remote.url!r} is not an actconf run: it has no {MANIFEST}. Pass the URL of the folder "
+                "that ActivationRecorder wrote (copied there with actconf.store.upload_run)."
             )
-        self.manifest: dict[str, Any]
-        self.manifest, self._prefix, self.probe_name = probe_view(manifest, probe)
-        self._reset()
-        self.refresh()
+        try:
+            return json.loads(remote.read_bytes(MANIFEST).decode("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CorruptRunError(f"The manifest of run {remote.url!r} is damaged: {exc}") from exc
+
+    def __reduce__(self):  # dask workers reopen the run from its location (once per process)
+        return _reopen_run, (self._location, self.strict, self._remote.storage_options if self._remote else None,
+                             None if self._prefix == "" else self.probe_name)
 
     def _reset(self) -> None:
         self._rows: list[dict[str, Any]] = []
@@ -247,9 +318,12 @@ class Run:
         if self.damage is not None:
             return 0
         try:
-            with open(self.path / SNAPSHOTS, "rb") as fh:
-                fh.seek(self._log_offset)
-                data = fh.read()
+            if self._remote is not None:
+                data = self._remote.read_bytes(SNAPSHOTS, self._log_offset)
+            else:
+                with open(self.path / SNAPSHOTS, "rb") as fh:
+                    fh.seek(self._log_offset)
+                    data = fh.read()
         except FileNotFoundError as exc:
             raise CorruptRunError(
                 f"Run {str(self.path)!r} has no {SNAPSHOTS} (its commit log): {exc}. It cannot be read; "
@@ -294,6 +368,11 @@ class Run:
         """
         from ._repair import repair_run
 
+        if self._remote is not None:
+            raise InvalidParameterError(
+                f"Run {self._remote.url!r} is in object storage, which is read-only for actconf. Copy it "
+                "to a local folder, repair it there (actconf repair DIR) and upload it again."
+            )
         report = repair_run(self.path)
         self._reset()
         self.refresh()
@@ -353,7 +432,8 @@ class Run:
 
     def probe(self, name: str) -> Run:
         """A view of the run on another of its probe sets (see :func:`open_run`'s ``probe``)."""
-        return Run(self.path, strict=self.strict, probe=name)
+        return Run(self._location, strict=self.strict, probe=name,
+                   storage_options=self._remote.storage_options if self._remote else None)
 
     @property
     def probe_indices(self) -> np.ndarray:
@@ -498,7 +578,8 @@ class Run:
             return cached
         try:
             if self._zarr_root is None:
-                self._zarr_root = zarr.open_group(str(self.path / ARRAYS), mode="r")
+                self._zarr_root = (self._remote.zarr_group() if self._remote is not None
+                                   else zarr.open_group(str(self.path / ARRAYS), mode="r"))
             arr = self._zarr_root[self._prefix + name]
         except Exception as exc:
             if self.n_snapshots == 0:
@@ -552,9 +633,22 @@ class Run:
             return view[slice(int(idx[0]), int(idx[-1]) + 1)]
         return np.stack([view[int(i)] for i in idx]) if idx.size else view[0:0]
 
-    def _lazy(self, name: str, dims: Sequence[str], coords: dict[str, Any]):
+    def chunking(self, name: str) -> tuple[tuple[int, ...], tuple[int, ...], np.dtype]:
+        """``(shape, storage chunks, dtype)`` of the committed part of array ``name``."""
+        view = _SnapshotArray(self, name, self.n_snapshots)
+        return view.shape, tuple(int(c) for c in view.chunks), view.dtype
+
+    def dask_array(self, name: str, *, chunks: Sequence[int] | None = None):
+        """The committed snapshots of array ``name`` as a dask array (no coordinates).
+
+        ``chunks`` defaults to blocks of about 64 MiB made of whole storage chunks
+        (:func:`dask_chunks`); every block reads only the chunks it covers, checking
+        that they exist. The array pickles small (a dask worker reopens the run from
+        its path or URL), so graphs built on it run on a ``dask.distributed`` cluster
+        whose workers can reach the run.
+        """
         import dask.array as da
-        import xarray as xr
+        from dask.base import tokenize
 
         n = self.n_snapshots
         if n == 0:
@@ -563,9 +657,16 @@ class Run:
                 "and call run.refresh()."
             )
         view = _SnapshotArray(self, name, n)
-        chunks = dask_chunks(view.shape, view.chunks, view.dtype.itemsize)
-        data = da.from_array(view, chunks=chunks, lock=False, asarray=True, fancy=False,
-                             name=f"actconf-{self.path.name}-{self._prefix}{name}-{n}", inline_array=True)
+        chunks = tuple(chunks) if chunks is not None else dask_chunks(view.shape, view.chunks, view.dtype.itemsize)
+        token = tokenize(str(self._location), self._prefix + name, n, chunks)
+        return da.from_array(view, chunks=chunks, lock=False, asarray=True, fancy=False,
+                             name=f"actconf-{self.path.name}-{name.replace('/', '-')}-{token}", inline_array=True)
+
+    def _lazy(self, name: str, dims: Sequence[str], coords: dict[str, Any]):
+        import xarray as xr
+
+        data = self.dask_array(name)
+        n = data.shape[0]
         return xr.DataArray(data, dims=tuple(dims), coords={**self.snapshot_coords(np.arange(n)), **coords},
                             name=name)
 
