@@ -186,8 +186,8 @@ def head_index(model: Any, head: Any) -> int:
         if len(names) > 1:
             raise ModelNotSupportedError(
                 f"Model {model.name!r} has {len(names)} outputs ({listing}); the recorder records the "
-                "confidence of one of them. Choose it with head=<index or output layer name>, e.g. "
-                f"ActivationRecorder(..., head={names[0]!r})."
+                "confidence of one of them. Choose it with output_index=<index or output layer name>, e.g. "
+                f"ActivationRecorder(..., output_index={names[0]!r})."
             )
         return 0
     if isinstance(head, int | np.integer) and not isinstance(head, bool) and -len(names) <= head < len(names):
@@ -195,7 +195,7 @@ def head_index(model: Any, head: Any) -> int:
     if isinstance(head, str) and head in names:
         return names.index(head)
     raise InvalidParameterError(
-        f"The 'head' parameter of ActivationRecorder must be the index or the output layer name of one "
+        f"The 'output_index' parameter of ActivationRecorder must be the index or the output layer name of one "
         f"of the model's outputs ({listing}). Got {head!r} instead."
     )
 
@@ -373,14 +373,14 @@ def default_taps(model: Any, taps: Sequence[Tap], excluded: set[int]) -> list[Ta
 
 
 # --------------------------------------------------------------------------- listing
-def list_layers(model: Any, *, head: Any = None):
+def list_layers(model: Any, *, output_index: Any = None):
     """What the recorder can record in ``model``: one row per layer, nested models' layers included.
 
     Parameters
     ----------
     model : keras.Model
         A Functional or Sequential Keras 3 model (built).
-    head : int or str, optional
+    output_index : int or str, optional
         The output whose confidence would be recorded (for multi-output models), as in
         :class:`~actconf.ActivationRecorder`. Its layers are marked ``output``.
 
@@ -406,6 +406,7 @@ def list_layers(model: Any, *, head: Any = None):
             f"{type(model).__name__}. Build the model first (keras.Input -> layers -> keras.Model)."
         )
     taps = walk(model)
+    head = output_index
     index = head_index(model, head) if head is not None or len(model.outputs) == 1 else 0
     excluded = output_layers(model, index) if head is not None or len(model.outputs) == 1 else {
         id(output_layer(model, i)) for i in range(len(model.outputs))}
@@ -430,3 +431,23 @@ def list_layers(model: Any, *, head: Any = None):
                      "default": id(tap.layer) in defaults, "role": role})
     return pd.DataFrame(rows, columns=["path", "class", "output_shape", "neurons", "neuron", "reduce",
                                        "default", "role"])
+
+
+def load_model_for_listing(path: str) -> Any:
+    """A saved ``.keras`` model for ``actconf layers`` (a clear error for a missing or foreign file)."""
+    from pathlib import Path
+
+    file = Path(path)
+    if not file.is_file() or file.suffix not in (".keras", ".h5"):
+        raise InvalidParameterError(
+            f"The 'model' argument of actconf layers must be a model file saved with "
+            f"model.save('name.keras'). Got {str(path)!r} ({'no such file' if not file.is_file() else 'not .keras'}) "
+            "instead. Save the model first, then pass its path."
+        )
+    try:
+        return keras.saving.load_model(str(file), compile=False)
+    except Exception as exc:  # noqa: BLE001  (Keras raises many kinds for a foreign file)
+        raise ModelNotSupportedError(
+            f"Cannot load {str(path)!r} as a Keras model ({type(exc).__name__}: {exc}). Pass a file written by "
+            "model.save(...) with Keras 3; custom layers must be importable (registered) to load."
+        ) from exc

@@ -99,10 +99,10 @@ def _check_count(name: str, value: Any, min_value: int, *, allow_none: bool = Fa
     return int(value)
 
 
-def _check_head(head: Any) -> Any:
-    if head is None or P.is_int(head) or (isinstance(head, str) and head):
-        return head
-    raise _bad("head", "None, an output index or the name of an output layer", head)
+def _check_output_index(value: Any) -> Any:
+    if value is None or P.is_int(value) or (isinstance(value, str) and value):
+        return value
+    raise _bad("output_index", "None, an index into model.outputs or the name of an output layer", value)
 
 
 class _AlwaysDropout(keras.layers.Layer):
@@ -184,9 +184,10 @@ class ActivationRecorder(keras.callbacks.Callback):
             on the backend tensor returning ``(samples, neurons)``; or a dict
             ``{layer: reduction}`` (by path, name or object; others ``"auto"``). All
             inside the one probe model.
-        head: Which output of a multi-output model is the classifier whose
+        output_index: Which output of a multi-output model is the classifier whose
             confidence is recorded: its index in ``model.outputs`` or the name of its
-            layer. Required for multi-output models (refused otherwise).
+            layer. Required for multi-output models (refused otherwise); the other
+            heads are neither recorded as outputs nor as hidden layers.
         every_n_batches: Also record every N batches (int >= 1), during the first
             ``batch_epochs`` epochs. Default ``None``: epoch ends only.
         batch_epochs: Number of epochs during which batch snapshots are taken
@@ -270,7 +271,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         probes: Mapping[str, Any] | None = None,
         layers: Sequence[Any] | None = None,
         reduce: Any = "auto",
-        head: int | str | None = None,
+        output_index: int | str | None = None,
         every_n_batches: int | None = None,
         batch_epochs: int | None = 1,
         record_initial: bool = True,
@@ -310,7 +311,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         self._sets, class_names = P.probe_sets(x_probe, y_probe, probe_indices, class_names, probes)
         self.layers_requested = _check_layer_choice(layers)
         self.reduce = L.check_reduce(reduce)
-        self.head = _check_head(head)
+        self.output_index = _check_output_index(output_index)
         self.every_n_batches = _check_count(
             "every_n_batches", every_n_batches, 1, allow_none=True,
             hint="Use e.g. every_n_batches=10 to record every 10 batches early in training.")
@@ -443,7 +444,7 @@ class ActivationRecorder(keras.callbacks.Callback):
 
     def _build(self, model: keras.Model) -> None:
         self._symbolic_model(model)
-        head = L.head_index(model, self.head)
+        head = L.head_index(model, self.output_index)
         self._sets = [P.order_inputs(s, model) for s in self._sets]
         excluded = L.output_layers(model, head)
         taps = self._resolve_layers(model, excluded)
@@ -543,7 +544,7 @@ class ActivationRecorder(keras.callbacks.Callback):
                       "record_initial": self.record_initial, "mc_samples": self.mc_samples,
                       "compiled": self.compiled, "background": self.background,
                       "probe_batch_size": self.probe_batch_size, "dtype": self.dtype,
-                      "chunk_mb": self.chunk_mb, "head": self._head,
+                      "chunk_mb": self.chunk_mb, "output_index": self._head,
                       "reduce": _describe_reduce(self.reduce)},
             config=self.config, versions={**_package_versions(), "backend": keras.backend.backend()},
         )

@@ -357,7 +357,7 @@ def run_layout(
         if spec["name"] in listing:
             raise ValueError(f"run_layout(): probe set {spec['name']!r} is given twice")
         listing[spec["name"]] = {"prefix": prefix, "n_samples": len(entry["labels"]),
-                                 "n_unlabelled": entry["n_unlabelled"],
+                                 "n_unlabelled": sum(v == UNLABELLED for v in entry["labels"]),
                                  **({"probe": entry} if i else {})}
     outputs: dict[str, Any] = {"logits": bool(logits), "mc_samples": int(mc_samples)}
     if "output_mode" in sections:
@@ -387,8 +387,7 @@ def _probe_arrays(spec: Mapping[str, Any], prefix: str, entries: Sequence[Mappin
     if mc_samples:
         arrays[prefix + "outputs/mc_probabilities"] = ((mc_samples, n, k), ("snapshot", "mc", "sample", "class"),
                                                        "float32")
-    entry: dict[str, Any] = {"name": str(spec["name"]), "indices": [int(i) for i in indices], "labels": labels,
-                             "unlabelled": UNLABELLED, "n_unlabelled": sum(v == UNLABELLED for v in labels)}
+    entry: dict[str, Any] = {"indices": [int(i) for i in indices], "labels": labels}
     inputs, input_shape = spec.get("inputs"), spec.get("input_shape")
     if inputs is not None:
         many = isinstance(inputs, list | tuple)
@@ -418,7 +417,7 @@ def probe_view(manifest: Mapping[str, Any], name: str | None) -> tuple[dict[str,
     set's, named as the first set's (``outputs/probabilities``, ...).
     """
     listing = manifest.get("probes") or {}
-    first = manifest.get("probe", {}).get("name", DEFAULT_PROBE)
+    first = next((n for n, e in listing.items() if e.get("prefix", "") == ""), DEFAULT_PROBE)
     if name is None or (name == first and listing.get(name, {}).get("prefix", "") == ""):
         return dict(manifest), "", first
     if name not in listing:
