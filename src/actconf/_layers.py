@@ -36,7 +36,8 @@ _TRIVIAL = tuple(
         "GaussianDropout", "GaussianNoise", "AlphaDropout", "Reshape", "Rescaling", "Normalization",
     ) if hasattr(keras.layers, n)
 )
-_MERGE = tuple(getattr(keras.layers, n) for n in ("Add", "Concatenate", "Average", "Maximum", "Multiply")
+# block outputs (residual sums, concatenations); not Multiply, which gates inside a block (squeeze-excite)
+_MERGE = tuple(getattr(keras.layers, n) for n in ("Add", "Concatenate", "Average", "Maximum")
                if hasattr(keras.layers, n))
 _RNN = tuple(getattr(keras.layers, n) for n in ("RNN", "LSTM", "GRU", "SimpleRNN", "Bidirectional",
                                                  "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
@@ -330,14 +331,23 @@ def _spatial(tap: Tap) -> tuple | None:
 
 def stage_outputs(taps: Sequence[Tap]) -> list[Tap]:
     """Per spatial resolution, the block output that ends it: the last merge (``Add``, ...) at that
-    resolution, or the activation right after it, else the resolution's last layer."""
+    resolution, or the activation right after it, else the resolution's last layer; at the last
+    (deepest) resolution its last layer (the features the classifier pools, e.g. ``out_relu``)."""
     stages: dict[tuple, list[Tap]] = {}
+    if not any(_spatial(t) is not None for t in taps):
+        return []
     for tap in taps:
         size = _spatial(tap)
         if size is not None and not isinstance(tap.layer, _TRIVIAL):
             stages.setdefault(size, []).append(tap)
+    last = _spatial(next(t for t in reversed(taps) if _spatial(t) is not None and not isinstance(t.layer, _TRIVIAL)))
     chosen = []
-    for members in stages.values():
+    for size, members in stages.items():
+        if size == last:
+            chosen.append(members[-1])
+            continue
+        if all(d == 1 for d in size):  # squeeze-excite gates (1x1 inside blocks), not a stage of the network
+            continue
         merges = [i for i, t in enumerate(members) if isinstance(t.layer, _MERGE)]
         pick = merges[-1] if merges else len(members) - 1
         after = members[pick + 1] if pick + 1 < len(members) else None
