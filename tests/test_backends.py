@@ -100,10 +100,8 @@ def test_tensorflow_in_process(tmp_path):
 
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the suite runs on another backend")
-    namespace: dict = {}
     code = _SCRIPT.replace("sys.argv[1]", "PATH")
-    exec(compile(code, "<backend script>", "exec"), {"PATH": str(tmp_path / "tf"), "__name__": "script"},
-         namespace)
+    exec(compile(code, "<backend script>", "exec"), {"PATH": str(tmp_path / "tf"), "__name__": "script"})
     run = actconf.open_run(tmp_path / "tf")
     ref = np.load(str(tmp_path / "tf") + "-ref.npz")
     assert run.manifest["versions"]["backend"] == "tensorflow"
