@@ -2,7 +2,7 @@
 small transformer encoder, an LSTM and a multi-input model (issue 13.2).
 
 Every model is built with ``weights=None`` (no download), tiny inputs, trained for one
-epoch of 2 batches on random data, recorded on a probe of 8 samples, then opened,
+epoch of 2 batches on random data, recorded on a probe of 16 samples, then opened,
 grouped into NAPs, laid out (PCA: no UMAP start-up) and mapped. The recorded last
 snapshot is compared with an independent computation: the tapped layer's output from
 a separate Keras sub-model, reduced with numpy.
@@ -17,7 +17,7 @@ import actconf
 
 pytestmark = pytest.mark.slow
 
-N_PROBE, N_CLASSES = 8, 3
+N_PROBE, N_CLASSES = 16, 3  # 16 samples: every class group has >= 5 (a layout's min_size)
 
 
 def _data(shape, n=16, seed=0):
@@ -57,7 +57,7 @@ def _analyse(run, layer):
     means = np.stack([acts[labels == c].mean(axis=0) for c in range(N_CLASSES)])
     np.testing.assert_allclose(nap.values[-1], means - means.mean(axis=0), rtol=1e-4,
                                atol=1e-6 * max(1.0, np.abs(acts).max()))
-    layout = ensure_layout(run, layer, method="pca", min_size=1)
+    layout = ensure_layout(run, layer, method="pca")
     assert layout.positions.shape == (n, 2) and np.isfinite(layout.positions).all()
     image = TopoRenderer(layout, resolution=12).render(nap.values[-1, 0])
     assert image.shape == (12, 12) and np.isfinite(image).any()
