@@ -231,3 +231,22 @@ def test_multi_input_model_with_list_and_dict_probes(tmp_path):
     run2, _ = _record(tmp_path / "m2", model2, [xi, xm], y, layers=["joint"])
     np.testing.assert_allclose(run2.activations("joint").values[0], run.activations("joint").values[-1],
                                rtol=1e-5, atol=1e-6)
+
+
+def test_cli_layers_lists_a_saved_model(tmp_path, capsys):
+    from actconf.cli import main
+
+    model, base = _transfer_model()
+    model.save(tmp_path / "transfer.keras")
+    assert main(["layers", str(tmp_path / "transfer.keras")]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["path", "class", "output_shape", "neurons"]
+    assert any(line.split()[0] == f"{base.name}/block_16_project" for line in lines[1:])
+    assert len(lines) == 1 + len(actconf.list_layers(model))
+    assert main(["layers", "--default", str(tmp_path / "transfer.keras")]) == 0
+    defaults = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert defaults == [base.name, "head_hidden"]
+    assert main(["layers", str(tmp_path / "missing.keras")]) == 2
+    err = capsys.readouterr().err
+    assert "'model' argument of actconf layers" in err and "model.save" in err
