@@ -219,9 +219,11 @@ class ActivationRecorder(keras.callbacks.Callback):
             inference (``predict_on_batch``: traced once by the backend, no
             ``predict()`` loop, callbacks or data adapters; about 3x faster per call
             than an eager call, after a one-off tracing). ``False`` calls the probe
-            model eagerly, ``probe(x, training=False)``. ``"auto"`` (default) calls
-            it eagerly for the first snapshots and compiles it once enough snapshots
-            were taken for the tracing to pay off. All give identical values.
+            model eagerly, ``probe(x, training=False)``. ``"auto"`` (default) compiles
+            it from the first snapshot of a ``fit`` that will take more than 24
+            snapshots (epochs + 1 + batch snapshots: the tracing pays off), else calls
+            it eagerly and compiles it once 24 snapshots were taken. All give
+            identical values.
         resume: Append to the run already in ``directory`` (or start one if there
             is none): epochs and steps continue after its last snapshot (an
             interrupted epoch counts as begun; ``fit(initial_epoch=k)`` numbers
@@ -687,6 +689,7 @@ class ActivationRecorder(keras.callbacks.Callback):
             self._fresh = True  # no epoch begun yet by this recorder
             self._last_epoch = 0
             self._epoch_start_step = 0
+        self._plan_compiled()
         first = not self._opened
         if self._open_writer() and first:
             self._opened = True
@@ -696,6 +699,23 @@ class ActivationRecorder(keras.callbacks.Callback):
                 self._last_epoch = int(last.get("epoch", 0))
                 self._epoch_start_step = int(last.get("step", 0))
                 self._t0 = time.perf_counter() - float(last.get("time") or 0.0)
+
+    def _plan_compiled(self) -> None:
+        """``compiled="auto"``: trace the probe model from this fit's first snapshot when the fit
+        will take more than :data:`_EAGER_SNAPSHOTS` snapshots (the tracing then pays off), instead
+        of after that many eager ones."""
+        if self.compiled != "auto" or self._use_compiled:
+            return
+        params = self.params or {}
+        epochs, steps = params.get("epochs"), self._steps_per_epoch
+        if not isinstance(epochs, int):
+            return
+        expected = epochs + 1
+        if self.every_n_batches is not None and steps:
+            batch_epochs = epochs if self.batch_epochs is None else min(epochs, self.batch_epochs)
+            expected += batch_epochs * (steps // self.every_n_batches)
+        if self._calls + expected > _EAGER_SNAPSHOTS:
+            self._use_compiled = True
 
     def _start_fit(self, first_epoch: int) -> None:
         """Number this fit's epochs and steps; take the start snapshot of a new run."""
