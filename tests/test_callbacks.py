@@ -801,3 +801,24 @@ def test_probabilities_must_be_a_distribution(existing_run, digits_small):
     assert "'multi_label'" in message and "sums to" in message
     assert "output='logits'" in message and "softmax" in message and "Nothing was written" in message
     assert folder_hashes(path) == before
+
+
+@pytest.mark.slow
+def test_auto_compiles_from_the_start_of_a_long_fit(tmp_path, digits_small):
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=4)
+    short = ActivationRecorder(tmp_path / "short", x_probe, y_probe)
+    model.fit(x_train[:64], y_train[:64], epochs=3, batch_size=32, verbose=0, callbacks=[short])
+    assert short._use_compiled is False  # 4 snapshots: eager
+    long = ActivationRecorder(tmp_path / "long", x_probe, y_probe, every_n_batches=1, batch_epochs=None)
+    model.fit(x_train[:64], y_train[:64], epochs=12, batch_size=32, verbose=0, callbacks=[long])
+    assert long._use_compiled is True  # 1 + 12 epochs + 12 batch snapshots > 24: traced from the first
+    run = actconf.open_run(tmp_path / "long")
+    assert run.n_snapshots == 25
+    eager = keras.Model(model.inputs, model.get_layer("hidden_1").output)(x_probe, training=False)
+    np.testing.assert_allclose(run.activations("hidden_1").values[-1], keras.ops.convert_to_numpy(eager),
+                               rtol=1e-5, atol=1e-6)

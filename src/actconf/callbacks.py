@@ -713,7 +713,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         expected = epochs + 1
         if self.every_n_batches is not None and steps:
             batch_epochs = epochs if self.batch_epochs is None else min(epochs, self.batch_epochs)
-            expected += batch_epochs * (steps // self.every_n_batches)
+            expected += batch_epochs * ((steps - 1) // self.every_n_batches)  # the last batch is the epoch end
         if self._calls + expected > _EAGER_SNAPSHOTS:
             self._use_compiled = True
 
