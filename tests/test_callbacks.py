@@ -822,3 +822,28 @@ def test_auto_compiles_from_the_start_of_a_long_fit(tmp_path, digits_small):
     eager = keras.Model(model.inputs, model.get_layer("hidden_1").output)(x_probe, training=False)
     np.testing.assert_allclose(run.activations("hidden_1").values[-1], keras.ops.convert_to_numpy(eager),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_named_probe_sets_in_one_run(tmp_path, digits_small):
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=4)
+    rec = ActivationRecorder(tmp_path / "r", probes={"test": (x_probe, y_probe), "train": (x_train[:40], y_train[:40])})
+    model.fit(x_train[:64], y_train[:64], epochs=2, batch_size=32, verbose=0, callbacks=[rec])
+    run = actconf.open_run(tmp_path / "r")
+    assert run.probes == ["test", "train"] and run.probe_name == "test" and run.n_samples == len(x_probe)
+    train = run.probe("train")
+    assert train.n_samples == 40 and train.n_snapshots == run.n_snapshots == 3
+    np.testing.assert_array_equal(train.labels, y_train[:40])
+    hidden = keras.Model(model.inputs, model.get_layer("hidden_1").output)
+    for view, x in ((run, x_probe), (train, x_train[:40])):
+        expected = keras.ops.convert_to_numpy(hidden(x, training=False))
+        np.testing.assert_allclose(view.activations("hidden_1").values[-1], expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(InvalidParameterError, match="no probe set 'val'.*'test', 'train'"):
+        actconf.open_run(tmp_path / "r", probe="val")
+    with pytest.raises(InvalidParameterError, match="either x_probe"):
+        ActivationRecorder(tmp_path / "r2", x_probe, probes={"a": (x_probe, y_probe)})
