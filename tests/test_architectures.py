@@ -250,3 +250,23 @@ def test_cli_layers_lists_a_saved_model(tmp_path, capsys):
     assert main(["layers", str(tmp_path / "missing.keras")]) == 2
     err = capsys.readouterr().err
     assert "'model' argument of actconf layers" in err and "model.save" in err
+
+
+def test_reduce_naming_a_layer_not_recorded_is_refused(tmp_path):
+    import keras
+
+    from actconf.errors import InvalidParameterError
+    from actconf.testing import folder_hashes
+
+    inp = keras.Input((5, 4))
+    h = keras.layers.Dense(6, name="tokens")(inp)
+    model = keras.Model(inp, keras.layers.Dense(N_CLASSES)(keras.layers.GlobalAveragePooling1D()(h)))
+    x, y = _data((5, 4))
+    (tmp_path / "r").mkdir()
+    before = folder_hashes(tmp_path)
+    with pytest.raises(InvalidParameterError, match="'reduce'.*'tokenz'.*layers=") as info:
+        _record(tmp_path / "r", model, x, y, reduce={"tokenz": "max"})
+    assert "['tokens']" in str(info.value)
+    assert folder_hashes(tmp_path) == before
+    with pytest.raises(InvalidParameterError, match="'reduce'.*'auto', 'mean', 'max', 'first', 'flatten'"):
+        actconf.ActivationRecorder(tmp_path / "r", x, y, reduce="median")

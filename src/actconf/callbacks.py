@@ -450,6 +450,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         self._sets = [P.order_inputs(s, model) for s in self._sets]
         excluded = L.output_layers(model, head)
         taps = self._resolve_layers(model, excluded)
+        self._check_reduce_keys(taps)
         mode, logits_tensor = self._output_kind(model, head)
         n_classes = int(model.outputs[head].shape[-1])
         if n_classes < 2:
@@ -483,6 +484,17 @@ class ActivationRecorder(keras.callbacks.Callback):
         self._use_compiled = self.compiled is True
         if mode == "probabilities":
             self._check_distribution(model)
+
+    def _check_reduce_keys(self, taps: Sequence[L.Tap]) -> None:
+        """Every layer named in a ``reduce`` dict must be recorded (a typo would be ignored otherwise)."""
+        if not isinstance(self.reduce, dict):
+            return
+        for key in self.reduce:
+            if not any(key is t.layer or key in (t.path, t.layer.name) for t in taps):
+                raise _bad("reduce", "a dict whose keys are recorded layers",
+                           getattr(key, "name", key),
+                           f"That layer is not recorded; the recorded layers are {[t.path for t in taps]}. "
+                           "Add it to layers=[...] or drop it from reduce.")
 
     def _check_distribution(self, model: keras.Model) -> None:
         """Refuse probabilities that are not a distribution (e.g. sigmoid outputs), before any write."""
