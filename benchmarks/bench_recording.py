@@ -194,7 +194,7 @@ class TimedRecorder(ActivationRecorder):
         return call
 
 
-def bench_hook_share(ds, probe, epochs, repeats):
+def bench_hook_share(ds, probe, epochs, repeats, compiled="auto"):
     """Time inside the recorder's hooks as a share of the same fit (robust to the machine's load:
     both are measured in the same fit), and how a snapshot splits into forward pass and writing."""
     tmp = Path(tempfile.mkdtemp(prefix="actconf-bench-"))
@@ -203,7 +203,7 @@ def bench_hook_share(ds, probe, epochs, repeats):
         holder = []
 
         def factory(r=r, holder=holder):
-            holder.append(TimedRecorder(tmp / f"timed{r}", probe))
+            holder.append(TimedRecorder(tmp / f"timed{r}", probe, compiled=compiled))
             return holder
 
         total, _ = time_fit((ds.x_train, ds.y_train), epochs, factory)
@@ -235,14 +235,17 @@ def main():
     for k, v in epoch.items():
         print(f"| {k} | {v['median_s']:.2f} | {v['ratio']:.3f} |")
 
-    share = bench_hook_share(ds, probe, args.epochs, args.repeats)
-    print(f"\n3. Time inside the recorder's hooks, {args.epochs} epochs, median of {args.repeats}: "
-          f"{1000 * share['hooks_s']:.0f} ms of a {share['fit_s']:.2f} s fit = {share['share']:.2%} "
-          f"(start {share['start_ms']:.0f} ms; per snapshot: forward {share['forward_ms_per_snapshot']:.2f} ms, "
-          f"writing {share['write_ms_per_snapshot']:.2f} ms)")
+    shares = {mode: bench_hook_share(ds, probe, args.epochs, args.repeats, compiled=mode)
+              for mode in ("auto", False, True)}
+    print(f"\n3. Time inside the recorder's hooks, {args.epochs} epochs, median of {args.repeats}:")
+    for mode, v in shares.items():
+        print(f"   compiled={mode!r}: {1000 * v['hooks_s']:.0f} ms of a {v['fit_s']:.2f} s fit = {v['share']:.2%} "
+              f"(start {v['start_ms']:.0f} ms; per snapshot: forward {v['forward_ms_per_snapshot']:.2f} ms, "
+              f"writing {v['write_ms_per_snapshot']:.2f} ms)")
     if args.skip_batch:
         OUT.mkdir(exist_ok=True)
-        (OUT / "recording.json").write_text(json.dumps({"per_epoch": epoch, "hook_share": share}, indent=1))
+        hook_share = {str(k): v for k, v in shares.items()}
+        (OUT / "recording.json").write_text(json.dumps({"per_epoch": epoch, "hook_share": hook_share}, indent=1))
         return
     batch = bench_per_batch(ds, probe, args.repeats)
     print(f"\n2. Per-batch capture, one epoch = {batch['steps']} snapshots, median of {args.repeats}:")
@@ -255,7 +258,8 @@ def main():
           f"capture cost only (minus an epoch with a no-op batch hook): {batch['speedup_capture']:.1f}x "
           f"({batch['ours_ms_per_snapshot']:.1f} ms vs {batch['reference_ms_per_snapshot']:.1f} ms per snapshot)")
     OUT.mkdir(exist_ok=True)
-    (OUT / "recording.json").write_text(json.dumps({"per_epoch": epoch, "per_batch": batch, "hook_share": share},
+    hook_share = {str(k): v for k, v in shares.items()}
+    (OUT / "recording.json").write_text(json.dumps({"per_epoch": epoch, "per_batch": batch, "hook_share": hook_share},
                                                    indent=1))
 
 
