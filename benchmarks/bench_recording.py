@@ -6,6 +6,8 @@
 2. Per-batch capture through one epoch: ActivationRecorder(every_n_batches=1) vs the
    reference method of the TAM study: save a checkpoint after every batch, then reload
    each one and run the probe inference.
+3. Where the time goes: the time spent inside the recorder's hooks as a share of the
+   same fit (start, forward pass and writing per snapshot).
 
 Every variant is measured in the same process, interleaved, median of ``--repeats``;
 each timed ``fit`` runs on a fresh model whose training step was traced by an untimed
@@ -171,10 +173,56 @@ def bench_per_batch(ds, probe, repeats):
     }
 
 
+class TimedRecorder(ActivationRecorder):
+    """ActivationRecorder that adds up the time spent in its hooks and its snapshot's parts."""
+
+    PARTS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end", "_forward_batch", "_record")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spent = dict.fromkeys(self.PARTS, 0.0)
+        for name in self.PARTS:
+            setattr(self, name, self._timed(name, getattr(self, name)))
+
+    def _timed(self, name, method):
+        def call(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.spent[name] += time.perf_counter() - t0
+        return call
+
+
+def bench_hook_share(ds, probe, epochs, repeats, compiled="auto"):
+    """Time inside the recorder's hooks as a share of the same fit (robust to the machine's load:
+    both are measured in the same fit), and how a snapshot splits into forward pass and writing."""
+    tmp = Path(tempfile.mkdtemp(prefix="actconf-bench-"))
+    rows = []
+    for r in range(repeats):
+        holder = []
+
+        def factory(r=r, holder=holder):
+            holder.append(TimedRecorder(tmp / f"timed{r}", probe, compiled=compiled))
+            return holder
+
+        total, _ = time_fit((ds.x_train, ds.y_train), epochs, factory)
+        spent = holder[0].spent
+        hooks = sum(spent[k] for k in ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end"))
+        n = epochs + 1
+        rows.append({"fit_s": total, "hooks_s": hooks, "share": hooks / total,
+                     "start_ms": 1000 * spent["on_train_begin"],
+                     "forward_ms_per_snapshot": 1000 * spent["_forward_batch"] / n,
+                     "write_ms_per_snapshot": 1000 * (spent["_record"] - spent["_forward_batch"]) / n})
+    shutil.rmtree(tmp)
+    return {k: statistics.median(row[k] for row in rows) for k in rows[0]} | {"all": rows}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--skip-batch", action="store_true", help="only the per-epoch measures (1 and 3)")
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
     ds = actconf.load_dataset("digits")
@@ -187,6 +235,18 @@ def main():
     for k, v in epoch.items():
         print(f"| {k} | {v['median_s']:.2f} | {v['ratio']:.3f} |")
 
+    shares = {mode: bench_hook_share(ds, probe, args.epochs, args.repeats, compiled=mode)
+              for mode in ("auto", False, True)}
+    print(f"\n3. Time inside the recorder's hooks, {args.epochs} epochs, median of {args.repeats}:")
+    for mode, v in shares.items():
+        print(f"   compiled={mode!r}: {1000 * v['hooks_s']:.0f} ms of a {v['fit_s']:.2f} s fit = {v['share']:.2%} "
+              f"(start {v['start_ms']:.0f} ms; per snapshot: forward {v['forward_ms_per_snapshot']:.2f} ms, "
+              f"writing {v['write_ms_per_snapshot']:.2f} ms)")
+    if args.skip_batch:
+        OUT.mkdir(exist_ok=True)
+        hook_share = {str(k): v for k, v in shares.items()}
+        (OUT / "recording.json").write_text(json.dumps({"per_epoch": epoch, "hook_share": hook_share}, indent=1))
+        return
     batch = bench_per_batch(ds, probe, args.repeats)
     print(f"\n2. Per-batch capture, one epoch = {batch['steps']} snapshots, median of {args.repeats}:")
     print("| variant | seconds |\n| --- | --- |")
@@ -198,7 +258,9 @@ def main():
           f"capture cost only (minus an epoch with a no-op batch hook): {batch['speedup_capture']:.1f}x "
           f"({batch['ours_ms_per_snapshot']:.1f} ms vs {batch['reference_ms_per_snapshot']:.1f} ms per snapshot)")
     OUT.mkdir(exist_ok=True)
-    (OUT / "recording.json").write_text(json.dumps({"per_epoch": epoch, "per_batch": batch}, indent=1))
+    hook_share = {str(k): v for k, v in shares.items()}
+    (OUT / "recording.json").write_text(json.dumps({"per_epoch": epoch, "per_batch": batch, "hook_share": hook_share},
+                                                   indent=1))
 
 
 if __name__ == "__main__":

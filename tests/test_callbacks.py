@@ -417,13 +417,13 @@ def test_jax_backend(tmp_path):
 
 @pytest.mark.slow
 def test_copied_files_work_without_actconf(tmp_path):
-    """errors.py + the store/ folder + callbacks.py copied into a user's folder record a readable run."""
+    """errors.py + the store/ folder + callbacks.py, _layers.py, _probe.py copied into a user's folder record a readable run."""
     import shutil
 
     lite = tmp_path / "actconf_lite"
     lite.mkdir()
     (lite / "__init__.py").write_text("")
-    for name in ("errors.py", "callbacks.py"):
+    for name in ("errors.py", "callbacks.py", "_layers.py", "_probe.py"):
         (lite / name).write_text((ROOT / "src" / "actconf" / name).read_text())
     shutil.copytree(ROOT / "src" / "actconf" / "store", lite / "store",
                     ignore=shutil.ignore_patterns("__pycache__"))
@@ -653,3 +653,197 @@ def test_an_interrupted_fit_keeps_the_run_until_closed(tmp_path, digits_small):
     _fit(model, (x_train, y_train), other, epochs=1)
     table = actconf.open_run(tmp_path / "r", strict=True).snapshots
     assert list(table["epoch"]) == [0, 1, 2, 3] and table["step"].is_monotonic_increasing
+
+
+# ------------------------------------------------------------------ labels, heads, probabilities (issue 14.6-14.8)
+@pytest.fixture
+def existing_run(recorded_digits, tmp_path):
+    """A copy of a recorded run, and the hashes of its files (to show a refusal wrote nothing)."""
+    import shutil
+
+    from actconf.testing import folder_hashes
+
+    path = tmp_path / "existing"
+    shutil.copytree(recorded_digits["path"], path)
+    return path, folder_hashes(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bad", [-3, -2])
+def test_negative_labels_other_than_unlabelled_are_refused(existing_run, digits_small, bad):
+    from actconf.callbacks import ActivationRecorder
+    from actconf.errors import ActconfError
+    from actconf.testing import folder_hashes
+
+    path, before = existing_run
+    _, _, x_probe, y_probe, _ = digits_small
+    y = y_probe.copy()
+    y[4] = bad
+    with pytest.raises(InvalidParameterError, match="'y_probe'") as info:
+        ActivationRecorder(path, x_probe, y, overwrite=True)
+    assert isinstance(info.value, ActconfError)
+    assert f"[{bad}]" in str(info.value) and "Mark samples without a class with -1" in str(info.value)
+    assert folder_hashes(path) == before
+
+
+@pytest.mark.slow
+def test_unlabelled_samples_are_left_out_of_label_based_measures(tmp_path, digits_small):
+    from actconf.callbacks import ActivationRecorder
+    from actconf.confidence import calibration
+    from actconf.naps import naps
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    y = y_probe.copy()
+    y[::3] = -1  # a third unlabelled
+    model = tiny_mlp(hidden=8)
+    model.fit(x_train[:64], y_train[:64], epochs=1, verbose=0, batch_size=32,
+              callbacks=[ActivationRecorder(tmp_path / "r", x_probe, y)])
+    run = actconf.open_run(tmp_path / "r")
+    np.testing.assert_array_equal(run.labelled, y >= 0)
+    pred = run.probabilities().values.argmax(axis=-1)
+    keep = y >= 0
+    expected = (pred[:, keep] == y[keep]).mean(axis=1)  # accuracy on the labelled samples only
+    np.testing.assert_allclose(calibration(run)["accuracy"].values, expected)
+    by_correct = naps(run, "hidden_1", by="correct", min_size=1, contrastive=False)
+    sizes = by_correct["size"].values
+    np.testing.assert_array_equal(sizes.sum(axis=1), np.full(run.n_snapshots, keep.sum()))
+    wrong = ((pred != y) & keep).sum(axis=1)
+    np.testing.assert_array_equal(sizes[:, 1], wrong)
+    by_class = naps(run, "hidden_1", by="class", min_size=1)
+    assert by_class["size"].values.sum(axis=1).tolist() == [int(keep.sum())] * run.n_snapshots
+
+
+@pytest.mark.slow
+def test_no_labels_refuses_label_based_measures_clearly(tmp_path, digits_small):
+    from actconf.callbacks import ActivationRecorder
+    from actconf.confidence import calibration
+    from actconf.naps import naps
+
+    x_train, y_train, x_probe, _, _ = digits_small
+    model = tiny_mlp(hidden=8)
+    model.fit(x_train[:64], y_train[:64], epochs=1, verbose=0, batch_size=32,
+              callbacks=[ActivationRecorder(tmp_path / "r", x_probe)])
+    run = actconf.open_run(tmp_path / "r")
+    assert not run.labelled.any()
+    with pytest.raises(InvalidInputError, match="unlabelled.*y_probe="):
+        calibration(run)
+    for by in ("class", "correct", "class+confidence"):
+        with pytest.raises(InvalidInputError, match="needs class labels.*'prediction' or 'confidence'"):
+            naps(run, "hidden_1", by=by)
+    # groupings that need no labels still work
+    assert naps(run, "hidden_1", by="prediction", min_size=1).sizes["group"] == 10
+
+
+def _two_heads():
+    import keras
+
+    inp = keras.Input((8, 8, 1))
+    h = keras.layers.Dense(6, activation="relu", name="hidden")(keras.layers.Flatten()(inp))
+    digits = keras.layers.Dense(10, name="digits")(h)
+    parity = keras.layers.Dense(2, activation="softmax", name="parity")(h)
+    model = keras.Model(inp, [digits, parity])
+    model.compile("adam", [keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                           keras.losses.SparseCategoricalCrossentropy()])
+    return model
+
+
+@pytest.mark.slow
+def test_multi_output_models_need_an_explicit_head(existing_run, digits_small):
+    from actconf.callbacks import ActivationRecorder
+    from actconf.testing import folder_hashes
+
+    path, before = existing_run
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = _two_heads()
+    targets = (y_train[:32], y_train[:32] % 2)
+    rec = ActivationRecorder(path, x_probe, y_probe, overwrite=True)
+    with pytest.raises(ModelNotSupportedError, match="2 outputs.*output_index=") as info:
+        model.fit(x_train[:32], targets, epochs=1, verbose=0, callbacks=[rec])
+    assert "'digits'" in str(info.value) and "'parity'" in str(info.value)
+    assert folder_hashes(path) == before
+    with pytest.raises(InvalidParameterError, match="'output_index'.*0: 'digits', 1: 'parity'"):
+        model.fit(x_train[:32], targets, epochs=1, verbose=0,
+                  callbacks=[ActivationRecorder(path, x_probe, y_probe, overwrite=True, output_index="nope")])
+    assert folder_hashes(path) == before
+    # chosen by name: that head's logits are recorded, the other head is not a hidden layer
+    for choice, n_classes in (("digits", 10), (1, 2)):
+        out = path.parent / f"heads-{choice}"
+        yp = y_probe if n_classes == 10 else y_probe % 2
+        model.fit(x_train[:32], targets, epochs=1, verbose=0,
+                  callbacks=[ActivationRecorder(out, x_probe, yp, output_index=choice)])
+        run = actconf.open_run(out)
+        assert run.layer_sizes == {"hidden": 6} and run.n_classes == n_classes
+        import keras
+
+        expected = keras.ops.convert_to_numpy(model(x_probe, training=False)[0 if n_classes == 10 else 1])
+        recorded = run.logits().values[-1] if n_classes == 10 else run.probabilities().values[-1]
+        np.testing.assert_allclose(recorded, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_probabilities_must_be_a_distribution(existing_run, digits_small):
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+    from actconf.testing import folder_hashes
+
+    path, before = existing_run
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    inp = keras.Input((8, 8, 1))
+    h = keras.layers.Dense(6, activation="relu")(keras.layers.Flatten()(inp))
+    model = keras.Model(inp, keras.layers.Dense(10, activation="sigmoid", name="multi_label")(h))
+    model.compile("adam", "binary_crossentropy")
+    rec = ActivationRecorder(path, x_probe, y_probe, overwrite=True, output="probabilities")
+    with pytest.raises(InvalidInputError, match="not a probability distribution") as info:
+        model.fit(x_train[:32], keras.utils.to_categorical(y_train[:32], 10), epochs=1, verbose=0,
+                  callbacks=[rec])
+    message = str(info.value)
+    assert "'multi_label'" in message and "sums to" in message
+    assert "output='logits'" in message and "softmax" in message and "Nothing was written" in message
+    assert folder_hashes(path) == before
+
+
+@pytest.mark.slow
+def test_auto_compiles_from_the_start_of_a_long_fit(tmp_path, digits_small):
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=4)
+    short = ActivationRecorder(tmp_path / "short", x_probe, y_probe)
+    model.fit(x_train[:64], y_train[:64], epochs=3, batch_size=32, verbose=0, callbacks=[short])
+    assert short._use_compiled is False  # 4 snapshots: eager
+    long = ActivationRecorder(tmp_path / "long", x_probe, y_probe, every_n_batches=1, batch_epochs=None)
+    model.fit(x_train[:64], y_train[:64], epochs=12, batch_size=32, verbose=0, callbacks=[long])
+    assert long._use_compiled is True  # 1 + 12 epochs + 12 batch snapshots > 24: traced from the first
+    run = actconf.open_run(tmp_path / "long")
+    assert run.n_snapshots == 25
+    eager = keras.Model(model.inputs, model.get_layer("hidden_1").output)(x_probe, training=False)
+    np.testing.assert_allclose(run.activations("hidden_1").values[-1], keras.ops.convert_to_numpy(eager),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_named_probe_sets_in_one_run(tmp_path, digits_small):
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=4)
+    rec = ActivationRecorder(tmp_path / "r", probes={"test": (x_probe, y_probe), "train": (x_train[:40], y_train[:40])})
+    model.fit(x_train[:64], y_train[:64], epochs=2, batch_size=32, verbose=0, callbacks=[rec])
+    run = actconf.open_run(tmp_path / "r")
+    assert run.probes == ["test", "train"] and run.probe_name == "test" and run.n_samples == len(x_probe)
+    train = run.probe("train")
+    assert train.n_samples == 40 and train.n_snapshots == run.n_snapshots == 3
+    np.testing.assert_array_equal(train.labels, y_train[:40])
+    hidden = keras.Model(model.inputs, model.get_layer("hidden_1").output)
+    for view, x in ((run, x_probe), (train, x_train[:40])):
+        expected = keras.ops.convert_to_numpy(hidden(x, training=False))
+        np.testing.assert_allclose(view.activations("hidden_1").values[-1], expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(InvalidParameterError, match="no probe set 'val'.*'test', 'train'"):
+        actconf.open_run(tmp_path / "r", probe="val")
+    with pytest.raises(InvalidParameterError, match="either x_probe"):
+        ActivationRecorder(tmp_path / "r2", x_probe, probes={"a": (x_probe, y_probe)})

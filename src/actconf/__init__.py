@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 # public name -> submodule that defines it (imported on first access)
 _LAZY: dict[str, str] = {
     "ActivationRecorder": "callbacks",
+    "list_layers": "_layers",
     "open_run": "store",
     "Run": "store",
     "RunWriter": "store",

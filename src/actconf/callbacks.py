@@ -1,24 +1,25 @@
-"""``ActivationRecorder``: record hidden activity and outputs on a probe set during ``fit``.
+"""``ActivationRecorder``: record hidden activity and outputs on probe sets during ``fit``.
 
-This file, the ``store/`` folder and ``errors.py`` work on their own: copy them into a
-folder of your project (e.g. ``actconf_lite/`` with an empty ``__init__.py``) to
-record without installing actconf; they need only ``keras``, ``numpy`` and ``zarr``.
-The recorder uses ``keras`` and ``keras.ops`` only, so it runs on every Keras 3
-backend (TensorFlow, JAX, PyTorch). The run's manifest and arrays are laid out by
+This file, ``_layers.py``, ``_probe.py``, the ``store/`` folder and ``errors.py`` work on
+their own: copy them into a folder of your project (e.g. ``actconf_lite/`` with an empty
+``__init__.py``) to record without installing actconf; they need only ``keras``,
+``numpy`` and ``zarr``. The recorder uses ``keras`` and ``keras.ops`` only, so it runs
+on every Keras 3 backend (TensorFlow, JAX, PyTorch). Which layers it can tap and how
+a layer becomes neurons is :mod:`actconf._layers`; the probe arguments are checked by
+:mod:`actconf._probe`. The run's manifest and arrays are laid out by
 :func:`actconf.store.run_layout`, the softmax of logits is :func:`actconf.store.softmax`.
 
-No module-level state: package versions are looked up when a recording starts (a
-few milliseconds), everything else lives on the recorder.
+No module-level state: everything lives on the recorder.
 """
 
 from __future__ import annotations
 
-import numbers
 import os
 import platform
+import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from . import _layers as L
+from . import _probe as P
 from .errors import (
     InvalidInputError,
     InvalidParameterError,
@@ -41,6 +44,7 @@ from .store import (
     fingerprint,
     layer_entries,
     probe_fingerprint,
+    probe_prefix,
     run_layout,
     snapshot_label,
     softmax,
@@ -51,22 +55,15 @@ __all__ = ["ActivationRecorder"]
 _OUTPUT_MODES = ("auto", "logits", "probabilities")
 _ON_ERROR = ("raise", "warn", "stop")
 _DTYPES = ("float32", "float16")
+#: how far a row of probabilities may sum from 1 before the output is refused as not a distribution
+PROBABILITY_TOLERANCE = 1e-3
 _DROPOUT_TYPES = tuple(
     getattr(keras.layers, n)
     for n in ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
               "AlphaDropout", "GaussianDropout")
     if hasattr(keras.layers, n)
 )
-
-
-def _bad(name: str, expected: str, value: Any, hint: str = "") -> InvalidParameterError:
-    text = repr(value) if len(repr(value)) < 80 else repr(value)[:77] + "..."
-    msg = f"The {name!r} parameter of ActivationRecorder must be {expected}. Got {text} instead."
-    return InvalidParameterError(msg + (" " + hint if hint else ""))
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+_bad = P.bad
 
 
 def _probabilities(logits: np.ndarray) -> np.ndarray:
@@ -74,68 +71,16 @@ def _probabilities(logits: np.ndarray) -> np.ndarray:
     return softmax(logits).astype(np.float32)
 
 
-def _unpack_probe(x_probe: Any, y_probe: Any, probe_indices: Any, class_names: Any) -> tuple[Any, Any, Any, Any]:
-    """(x, y, indices, class names): from a probe object (``x``, ``y``, ...) or as given.
-
-    Explicit arguments win over the probe object's attributes.
-    """
-    if hasattr(x_probe, "x") and hasattr(x_probe, "y") and not isinstance(x_probe, np.ndarray):
-        probe = x_probe
-        x_probe = probe.x
-        y_probe = probe.y if y_probe is None else y_probe
-        if probe_indices is None:
-            probe_indices = getattr(probe, "indices", None)
-        if class_names is None:
-            class_names = getattr(probe, "class_names", None)
-    return x_probe, y_probe, probe_indices, class_names
-
-
-def _check_x_probe(x_probe: Any) -> np.ndarray:
-    try:
-        x = np.asarray(x_probe, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise _bad("x_probe", "a numeric array of shape (n_samples, *input_shape)", type(x_probe).__name__) from None
-    if x.ndim < 2 or x.shape[0] == 0:
-        raise _bad("x_probe", "an array of shape (n_samples, *input_shape) with n_samples >= 1",
-                   f"an array of shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise _bad("x_probe", "finite (no NaN or inf)", "an array with non-finite values")
-    return x
-
-
-def _check_y_probe(y_probe: Any, n: int) -> np.ndarray:
-    """Integer labels of the n probe samples (-1 for all when unknown)."""
-    if y_probe is None:
-        return np.full(n, -1, dtype=np.int64)
-    y = np.asarray(y_probe)
-    if y.ndim == 2 and y.shape[1] > 1:
-        raise _bad("y_probe", "integer class labels of shape (n_samples,)", f"an array of shape {y.shape}",
-                   "For one-hot labels pass y.argmax(axis=1).")
-    y = y.reshape(-1)
-    if y.shape[0] != n or not (np.issubdtype(y.dtype, np.integer) or np.all(np.mod(y, 1) == 0)):
-        raise _bad("y_probe", f"{n} integer class labels (one per probe sample)",
-                   f"an array of shape {np.shape(y_probe)} and dtype {y.dtype}")
-    return y.astype(np.int64)
-
-
-def _check_probe_indices(probe_indices: Any, n: int) -> np.ndarray:
-    if probe_indices is None:
-        return np.arange(n, dtype=np.int64)
-    idx = np.asarray(probe_indices).reshape(-1)
-    if idx.shape[0] != n or not np.issubdtype(idx.dtype, np.integer):
-        raise _bad("probe_indices", f"{n} integers (one per probe sample)", f"shape {idx.shape}, dtype {idx.dtype}")
-    return idx.astype(np.int64)
-
-
 def _check_layer_choice(layers: Any) -> list[Any] | None:
-    """``layers`` as a non-empty list of names / layer objects, or None (the default layers)."""
+    """``layers`` as a non-empty list of paths / layer objects, or None (the default layers)."""
     if layers is None:
         return None
     if isinstance(layers, str | keras.layers.Layer):
         layers = [layers]
     layers = list(layers)
     if not layers or not all(isinstance(item, str | keras.layers.Layer) for item in layers):
-        raise _bad("layers", "None or a non-empty list of layer names / layers", layers)
+        raise _bad("layers", "None or a non-empty list of layer names, paths ('backbone/block_1') or layers",
+                   layers)
     return layers
 
 
@@ -149,28 +94,15 @@ def _check_count(name: str, value: Any, min_value: int, *, allow_none: bool = Fa
     """An int >= ``min_value`` (or None when allowed), as ``int``."""
     if value is None and allow_none:
         return None
-    if not _is_int(value) or value < min_value:
+    if not P.is_int(value) or value < min_value:
         raise _bad(name, ("None or " if allow_none else "") + f"an int >= {min_value}", value, hint)
     return int(value)
 
 
-def _is_conv(layer: Any) -> bool:
-    return hasattr(layer, "kernel_size") and hasattr(layer, "data_format") and (
-        hasattr(layer, "filters") or hasattr(layer, "depth_multiplier")
-    )
-
-
-def _has_weights(layer: Any) -> bool:
-    return isinstance(layer, keras.layers.Dense | keras.layers.EinsumDense) or (
-        _is_conv(layer) and bool(layer.weights)
-    )
-
-
-def _activation_name(layer: Any) -> str | None:
-    act = getattr(layer, "activation", None)
-    if act is None:
-        return None
-    return getattr(act, "__name__", type(act).__name__)
+def _check_output_index(value: Any) -> Any:
+    if value is None or P.is_int(value) or (isinstance(value, str) and value):
+        return value
+    raise _bad("output_index", "None, an index into model.outputs or the name of an output layer", value)
 
 
 class _AlwaysDropout(keras.layers.Layer):
@@ -187,38 +119,75 @@ class _AlwaysDropout(keras.layers.Layer):
         return input_shape
 
 
+class _ProbeRun:
+    """A probe set as the recorder uses it: checked inputs in model order, batches, array prefix."""
+
+    def __init__(self, probe: P.ProbeSet, prefix: str):
+        self.probe = probe
+        self.prefix = prefix
+        self.batches: list[tuple[int, Any]] = []
+
+
 class ActivationRecorder(keras.callbacks.Callback):
-    """Record hidden-layer activations and model outputs on a fixed probe set.
+    """Record hidden-layer activations and model outputs on fixed probe sets.
 
     At the start of training the recorder builds one multi-output probe model
-    (the chosen layers plus the model output) and then calls it on each probe
-    batch with ``training=False`` — never ``model.predict``, never rebuilt; see
-    ``compiled`` — on the probe inputs: once before training
-    (the untrained state), at every epoch end and, if asked, every
-    ``every_n_batches`` batches during the first ``batch_epochs`` epochs. Each
-    snapshot is committed to ``directory`` as soon as it is taken (see
-    :mod:`actconf.store`), so a crash loses no completed snapshot; open the run
-    with :func:`actconf.open_run` at any time, even while training goes on.
+    (the chosen layers, reduced to neurons, plus the model output) and then calls it
+    on each probe batch with ``training=False`` — never ``model.predict``, never
+    rebuilt; see ``compiled`` — once before training (the untrained state), at every
+    epoch end and, if asked, every ``every_n_batches`` batches during the first
+    ``batch_epochs`` epochs. Each snapshot is committed to ``directory`` as soon as
+    it is taken (see :mod:`actconf.store`), so a crash loses no completed snapshot;
+    open the run with :func:`actconf.open_run` at any time, even while training goes on.
 
-    What is recorded per probe sample: for Dense layers the units; for
-    convolutional layers the spatial mean of every channel (one "neuron" per
-    channel); for other layers the flattened output. The model's output as logits
-    and softmax probabilities when the last layer is linear, or as probabilities
-    when it already is a softmax (a separate ``Softmax``/``Activation("softmax")``
-    layer after a linear one yields both). Plus a row of metadata: epoch, batch,
-    global step, times, and the Keras logs at that point (batch-level logs are
-    Keras' running means over the epoch so far).
+    Any layer of a Functional or Sequential Keras 3 model can be recorded, also
+    inside nested models (a backbone in a transfer-learning model), by its path
+    (``"backbone/block_16_project"``), its name (when unique) or the layer object;
+    :func:`actconf.list_layers` lists them. What a neuron is depends on ``reduce``;
+    by default (``"auto"``) a Dense layer's units, a convolutional layer's channels
+    (spatial mean), and for sequences (tokens from Dense/EinsumDense, attention,
+    normalisation, recurrent layers with ``return_sequences``) a unit's mean over the
+    positions. The model's output is recorded as logits and softmax probabilities
+    when the last layer is linear, or as probabilities when it already is a softmax
+    (a separate ``Softmax``/``Activation("softmax")`` layer after a linear one yields
+    both). Plus a row of metadata: epoch, batch, global step, times, and the Keras
+    logs at that point (batch-level logs are Keras' running means over the epoch so far).
 
     Args:
         directory: Path of the run directory to create. It must not exist, be
             empty, or hold a previous run (replaced only with ``overwrite=True``).
-        x_probe: Probe inputs, an array of shape ``(n_samples, *input_shape)``;
-            or a probe object with attributes ``x``, ``y``, ``indices`` and
-            ``class_names`` (such as :func:`actconf.make_probe` returns).
+        x_probe: Probe inputs, an array of shape ``(n_samples, *input_shape)`` (for a
+            multi-input model a list in the order of ``model.inputs`` or a dict by
+            input name); or a probe object with attributes ``x``, ``y``, ``indices``
+            and ``class_names`` (such as :func:`actconf.make_probe` returns). Not
+            given when ``probes`` is.
         y_probe: Integer class labels of the probe samples (needed for class
-            groupings and correctness). Optional.
-        layers: Names (or layer objects) of the layers to record. Default: every
-            Dense/Conv layer except the output layer.
+            groupings, accuracy and calibration). ``-1`` marks a sample without a
+            known class (the only negative label accepted; such samples are left out
+            of label-based measures, ``run.labelled`` tells which). Default: all
+            unlabelled.
+        probes: Several named probe sets recorded in one run instead of ``x_probe``,
+            e.g. ``{"test": probe_a, "train": probe_b}`` (each a probe object, an
+            ``(x, y)`` tuple or a dict with ``x``, ``y``, ``indices``). Every snapshot
+            holds all of them; ``open_run(path)`` shows the first,
+            ``open_run(path, probe="train")`` (or ``run.probe("train")``) another.
+        layers: Paths, names or layer objects of the layers to record. Default: every
+            hidden Dense, EinsumDense, Conv, attention and recurrent layer of the model
+            when it has at most 16 of them and no nested model; otherwise (big
+            networks, e.g. from ``keras.applications``) the output of every nested
+            model, the hidden Dense layers and, per spatial resolution, the block
+            output that ends it (the last ``Add``/merge, or the activation after it).
+        reduce: How a layer's output becomes neurons: ``"auto"`` (see above),
+            ``"mean"`` / ``"max"`` over every axis but the last (channels first:
+            but the channel axis), ``"first"`` (the first position of a sequence,
+            e.g. a class token), ``"flatten"`` (every value a neuron), or a callable
+            on the backend tensor returning ``(samples, neurons)``; or a dict
+            ``{layer: reduction}`` (by path, name or object; others ``"auto"``). All
+            inside the one probe model.
+        output_index: Which output of a multi-output model is the classifier whose
+            confidence is recorded: its index in ``model.outputs`` or the name of its
+            layer. Required for multi-output models (refused otherwise); the other
+            heads are neither recorded as outputs nor as hidden layers.
         every_n_batches: Also record every N batches (int >= 1), during the first
             ``batch_epochs`` epochs. Default ``None``: epoch ends only.
         batch_epochs: Number of epochs during which batch snapshots are taken
@@ -228,7 +197,9 @@ class ActivationRecorder(keras.callbacks.Callback):
         mc_samples: Number of MC-dropout passes per snapshot (dropout active,
             everything else — BatchNorm included — in inference mode). 0 = none.
         output: ``"auto"`` (detect from the last layer), ``"logits"`` or
-            ``"probabilities"``: what the model's output is.
+            ``"probabilities"``: what the model's output is. Probabilities must be a
+            distribution (rows summing to 1): the first probe batch is checked
+            before anything is written, so sigmoid outputs are refused.
         probe_batch_size: Probe samples per forward call.
         probe_indices: Index of each probe sample in its dataset split (stored
             so that the run remembers which samples it used).
@@ -241,21 +212,24 @@ class ActivationRecorder(keras.callbacks.Callback):
         background: Write snapshots to disk in a writer thread while training
             goes on. Each snapshot is still committed only once all of it is
             written; at most two wait in memory. Worth it on slow (network)
-            disks; on a local disk writing inside the callback (the default,
-            about 0.6 ms per snapshot of 500 x 128) is cheaper than the thread's
-            competition with training for the interpreter, and a snapshot is on
-            disk when the callback returns.
+            disks; on a local disk writing inside the callback (the default) is
+            cheaper than the thread's competition with training for the
+            interpreter, and a snapshot is on disk when the callback returns.
         compiled: Run the probe model through Keras' compiled single-batch
             inference (``predict_on_batch``: traced once by the backend, no
-            ``predict()`` loop, callbacks or data adapters; about 4x faster than
-            an eager call). ``False`` calls the probe model eagerly,
-            ``probe(x, training=False)``. Both give identical values.
+            ``predict()`` loop, callbacks or data adapters; about 3x faster per call
+            than an eager call, after a one-off tracing). ``False`` calls the probe
+            model eagerly, ``probe(x, training=False)``. ``"auto"`` (default) compiles
+            it from the first snapshot of a ``fit`` that will take more than 24
+            snapshots (epochs + 1 + batch snapshots: the tracing pays off), else calls
+            it eagerly and compiles it once 24 snapshots were taken. All give
+            identical values.
         resume: Append to the run already in ``directory`` (or start one if there
             is none): epochs and steps continue after its last snapshot (an
             interrupted epoch counts as begun; ``fit(initial_epoch=k)`` numbers
             epochs from ``k + 1``), and no start snapshot is recorded. Refused with
-            :class:`~actconf.errors.RunMismatchError` when the probe set (a hash of
-            its inputs and labels), the recorded layers or the model's
+            :class:`~actconf.errors.RunMismatchError` when the probe sets (hashes of
+            their inputs and labels), the recorded layers or the model's
             architecture (layer classes, names, shapes, parameter counts) differ
             from the fingerprints in the run's manifest.
         on_error: What a storage failure (full disk, read-only folder, ...) does:
@@ -293,10 +267,13 @@ class ActivationRecorder(keras.callbacks.Callback):
     def __init__(
         self,
         directory: str | os.PathLike,
-        x_probe: Any,
+        x_probe: Any = None,
         y_probe: Any = None,
         *,
+        probes: Mapping[str, Any] | None = None,
         layers: Sequence[Any] | None = None,
+        reduce: Any = "auto",
+        output_index: int | str | None = None,
         every_n_batches: int | None = None,
         batch_epochs: int | None = 1,
         record_initial: bool = True,
@@ -311,14 +288,13 @@ class ActivationRecorder(keras.callbacks.Callback):
         store_inputs: bool = True,
         fsync: bool = False,
         background: bool = False,
-        compiled: bool = True,
+        compiled: bool | str = "auto",
         resume: bool = False,
         on_error: str = "raise",
         dtype: str = "float32",
         chunk_mb: float = DEFAULT_CHUNK_MB,
     ) -> None:
         super().__init__()
-        x_probe, y_probe, probe_indices, class_names = _unpack_probe(x_probe, y_probe, probe_indices, class_names)
         if not isinstance(directory, str | os.PathLike):
             raise _bad("directory", "a path (str or os.PathLike)", directory)
         self.directory = Path(directory)
@@ -334,10 +310,10 @@ class ActivationRecorder(keras.callbacks.Callback):
                        "The default, 4, suits small and large runs.")
         self.chunk_mb = float(chunk_mb)
         check_target_directory(self.directory, self.overwrite, resume=self.resume)
-        self.x_probe = _check_x_probe(x_probe)
-        self.y_probe = _check_y_probe(y_probe, self.x_probe.shape[0])
-        self.probe_indices = _check_probe_indices(probe_indices, self.x_probe.shape[0])
+        self._sets, class_names = P.probe_sets(x_probe, y_probe, probe_indices, class_names, probes)
         self.layers_requested = _check_layer_choice(layers)
+        self.reduce = L.check_reduce(reduce)
+        self.output_index = _check_output_index(output_index)
         self.every_n_batches = _check_count(
             "every_n_batches", every_n_batches, 1, allow_none=True,
             hint="Use e.g. every_n_batches=10 to record every 10 batches early in training.")
@@ -352,7 +328,9 @@ class ActivationRecorder(keras.callbacks.Callback):
         self.store_inputs = bool(store_inputs)
         self.fsync = bool(fsync)
         self.background = bool(background)
-        self.compiled = bool(compiled)
+        if compiled != "auto" and not isinstance(compiled, bool):
+            raise _bad("compiled", "True, False or 'auto'", compiled)
+        self.compiled = compiled
         if self.every_n_batches is not None:
             self.on_train_batch_end = self._on_train_batch_end
 
@@ -361,24 +339,39 @@ class ActivationRecorder(keras.callbacks.Callback):
         self._opened = False  # the run was opened (created or resumed) once
         self._recording_off = False
 
-    # ------------------------------------------------------------------ set-up
-    def _output_layer(self, model: keras.Model) -> Any:
-        history = getattr(model.outputs[0], "_keras_history", None)
-        return history[0] if history is not None else model.layers[-1]
+    # ------------------------------------------------------------------ the first probe set
+    @property
+    def x_probe(self) -> np.ndarray | list[np.ndarray]:
+        """The (first) probe set's inputs (a list for multi-input models)."""
+        inputs = self._sets[0].inputs
+        return inputs[0] if len(inputs) == 1 else list(inputs)
 
+    @property
+    def y_probe(self) -> np.ndarray:
+        """The (first) probe set's labels (-1 = unlabelled)."""
+        return self._sets[0].labels
+
+    @property
+    def probe_indices(self) -> np.ndarray:
+        return self._sets[0].indices
+
+    @property
+    def probe_names(self) -> list[str]:
+        """Names of the probe sets (the first is the run's default)."""
+        return [s.name for s in self._sets]
+
+    @property
+    def _x_batches(self) -> list[tuple[int, Any]]:
+        return self._runs[0].batches
+
+    # ------------------------------------------------------------------ set-up
     def _symbolic_model(self, model: keras.Model) -> None:
         """Raise a clear error unless the model has a symbolic graph to tap."""
         if isinstance(model, keras.Sequential) and not model.built:
             # A Sequential model without keras.Input is built by its first batch, after
             # on_train_begin; build it now from the probe shape (same weights fit would make).
-            model.build((None, *self.x_probe.shape[1:]))
-        try:
-            inputs = model.inputs
-            outputs = model.outputs
-            ok = bool(inputs) and bool(outputs)
-        except (AttributeError, ValueError):
-            ok = False
-        if not ok:
+            model.build((None, *self._sets[0].inputs[0].shape[1:]))
+        if not L.is_model(model):
             raise ModelNotSupportedError(
                 f"ActivationRecorder cannot tap the layers of {type(model).__name__}: it is a "
                 "subclassed keras.Model without a symbolic graph (no model.inputs/outputs, so "
@@ -387,62 +380,45 @@ class ActivationRecorder(keras.callbacks.Callback):
                 "starting with keras.Input(shape), possibly reusing the layers of your class."
             )
 
-    def _resolve_layers(self, model: keras.Model) -> list[Any]:
-        output_layer = self._output_layer(model)
-        excluded = {id(output_layer)}
-        if not output_layer.weights:  # e.g. Activation('softmax'): its input layer makes the logits
-            inbound = getattr(output_layer.input, "_keras_history", None)
-            if inbound is not None:
-                excluded.add(id(inbound[0]))
-        candidates = [lyr for lyr in model.layers if not isinstance(lyr, keras.layers.InputLayer)]
-        valid_names = [lyr.name for lyr in candidates if id(lyr) not in excluded]
+    def _resolve_layers(self, model: keras.Model, excluded: set[int]) -> list[L.Tap]:
+        taps = L.walk(model)
+        valid = [t.path for t in taps if id(t.layer) not in excluded or t.chain]
         if self.layers_requested is None:
-            chosen = [lyr for lyr in candidates if id(lyr) not in excluded and _has_weights(lyr)]
+            chosen = L.default_taps(model, taps, excluded)
             if not chosen:
                 raise ModelNotSupportedError(
-                    "The model has no hidden Dense or Conv layer to record by default. Pass "
-                    f"layers=[...] with some of: {', '.join(map(repr, valid_names))}."
+                    "The model has no hidden Dense, Conv, attention or recurrent layer to record by default. "
+                    f"Pass layers=[...] with some of: {', '.join(map(repr, valid[:40]))}."
                 )
             return chosen
-        chosen = []
+        chosen: list[L.Tap] = []
         for item in self.layers_requested:
+            tap = L.find_tap(model, item, taps)
             name = item if isinstance(item, str) else item.name
-            match = [lyr for lyr in candidates if lyr.name == name]
-            if not match:
+            if tap is None:
                 raise InvalidParameterError(
-                    f"Layer {name!r} is not in model {model.name!r}. Hidden layers that can be "
-                    f"recorded: {', '.join(map(repr, valid_names))}."
+                    f"Layer {name!r} is not in model {model.name!r}. Layers that can be recorded: "
+                    f"{', '.join(map(repr, valid[:40]))}{' ...' if len(valid) > 40 else ''} "
+                    "(actconf.list_layers(model) lists them all, with their output shapes)."
                 )
-            if id(match[0]) in excluded:
+            if not tap.chain and id(tap.layer) in excluded:
                 raise InvalidParameterError(
                     f"Layer {name!r} produces the model's output (logits/probabilities), which is "
                     "recorded anyway; it is not a hidden layer. Choose among: "
-                    f"{', '.join(map(repr, valid_names))}."
+                    f"{', '.join(map(repr, valid[:40]))}."
                 )
-            if name in [c.name for c in chosen]:
+            if any(c.layer is tap.layer for c in chosen):
                 raise InvalidParameterError(f"Layer {name!r} is listed twice in 'layers'.")
-            chosen.append(match[0])
+            chosen.append(tap)
         return chosen
 
-    def _check_probe_shape(self, model: keras.Model) -> None:
-        expected = tuple(model.inputs[0].shape)[1:]
-        got = self.x_probe.shape[1:]
-        fits = len(expected) == len(got) and all(e is None or e == g for e, g in zip(expected, got, strict=True))
-        if len(model.inputs) != 1 or not fits:
-            raise InvalidInputError(
-                f"The probe inputs have shape {got} per sample, but model {model.name!r} expects "
-                f"{expected if len(model.inputs) == 1 else [tuple(t.shape)[1:] for t in model.inputs]}. "
-                "Give the probe samples the same shape as the training inputs (one model input is "
-                "supported)."
-            )
-
-    def _output_kind(self, model: keras.Model) -> tuple[str, Any]:
-        """Return (mode, logits tensor or None) for the model's first output."""
-        out = model.outputs[0]
-        layer = self._output_layer(model)
+    def _output_kind(self, model: keras.Model, head: int) -> tuple[str, Any]:
+        """Return (mode, logits tensor or None) for the model's chosen output."""
+        out = model.outputs[head]
+        layer = L.output_layer(model, head)
         if self.output != "auto":
             return self.output, (out if self.output == "logits" else None)
-        name = _activation_name(layer)
+        name = L.activation_name(layer)
         is_softmax_layer = isinstance(layer, keras.layers.Softmax) or (
             isinstance(layer, keras.layers.Activation) and name == "softmax"
         )
@@ -458,74 +434,88 @@ class ActivationRecorder(keras.callbacks.Callback):
             "logits or probabilities. Pass output='logits' or output='probabilities'."
         )
 
-    @staticmethod
-    def _reduce(layer: Any, tensor: Any) -> tuple[Any, str]:
-        rank = len(tensor.shape)
-        if rank == 2:
-            return tensor, "dense" if _has_weights(layer) else "units"
-        if _is_conv(layer):
-            if getattr(layer, "data_format", "channels_last") == "channels_first":
-                axes = tuple(range(2, rank))
-            else:
-                axes = tuple(range(1, rank - 1))
-            return ops.mean(tensor, axis=axes), "conv"
-        size = int(np.prod([d for d in tensor.shape[1:]]))
-        return ops.reshape(tensor, (-1, size)), "flatten"
+    def _check_labels(self, n_classes: int) -> None:
+        for probe in self._sets:
+            labelled = probe.labels[probe.labels >= 0]
+            if labelled.size and labelled.max() >= n_classes:
+                where = "" if len(self._sets) == 1 else f" (probe set {probe.name!r})"
+                raise InvalidInputError(
+                    f"y_probe{where} holds class {int(labelled.max())}, but the model outputs only {n_classes} "
+                    "classes. Check the labels or the model's output size."
+                )
 
     def _build(self, model: keras.Model) -> None:
         self._symbolic_model(model)
-        self._check_probe_shape(model)
-        layers = self._resolve_layers(model)
-        mode, logits_tensor = self._output_kind(model)
-        n_classes = int(model.outputs[0].shape[-1])
+        head = L.head_index(model, self.output_index)
+        self._sets = [P.order_inputs(s, model) for s in self._sets]
+        excluded = L.output_layers(model, head)
+        taps = self._resolve_layers(model, excluded)
+        self._check_reduce_keys(taps)
+        mode, logits_tensor = self._output_kind(model, head)
+        n_classes = int(model.outputs[head].shape[-1])
         if n_classes < 2:
             raise ModelNotSupportedError(
                 f"The model output has {n_classes} unit(s); ActivationRecorder needs one unit per "
                 "class (>= 2), e.g. Dense(n_classes) logits."
             )
-        labelled = self.y_probe[self.y_probe >= 0]
-        if labelled.size and labelled.max() >= n_classes:
-            raise InvalidInputError(
-                f"y_probe holds class {int(labelled.max())}, but the model outputs only {n_classes} "
-                "classes. Check the labels or the model's output size."
-            )
-        class_names = self.class_names or [str(i) for i in range(n_classes)]
-        if len(class_names) != n_classes:
-            raise _bad("class_names", f"{n_classes} names (one per model output)", class_names)
-
+        self._check_labels(n_classes)
+        self._class_names = P.check_names(self.class_names, n_classes)
         outputs, infos = [], []
-        for layer in layers:
-            try:
-                tensor = layer.output
-            except (AttributeError, ValueError) as exc:
-                raise ModelNotSupportedError(
-                    f"Layer {layer.name!r} has no single symbolic output ({exc}); it may be shared "
-                    "or nested. Record another layer."
-                ) from None
-            reduced, kind = self._reduce(layer, tensor)
+        for tap, tensor in zip(taps, L.tap_tensors(model, taps), strict=True):
+            reduced, info = L.reduce_output(tap.layer, tensor, L.reduction_for(self.reduce, tap))
             outputs.append(reduced)
-            infos.append({"name": layer.name, "kind": kind, "class": type(layer).__name__,
+            infos.append({"name": tap.path, **info, "class": type(tap.layer).__name__,
                           "n_neurons": int(reduced.shape[-1]),
                           "output_shape": [None if d is None else int(d) for d in tensor.shape]})
         self._n_layers = len(outputs)
         self._mode = mode
         self._has_logits = logits_tensor is not None
-        outputs.append(model.outputs[0])
+        outputs.append(model.outputs[head])
         if mode == "probabilities" and self._has_logits:
             outputs.append(logits_tensor)
         self._probe = keras.Model(inputs=model.inputs, outputs=outputs, name="actconf_probe")
         self._layer_infos = layer_entries(infos)  # each with its array key
-        self._mc_model = self._build_mc_model(model) if self.mc_samples else None
-        n = self.x_probe.shape[0]
-        self._x_batches = [
-            (i, ops.convert_to_tensor(self.x_probe[i:i + self.probe_batch_size]))
-            for i in range(0, n, self.probe_batch_size)
-        ]
-        self._class_names = class_names
-        self._n_classes = n_classes
+        self._head = head
+        self._mc_model = self._build_mc_model(model, head) if self.mc_samples else None
+        self._runs = [_ProbeRun(s, probe_prefix(s.name, i)) for i, s in enumerate(self._sets)]
+        for run in self._runs:
+            run.batches = P.batches(run.probe, self.probe_batch_size, len(model.inputs))
+        self._calls = 0
+        self._use_compiled = self.compiled is True
+        if mode == "probabilities":
+            self._check_distribution(model)
 
-    def _build_mc_model(self, model: keras.Model) -> keras.Model:
-        if not any(isinstance(lyr, _DROPOUT_TYPES) for lyr in model.layers):
+    def _check_reduce_keys(self, taps: Sequence[L.Tap]) -> None:
+        """Every layer named in a ``reduce`` dict must be recorded (a typo would be ignored otherwise)."""
+        if not isinstance(self.reduce, dict):
+            return
+        for key in self.reduce:
+            if not any(key is t.layer or key in (t.path, t.layer.name) for t in taps):
+                raise _bad("reduce", "a dict whose keys are recorded layers",
+                           getattr(key, "name", key),
+                           f"That layer is not recorded; the recorded layers are {[t.path for t in taps]}. "
+                           "Add it to layers=[...] or drop it from reduce.")
+
+    def _check_distribution(self, model: keras.Model) -> None:
+        """Refuse probabilities that are not a distribution (e.g. sigmoid outputs), before any write."""
+        p = self._forward_batch(self._x_batches[0][1])["outputs/probabilities"]
+        finite = np.isfinite(p).all(axis=-1)
+        if not finite.any():
+            return  # diverged weights: flagged as non-finite at every snapshot instead
+        sums = p[finite].sum(axis=-1, dtype=np.float64)
+        worst = float(sums[np.argmax(np.abs(sums - 1.0))])
+        if abs(worst - 1.0) > PROBABILITY_TOLERANCE or float(p[finite].min()) < -PROBABILITY_TOLERANCE:
+            layer = L.output_layer(model, self._head)
+            raise InvalidInputError(
+                f"The output of layer {layer.name!r} (activation {L.activation_name(layer)!r}) is not a "
+                f"probability distribution over the classes: a row sums to {worst:.3f}, not 1 (tolerance "
+                f"{PROBABILITY_TOLERANCE}). Confidence measures need one: end the classifier with a softmax, "
+                "or pass output='logits' if the output is unnormalised scores. Independent sigmoid outputs "
+                "(multi-label) are not supported. Nothing was written."
+            )
+
+    def _build_mc_model(self, model: keras.Model, head: int) -> keras.Model:
+        if not any(isinstance(t.layer, _DROPOUT_TYPES) for t in L.walk(model)):
             raise ModelNotSupportedError(
                 f"mc_samples={self.mc_samples} needs dropout layers, but model {model.name!r} has "
                 "none. Add Dropout to the model or set mc_samples=0."
@@ -534,33 +524,42 @@ class ActivationRecorder(keras.callbacks.Callback):
         def swap(layer: Any) -> Any:
             return _AlwaysDropout(layer) if isinstance(layer, _DROPOUT_TYPES) else layer
 
-        clone = keras.models.clone_model(model, clone_function=swap)
-        return keras.Model(inputs=clone.inputs, outputs=clone.outputs[0], name="actconf_mc_probe")
+        try:
+            clone = keras.models.clone_model(model, clone_function=swap, recursive=True)
+        except TypeError:  # a Keras without recursive cloning: dropout of nested models stays off
+            clone = keras.models.clone_model(model, clone_function=swap)
+        return keras.Model(inputs=clone.inputs, outputs=clone.outputs[head], name="actconf_mc_probe")
 
     def _model_description(self, model: keras.Model) -> dict[str, Any]:
-        lines: list[str] = []
-        try:
-            model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=100)
-        except Exception:  # summary is a convenience; never block recording on it
-            lines = []
         architecture = _architecture(model)
         return {"name": model.name, "class": type(model).__name__,
-                "n_params": int(model.count_params()), "summary": "\n".join(lines),
-                "architecture": architecture, "fingerprint": fingerprint(architecture)}
+                "n_params": int(model.count_params()), "summary": _summary(model.name, architecture),
+                "architecture": architecture, "fingerprint": fingerprint(architecture),
+                "inputs": [getattr(t, "name", None) for t in model.inputs],
+                "outputs": L.heads(model), "head": self._head}
 
     def _make_layout(self, model: keras.Model) -> Any:
+        first = self._sets[0]
+        extra = [{"name": s.name, "labels": s.labels, "indices": s.indices,
+                  "inputs": (s.inputs if len(s.inputs) > 1 else s.inputs[0]) if self.store_inputs else None,
+                  "input_shape": [list(a.shape[1:]) for a in s.inputs] if len(s.inputs) > 1 else s.inputs[0].shape[1:],
+                  "fingerprint": _probe_fingerprint(s)} for s in self._sets[1:]]
+        single = len(first.inputs) == 1
         return run_layout(
-            labels=self.y_probe, class_names=self._class_names, layers=self._layer_infos,
+            labels=first.labels, class_names=self._class_names, layers=self._layer_infos,
             logits=self._has_logits or self._mode == "logits", mc_samples=self.mc_samples,
-            probe_indices=self.probe_indices, probe_inputs=self.x_probe if self.store_inputs else None,
-            input_shape=self.x_probe.shape[1:], output_mode=self._mode, dtype=self.dtype,
-            probe_fingerprint=probe_fingerprint(self.x_probe, self.y_probe),
+            probe_indices=first.indices,
+            probe_inputs=(first.inputs[0] if single else list(first.inputs)) if self.store_inputs else None,
+            input_shape=first.inputs[0].shape[1:] if single else [list(a.shape[1:]) for a in first.inputs],
+            output_mode=self._mode, dtype=self.dtype, probes=extra, probe_name=first.name,
+            probe_fingerprint=_probe_fingerprint(first),
             dataset=self.dataset, model=self._model_description(model),
             recorder={"every_n_batches": self.every_n_batches, "batch_epochs": self.batch_epochs,
                       "record_initial": self.record_initial, "mc_samples": self.mc_samples,
                       "compiled": self.compiled, "background": self.background,
                       "probe_batch_size": self.probe_batch_size, "dtype": self.dtype,
-                      "chunk_mb": self.chunk_mb},
+                      "chunk_mb": self.chunk_mb, "output_index": self._head,
+                      "reduce": _describe_reduce(self.reduce)},
             config=self.config, versions={**_package_versions(), "backend": keras.backend.backend()},
         )
 
@@ -583,12 +582,15 @@ class ActivationRecorder(keras.callbacks.Callback):
         return True
 
     # ------------------------------------------------------------------ recording
+    def _call_probe(self, model: keras.Model, xb: Any) -> Any:
+        """One call of a probe model: compiled (``predict_on_batch``) or eager."""
+        if self._use_compiled:
+            return model.predict_on_batch(xb)
+        return model(xb, training=False)
+
     def _forward_batch(self, xb: Any) -> dict[str, np.ndarray]:
         """Every recorded array for one probe batch (samples along the batch axis)."""
-        if self.compiled:
-            out = self._probe.predict_on_batch(xb)
-        else:
-            out = self._probe(xb, training=False)
+        out = self._call_probe(self._probe, xb)
         out = out if isinstance(out, list | tuple) else [out]
         cols = [o if isinstance(o, np.ndarray) else ops.convert_to_numpy(o) for o in out]  # (no second copy)
         dtype = np.dtype(self.dtype)
@@ -604,28 +606,32 @@ class ActivationRecorder(keras.callbacks.Callback):
         if self._mc_model is not None:
             passes = []
             for _ in range(self.mc_samples):
-                out = ops.convert_to_numpy(self._mc_model(xb, training=False))
+                out = ops.convert_to_numpy(self._call_probe(self._mc_model, xb))
                 passes.append(_probabilities(out) if self._mode == "logits" else out)
             arrays["outputs/mc_probabilities"] = np.stack(passes)
         return arrays
 
     def _record(self, kind: str, epoch: int, batch: int, logs: dict[str, Any] | None, *, step: int,
                 label: str | None = None) -> None:
-        """Take one snapshot: run the probe batch by batch, write each batch, commit."""
+        """Take one snapshot: run each probe set batch by batch, write each batch, commit."""
         writer = self._writer
         if self._recording_off or writer is None:
             return
         # Keras' Callback.model property syncs the JAX backend's training state back into
         # the model's variables (which the probe model shares); other backends: no-op.
         _ = self.model
+        self._calls += 1
+        if self.compiled == "auto" and self._calls > _EAGER_SNAPSHOTS:
+            self._use_compiled = True
         try:
             writer.begin()
             nonfinite = False
-            for start, xb in self._x_batches:
-                for name, value in self._forward_batch(xb).items():
-                    # min/max propagate NaN and show inf, without a temporary array the size of the batch
-                    nonfinite = nonfinite or not (np.isfinite(value.min()) and np.isfinite(value.max()))
-                    writer.write(name, value, start=start)
+            for run in self._runs:
+                for start, xb in run.batches:
+                    for name, value in self._forward_batch(xb).items():
+                        # min/max propagate NaN and show inf, without a temporary array the size of the batch
+                        nonfinite = nonfinite or not (np.isfinite(value.min()) and np.isfinite(value.max()))
+                        writer.write(run.prefix + name, value, start=start)
             writer.commit(self._row(kind, epoch, batch, logs, step, nonfinite, label))
         except StorageError as exc:
             self._storage_failed(exc)
@@ -695,6 +701,7 @@ class ActivationRecorder(keras.callbacks.Callback):
             self._fresh = True  # no epoch begun yet by this recorder
             self._last_epoch = 0
             self._epoch_start_step = 0
+        self._plan_compiled()
         first = not self._opened
         if self._open_writer() and first:
             self._opened = True
@@ -704,6 +711,23 @@ class ActivationRecorder(keras.callbacks.Callback):
                 self._last_epoch = int(last.get("epoch", 0))
                 self._epoch_start_step = int(last.get("step", 0))
                 self._t0 = time.perf_counter() - float(last.get("time") or 0.0)
+
+    def _plan_compiled(self) -> None:
+        """``compiled="auto"``: trace the probe model from this fit's first snapshot when the fit
+        will take more than :data:`_EAGER_SNAPSHOTS` snapshots (the tracing then pays off), instead
+        of after that many eager ones."""
+        if self.compiled != "auto" or self._use_compiled:
+            return
+        params = self.params or {}
+        epochs, steps = params.get("epochs"), self._steps_per_epoch
+        if not isinstance(epochs, int):
+            return
+        expected = epochs + 1
+        if self.every_n_batches is not None and steps:
+            batch_epochs = epochs if self.batch_epochs is None else min(epochs, self.batch_epochs)
+            expected += batch_epochs * ((steps - 1) // self.every_n_batches)  # the last batch is the epoch end
+        if self._calls + expected > _EAGER_SNAPSHOTS:
+            self._use_compiled = True
 
     def _start_fit(self, first_epoch: int) -> None:
         """Number this fit's epochs and steps; take the start snapshot of a new run."""
@@ -807,6 +831,25 @@ class ActivationRecorder(keras.callbacks.Callback):
             self._writer.flush()
 
 
+
+#: snapshots taken with eager calls before ``compiled="auto"`` traces the probe model
+_EAGER_SNAPSHOTS = 24
+
+
+def _probe_fingerprint(probe: P.ProbeSet) -> str:
+    return probe_fingerprint(probe.inputs[0] if len(probe.inputs) == 1 else list(probe.inputs), probe.labels)
+
+
+def _describe_reduce(reduce: Any) -> Any:
+    """``reduce=`` for the manifest (callables by name)."""
+    def one(value: Any) -> str:
+        return f"custom:{getattr(value, '__name__', type(value).__name__)}" if callable(value) else str(value)
+
+    if isinstance(reduce, dict):
+        return {str(getattr(k, "name", k)): one(v) for k, v in reduce.items()}
+    return one(reduce)
+
+
 def _architecture(model: Any, prefix: str = "") -> list[list[Any]]:
     """The model's layers as [class, name, output shape, parameters]: its fingerprint's content.
 
@@ -831,14 +874,29 @@ def _architecture(model: Any, prefix: str = "") -> list[list[Any]]:
     return rows
 
 
-def _package_versions() -> dict[str, str]:
-    """Versions of the packages a run depends on (for the manifest)."""
-    import importlib.metadata as md
+def _summary(name: str, architecture: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table of the model's layers (name, class, output shape, parameters).
 
+    Built from the architecture rows rather than ``model.summary()``, whose rendering
+    costs more than a whole snapshot.
+    """
+    lines = [f"Model: {name!r}", f"{'layer':<48} {'class':<24} {'output shape':<24} {'params':>10}"]
+    for cls, path, shape, params in architecture:
+        text = "?" if shape is None else "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+        lines.append(f"{path:<48} {cls:<24} {text:<24} {'' if params is None else params:>10}")
+    return "\n".join(lines)
+
+
+def _package_versions() -> dict[str, str]:
+    """Versions of the packages a run depends on (for the manifest), from the imported modules.
+
+    Only modules already imported are asked (their ``__version__``), which costs
+    nothing; the backend's framework is imported by Keras by then.
+    """
     versions = {"python": platform.python_version()}
-    for name in ("actconf", "numpy", "keras", "zarr", "tensorflow", "tensorflow-cpu", "jax", "torch"):
-        try:
-            versions[name] = md.version(name)
-        except md.PackageNotFoundError:
-            continue
+    for name in ("actconf", "numpy", "keras", "zarr", "tensorflow", "jax", "torch"):
+        module = sys.modules.get(name)
+        version = getattr(module, "__version__", None) if module is not None else None
+        if isinstance(version, str):
+            versions[name] = version
     return versions

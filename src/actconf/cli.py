@@ -127,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
                                         "kept as snapshots.jsonl.<time>.bak), delete stale *.partial files, "
                                         "and list committed chunks that are missing (exit 1 if any).")
     repair.add_argument("run", help="run directory")
+
+    layers = sub.add_parser("layers", help="list the layers of a saved .keras model that can be recorded",
+                            description="One row per layer (nested models' layers included): the path that "
+                                        "ActivationRecorder(layers=...) takes, output shape, neurons, what one "
+                                        "neuron is, the default reduction, and whether it is recorded by default.")
+    layers.add_argument("model", help="a model saved with model.save('model.keras')")
+    layers.add_argument("--default", action="store_true", help="only the layers recorded by default")
     return parser
 
 
@@ -241,13 +248,25 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     return 1 if report.missing_chunks else 0
 
 
+def _cmd_layers(args: argparse.Namespace) -> int:
+    from ._layers import list_layers, load_model_for_listing
+
+    table = list_layers(load_model_for_listing(args.model))
+    if args.default:
+        table = table[table["default"]]
+    with __import__("pandas").option_context("display.width", 200, "display.max_rows", None,
+                                             "display.max_colwidth", 60):
+        print(table.to_string(index=False))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``actconf`` command."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"run": _cmd_run, "report": _cmd_report, "notebooks": _cmd_notebooks, "info": _cmd_info,
-                "repair": _cmd_repair}
+                "repair": _cmd_repair, "layers": _cmd_layers}
     try:
         return handlers[args.command](args)
     except (InvalidParameterError, RunExistsError) as exc:

@@ -603,7 +603,11 @@ def _calibration_inputs(data, *, measure, labels, snapshots, from_logits, n_fold
             probs = softmax(data.read("outputs/logits", idx).astype(np.float64))
         else:
             probs = data.read("outputs/probabilities", idx).astype(np.float64)
-        return probs, labels, frame
+        labelled = labels >= 0  # -1 = unlabelled: left out of accuracy and calibration
+        if not labelled.any():
+            raise InvalidInputError(f"{caller}: every probe sample of run {str(data.path)!r} is unlabelled (-1), so "
+                                    "accuracy and calibration cannot be measured. Record with y_probe=.")
+        return probs[..., labelled, :], labels[labelled], frame
     arr = _as_scores(data, caller, "data", min_ndim=2)
     if measure == "mc_dropout":
         if arr.ndim < 3:

@@ -321,7 +321,7 @@ def _assign(
             lv = list(class_names)
             nm = [f"pred {x}" for x in lv]
         elif factor == "correct":
-            c = np.where(pred == labels[None, :], 0, 1)
+            c = np.where(labels[None, :] < 0, -1, np.where(pred == labels[None, :], 0, 1))  # -1: unlabelled
             lv = ["correct", "wrong"]
             nm = lv
         else:
@@ -498,6 +498,11 @@ def make_grouping(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any,
     if pred is None and conf is None:
         pred = np.zeros((idx.size, run.n_samples), dtype=np.int64)
     conf_values = None if bins_t is None else np.asarray(conf.values, dtype=np.float64)
+    if ("class" in by_t or "correct" in by_t) and not (run.labels >= 0).any():
+        raise InvalidInputError(
+            f"{caller}: grouping by={'+'.join(by_t)!r} needs class labels, but every probe sample of run "
+            f"{str(run.path)!r} is unlabelled (-1). Group by 'prediction' or 'confidence', or record with y_probe=."
+        )
     codes, labels, factors, lo, hi = _assign(run.labels, pred, conf_values, by_t, bins_t, run.class_names)
     coords = {**run.snapshot_coords(idx), "sample": np.arange(run.n_samples),
               "label": ("sample", run.labels)}

@@ -36,7 +36,8 @@ the reader, :func:`upload_run`), ``_repair`` (:func:`repair_run`).
 Besides the public names in ``__all__``, the package exports a named internal API for
 the rest of actconf (it may change): ``check_target_directory``, ``run_state``,
 ``jsonable``, ``safe_array_key``, ``layer_entries``, ``snapshot_label``, ``chunk_shape``,
-``dask_chunks``, ``fingerprint``, ``probe_fingerprint``, ``comparable_name`` and the file
+``dask_chunks``, ``fingerprint``, ``probe_fingerprint``, ``probe_prefix``, ``probe_view``,
+``comparable_name`` and the file
 names ``MANIFEST``, ``SNAPSHOTS``, ``ARRAYS``.
 
 Writing needs only numpy and zarr (so that this folder, ``errors.py`` and
@@ -59,6 +60,8 @@ from ._format import fingerprint as fingerprint
 from ._format import jsonable as jsonable
 from ._format import layer_entries as layer_entries
 from ._format import probe_fingerprint as probe_fingerprint
+from ._format import probe_prefix as probe_prefix
+from ._format import probe_view as probe_view
 from ._format import run_state as run_state
 from ._format import safe_array_key as safe_array_key
 from ._format import snapshot_label as snapshot_label

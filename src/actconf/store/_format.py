@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..errors import RunExistsError
+from ..errors import InvalidParameterError, RunExistsError
 
 FORMAT_NAME = "actconf-run"
 FORMAT_VERSION = 1
@@ -30,6 +30,10 @@ INITIAL_CAPACITY = 16
 DEFAULT_CHUNK_MB = 4.0
 #: a chunk holds at least this many samples before the neuron axis is split too
 MIN_CHUNK_SAMPLES = 256
+#: the label of an unlabelled probe sample (the only negative label)
+UNLABELLED = -1
+#: the name of a run's first probe set when the recorder was given one (``x_probe``)
+DEFAULT_PROBE = "default"
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -134,9 +138,10 @@ def fingerprint(*parts: Any) -> str:
     return "blake2b:" + h.hexdigest()
 
 
-def probe_fingerprint(inputs: np.ndarray, labels: np.ndarray) -> str:
-    """Fingerprint of a probe set: its inputs (as float32) and labels (as int64)."""
-    return fingerprint(np.asarray(inputs, dtype=np.float32), np.asarray(labels, dtype=np.int64))
+def probe_fingerprint(inputs: np.ndarray | Sequence[np.ndarray], labels: np.ndarray) -> str:
+    """Fingerprint of a probe set: its inputs (as float32; a list for several model inputs) and labels (int64)."""
+    parts = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+    return fingerprint(*[np.asarray(x, dtype=np.float32) for x in parts], np.asarray(labels, dtype=np.int64))
 
 
 # --------------------------------------------------------------------------- folder states
@@ -310,6 +315,7 @@ def run_layout(
     probe_inputs: np.ndarray | None = None,
     input_shape: Sequence[int] | None = None,
     dtype: str = "float32",
+    probes: Sequence[Mapping[str, Any]] | None = None,
     **sections: Any,
 ) -> RunLayout:
     """The manifest, array specs and static arrays of a run: the one place that defines them.
@@ -334,47 +340,113 @@ def run_layout(
         Shape of one probe input; taken from ``probe_inputs`` when not given.
     dtype : {"float32", "float16"}, default="float32"
         How activations are stored (outputs are always float32).
+    probes : sequence of dict, optional
+        Further named probe sets recorded beside the first (see :func:`probe_prefix`):
+        each with ``name``, ``labels``, optionally ``indices``, ``inputs`` (an array, or a
+        list of arrays for a multi-input model) and ``fingerprint``. Their arrays are
+        those of the first set under ``probes/<name>/``.
     **sections
         Further top-level manifest fields (``dataset``, ``model``, ``recorder``,
         ``config``, ``versions``, ...); ``output_mode`` becomes ``outputs.mode``,
-        ``probe_fingerprint`` becomes ``probe.fingerprint``.
+        ``probe_fingerprint`` becomes ``probe.fingerprint``, ``probe_name`` (default
+        ``"default"``) names the first probe set.
 
     Returns
     -------
     RunLayout
         ``(manifest, arrays, static)``, to pass on to :class:`RunWriter`.
     """
-    labels = [int(v) for v in np.asarray(labels).reshape(-1)]
-    n, k = len(labels), len(class_names)
-    indices = range(n) if probe_indices is None else np.asarray(probe_indices).reshape(-1)
     entries = layer_entries(layers)
-    act_dtype = str(np.dtype(dtype))
-    arrays: dict[str, tuple[tuple[int, ...], tuple[str, ...], str]] = {
-        e["array"]: ((n, e["n_neurons"]), ("snapshot", "sample", "neuron"), act_dtype) for e in entries
-    }
-    arrays["outputs/probabilities"] = ((n, k), ("snapshot", "sample", "class"), "float32")
-    if logits:
-        arrays["outputs/logits"] = ((n, k), ("snapshot", "sample", "class"), "float32")
-    if mc_samples:
-        arrays["outputs/mc_probabilities"] = ((int(mc_samples), n, k), ("snapshot", "mc", "sample", "class"),
-                                              "float32")
-    static = {}
-    probe: dict[str, Any] = {"indices": [int(i) for i in indices], "labels": labels}
-    if probe_inputs is not None:
-        dims = ("sample",) + tuple(f"input_{i}" for i in range(probe_inputs.ndim - 1))
-        static["probe_inputs"] = (probe_inputs, dims)
-        input_shape = probe_inputs.shape[1:] if input_shape is None else input_shape
-    if input_shape is not None:
-        probe["input_shape"] = [int(d) for d in input_shape]
-    if sections.get("probe_fingerprint") is not None:
-        probe["fingerprint"] = str(sections.pop("probe_fingerprint"))
-    sections.pop("probe_fingerprint", None)
+    name = str(sections.pop("probe_name", None) or DEFAULT_PROBE)
+    fp = sections.pop("probe_fingerprint", None)
+    first = {"name": name, "labels": labels, "indices": probe_indices, "inputs": probe_inputs,
+             "input_shape": input_shape, "fingerprint": fp}
+    arrays: dict[str, tuple[tuple[int, ...], tuple[str, ...], str]] = {}
+    static: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
+    listing: dict[str, Any] = {}
+    for i, spec in enumerate([first, *(probes or [])]):
+        prefix = probe_prefix(spec["name"], i)
+        entry = _probe_arrays(spec, prefix, entries, len(class_names), bool(logits), int(mc_samples),
+                              str(np.dtype(dtype)), arrays, static)
+        if i == 0:
+            probe = entry
+        if spec["name"] in listing:
+            raise ValueError(f"run_layout(): probe set {spec['name']!r} is given twice")
+        listing[spec["name"]] = {"prefix": prefix, "n_samples": len(entry["labels"]),
+                                 "n_unlabelled": sum(v == UNLABELLED for v in entry["labels"]),
+                                 **({"probe": entry} if i else {})}
     outputs: dict[str, Any] = {"logits": bool(logits), "mc_samples": int(mc_samples)}
     if "output_mode" in sections:
         outputs = {"mode": sections.pop("output_mode"), **outputs}
-    manifest = {"dataset": sections.pop("dataset", {}), "probe": probe, "class_names": [str(c) for c in class_names],
-                "layers": entries, "outputs": outputs, **sections}
+    manifest = {"dataset": sections.pop("dataset", {}), "probe": probe, "probes": listing,
+                "class_names": [str(c) for c in class_names], "layers": entries, "outputs": outputs, **sections}
     return RunLayout(manifest, arrays, static)
+
+
+def probe_prefix(name: str, position: int) -> str:
+    """Where the arrays of a probe set live: ``""`` for the first, ``probes/<name>/`` for the others."""
+    return "" if position == 0 else f"probes/{safe_array_key(str(name))}/"
+
+
+def _probe_arrays(spec: Mapping[str, Any], prefix: str, entries: Sequence[Mapping[str, Any]], k: int,
+                  logits: bool, mc_samples: int, act_dtype: str, arrays: dict, static: dict) -> dict[str, Any]:
+    """Add the arrays of one probe set to ``arrays``/``static``; return its manifest entry."""
+    labels = [int(v) for v in np.asarray(spec["labels"]).reshape(-1)]
+    n = len(labels)
+    indices = spec.get("indices")
+    indices = range(n) if indices is None else np.asarray(indices).reshape(-1)
+    for e in entries:
+        arrays[prefix + e["array"]] = ((n, e["n_neurons"]), ("snapshot", "sample", "neuron"), act_dtype)
+    arrays[prefix + "outputs/probabilities"] = ((n, k), ("snapshot", "sample", "class"), "float32")
+    if logits:
+        arrays[prefix + "outputs/logits"] = ((n, k), ("snapshot", "sample", "class"), "float32")
+    if mc_samples:
+        arrays[prefix + "outputs/mc_probabilities"] = ((mc_samples, n, k), ("snapshot", "mc", "sample", "class"),
+                                                       "float32")
+    entry: dict[str, Any] = {"indices": [int(i) for i in indices], "labels": labels}
+    inputs, input_shape = spec.get("inputs"), spec.get("input_shape")
+    if inputs is not None:
+        many = isinstance(inputs, list | tuple)
+        for j, value in enumerate(inputs if many else [inputs]):
+            value = np.asarray(value)
+            dims = ("sample",) + tuple(f"input_{d}" for d in range(value.ndim - 1))
+            static[prefix + ("probe_inputs" + (f"/{j}" if many else ""))] = (value, dims)
+        first = np.asarray(inputs[0] if many else inputs)
+        if input_shape is None:
+            input_shape = [list(np.asarray(v).shape[1:]) for v in inputs] if many else first.shape[1:]
+        if many:
+            entry["n_inputs"] = len(inputs)
+    if input_shape is not None:
+        nested = len(input_shape) and isinstance(input_shape[0], list | tuple)
+        entry["input_shape"] = ([[int(d) for d in s] for s in input_shape] if nested
+                                else [int(d) for d in input_shape])
+    if spec.get("fingerprint") is not None:
+        entry["fingerprint"] = str(spec["fingerprint"])
+    return entry
+
+
+def probe_view(manifest: Mapping[str, Any], name: str | None) -> tuple[dict[str, Any], str, str]:
+    """(the manifest as seen by one probe set, its array prefix, its name) for :class:`Run`.
+
+    ``name=None`` or the first set's name: the manifest as it is (all arrays listed).
+    Another set: ``probe`` is that set's entry and ``arrays``/``static_arrays`` are that
+    set's, named as the first set's (``outputs/probabilities``, ...).
+    """
+    listing = manifest.get("probes") or {}
+    first = next((n for n, e in listing.items() if e.get("prefix", "") == ""), DEFAULT_PROBE)
+    if name is None or (name == first and listing.get(name, {}).get("prefix", "") == ""):
+        return dict(manifest), "", first
+    if name not in listing:
+        raise InvalidParameterError(
+            f"The run has no probe set {name!r}; it has {', '.join(map(repr, listing or [first]))}. "
+            "Pass one of them as probe=."
+        )
+    prefix = listing[name]["prefix"]
+    view = dict(manifest)
+    view["probe"] = dict(listing[name]["probe"])
+    for key in ("arrays", "static_arrays"):
+        view[key] = {k[len(prefix):]: v for k, v in manifest.get(key, {}).items() if k.startswith(prefix)}
+    return view, prefix, name
 
 
 def complete_manifest(manifest: Mapping[str, Any], specs: Mapping[str, tuple], static: Mapping[str, tuple]) -> dict:
@@ -446,6 +518,9 @@ def manifest_mismatch(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | N
                 "so it cannot be checked that the same probe and model continue")
     if new_probe.get("fingerprint") != old_probe.get("fingerprint") or new_probe.get("labels") != old_probe.get("labels"):
         return "the probe set differs (a different hash of its inputs and labels)"
+    if _probe_keys(old) != _probe_keys(new):
+        return (f"the probe sets differ ({list(_probe_keys(old))} in the run, {list(_probe_keys(new))} now, "
+                "with their sizes and hashes)")
     if list(new.get("class_names", [])) != list(old.get("class_names", [])):
         return f"the class names differ ({old.get('class_names')} in the run, {new.get('class_names')} now)"
     old_layers = [(e["name"], e["n_neurons"], e.get("kind")) for e in old.get("layers", [])]
@@ -462,6 +537,13 @@ def manifest_mismatch(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | N
             return (f"array {name!r} differs ({_describe(a)} in the run, {_describe(b)} now; e.g. another dtype, "
                     "mc_samples or output)")
     return None
+
+
+def _probe_keys(manifest: Mapping[str, Any]) -> dict[str, tuple]:
+    """Name -> (samples, fingerprint) of every further probe set (the first is compared on its own)."""
+    listing = manifest.get("probes") or {}
+    return {name: (e.get("n_samples"), e.get("probe", {}).get("fingerprint"))
+            for name, e in listing.items() if e.get("prefix")}
 
 
 def _describe(spec: Mapping[str, Any] | None) -> str:

@@ -35,6 +35,7 @@ from ._format import (
     FORMAT_VERSION,
     MANIFEST,
     SNAPSHOTS,
+    probe_view,
     run_state,
     scan_log,
     snapshot_label,
@@ -55,7 +56,7 @@ def _outside_store() -> int:
 
 
 def open_run(path: str | os.PathLike, *, strict: bool = False,
-             storage_options: dict[str, Any] | None = None) -> Run:
+             storage_options: dict[str, Any] | None = None, probe: str | None = None) -> Run:
     """Open a run directory written by :class:`~actconf.ActivationRecorder`.
 
     Opening is cheap: arrays are read lazily, when used. A run that is still being
@@ -76,6 +77,11 @@ def open_run(path: str | os.PathLike, *, strict: bool = False,
     storage_options : dict, optional
         Options of the fsspec filesystem of a URL (credentials, endpoint, ...), e.g.
         ``{"anon": True}`` for a public S3 bucket.
+    probe : str, optional
+        A named probe set of a run recorded with ``ActivationRecorder(probes={...})``:
+        the Run shows that set's samples, labels and arrays (the snapshots are the
+        same). Default: the first set. ``run.probes`` lists them, ``run.probe(name)``
+        gives another view.
 
     Returns
     -------
@@ -95,21 +101,22 @@ def open_run(path: str | os.PathLike, *, strict: bool = False,
             f"The 'path' parameter of open_run() must be a run directory (str or path-like) or a URL. "
             f"Got {type(path).__name__} instead. Pass the directory that ActivationRecorder wrote."
         )
-    return Run(path, strict=strict, storage_options=storage_options)
+    return Run(path, strict=strict, storage_options=storage_options, probe=probe)
 
 
 #: runs reopened in this process from a pickle (dask workers), by location
-_REOPENED: dict[tuple[str, bool, str], Run] = {}
+_REOPENED: dict[tuple[str, bool, str, str | None], Run] = {}
 
 
-def _reopen_run(location: Any, strict: bool, storage_options: dict[str, Any] | None) -> Run:
+def _reopen_run(location: Any, strict: bool, storage_options: dict[str, Any] | None,
+                probe: str | None = None) -> Run:
     """A pickled :class:`Run` in another process (a dask worker): opened once per process."""
-    key = (str(location), bool(strict), repr(sorted((storage_options or {}).items())))
+    key = (str(location), bool(strict), repr(sorted((storage_options or {}).items())), probe)
     run = _REOPENED.get(key)
     if run is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DamagedRunWarning)  # the client was told already
-            run = Run(location, strict=strict, storage_options=storage_options)
+            run = Run(location, strict=strict, storage_options=storage_options, probe=probe)
         if len(_REOPENED) >= 8:
             _REOPENED.pop(next(iter(_REOPENED)))
         _REOPENED[key] = run
@@ -192,7 +199,7 @@ class _SnapshotArray:
             return
         for i in range(region[0].start, region[0].stop):
             if remote is not None:  # one listing per snapshot
-                base = PurePosixPath(ARRAYS) / self._name
+                base = PurePosixPath(ARRAYS) / (self._run._prefix + self._name)
                 found = remote.existing(str(base / "c" / str(i)))
                 for rel in chunk_files_of(base, i, self.shape[1:], self.chunks[1:], region[1:]):
                     if rel.as_posix() not in found:
@@ -260,7 +267,7 @@ class Run:
     """
 
     def __init__(self, path: str | os.PathLike, *, strict: bool = False,
-                 storage_options: dict[str, Any] | None = None):
+                 storage_options: dict[str, Any] | None = None, probe: str | None = None):
         self._remote, self.path = split_location(path, storage_options)
         self.strict = bool(strict)
         self._location = path if self._remote is not None else self.path
@@ -280,7 +287,8 @@ class Run:
                 f"versions up to {FORMAT_VERSION}. Upgrade actconf (pip install -U actconf)."
             )
         check_manifest_keys(manifest, self.path)
-        self.manifest: dict[str, Any] = manifest
+        self.manifest: dict[str, Any]
+        self.manifest, self._prefix, self.probe_name = probe_view(manifest, probe)
         self._reset()
         self.refresh()
 
@@ -324,7 +332,8 @@ class Run:
             raise CorruptRunError(f"The manifest of run {remote.url!r} is damaged: {exc}. {_MANIFEST_FIX}") from exc
 
     def __reduce__(self):  # dask workers reopen the run from its location (once per process)
-        return _reopen_run, (self._location, self.strict, self._remote.storage_options if self._remote else None)
+        return _reopen_run, (self._location, self.strict, self._remote.storage_options if self._remote else None,
+                             None if self._prefix == "" else self.probe_name)
 
     def _reset(self) -> None:
         self._rows: list[dict[str, Any]] = []
@@ -443,6 +452,25 @@ class Run:
     def labels(self) -> np.ndarray:
         """True class of every probe sample, shape ``(n_samples,)``."""
         return np.asarray(self.manifest["probe"]["labels"], dtype=np.int64)
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Boolean mask of the probe samples with a known class (label ``>= 0``; ``-1`` = unlabelled).
+
+        Label-based measures (accuracy, calibration, class and correctness groupings)
+        use only these samples.
+        """
+        return self.labels >= 0
+
+    @property
+    def probes(self) -> list[str]:
+        """Names of the run's probe sets (the first is the one :func:`open_run` shows by default)."""
+        return list(self.manifest.get("probes") or [self.probe_name])
+
+    def probe(self, name: str) -> Run:
+        """A view of the run on another of its probe sets (see :func:`open_run`'s ``probe``)."""
+        return Run(self._location, strict=self.strict, probe=name,
+                   storage_options=self._remote.storage_options if self._remote else None)
 
     @property
     def probe_indices(self) -> np.ndarray:
@@ -590,7 +618,7 @@ class Run:
             if self._zarr_root is None:
                 self._zarr_root = (self._remote.zarr_group() if self._remote is not None
                                    else zarr.open_group(str(self.path / ARRAYS), mode="r"))
-            arr = self._zarr_root[name]
+            arr = self._zarr_root[self._prefix + name]
         except Exception as exc:
             if self.n_snapshots == 0:
                 raise MissingDataError(
@@ -669,7 +697,7 @@ class Run:
             )
         view = _SnapshotArray(self, name, n)
         chunks = tuple(chunks) if chunks is not None else dask_chunks(view.shape, view.chunks, view.dtype.itemsize)
-        token = tokenize(str(self._location), name, n, chunks)
+        token = tokenize(str(self._location), self._prefix + name, n, chunks)
         return da.from_array(view, chunks=chunks, lock=False, asarray=True, fancy=False,
                              name=f"actconf-{self.path.name}-{name.replace('/', '-')}-{token}", inline_array=True)
 
@@ -743,8 +771,12 @@ class Run:
             {**self._sample_coords(), "mc": np.arange(self.mc_samples), "class": self.class_names},
         )
 
-    def probe_inputs(self) -> np.ndarray:
-        """The probe inputs as recorded, shape ``(n_samples, *input_shape)``."""
+    def probe_inputs(self) -> np.ndarray | list[np.ndarray]:
+        """The probe inputs as recorded, shape ``(n_samples, *input_shape)`` (a list for multi-input models)."""
+        many = sorted((k for k in self._specs_static() if k.startswith("probe_inputs/")),
+                      key=lambda k: int(k.rsplit("/", 1)[1]))
+        if many:
+            return [np.asarray(self._zarr_array(k)[...]) for k in many]
         if "probe_inputs" not in self._specs_static():
             raise MissingDataError(f"Run {str(self.path)!r} did not store its probe inputs.")
         return np.asarray(self._zarr_array("probe_inputs")[...])
@@ -801,5 +833,6 @@ class Run:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"<actconf.Run {str(self.path)!r}: {self.n_snapshots} snapshots, layers {self.layer_sizes}>"
+        probe = f", probe {self.probe_name!r}" if len(self.probes) > 1 else ""
+        return f"<actconf.Run {str(self.path)!r}{probe}: {self.n_snapshots} snapshots, layers {self.layer_sizes}>"
 
