@@ -466,6 +466,8 @@ case("layout", "compute_layout steps=0", _layout("compute_layout", PROFILES, met
 case("layout", "layout_from_run unknown layer", _layout("layout_from_run", RUN, "nope", method="pca"), "nope")
 case("layout", "layout_from_run unknown method", _layout("layout_from_run", RUN, "dense", method="bogus"),
      "'method'")
+case("layout", "layout_from_run unknown method on a 1-sample probe",
+     lambda e: mod("layout").layout_from_run(e.one, method="bogus"), "'method'")
 case("layout", "layout_from_run unknown by", _layout("layout_from_run", RUN, "dense", method="pca", by="bogus"),
      "'by'")
 case("layout", "layout_from_run on a folder path of a foreign run",
@@ -696,6 +698,8 @@ def _rec(directory: str = "rec", x: Any = X_PROBE, y: Any = Y_PROBE, **kw: Any) 
 
 case("recorder", "layers=[]", _rec(layers=[]), "'layers'")
 case("recorder", "layers=[3]", _rec(layers=[3]), "'layers'")
+case("recorder", "layers=5", _rec(layers=5), "'layers'")
+case("recorder", "y_probe with a label -3", _rec(y=np.r_[-3, Y_PROBE[1:]]), "'y_probe'")
 case("recorder", "every_n_batches=0", _rec(every_n_batches=0), "'every_n_batches'")
 case("recorder", "every_n_batches='5'", _rec(every_n_batches="5"), "'every_n_batches'")
 case("recorder", "every_n_batches=2.5", _rec(every_n_batches=2.5), "'every_n_batches'")

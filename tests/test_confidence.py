@@ -345,3 +345,22 @@ def test_available_measures_of_a_tiny_run(tmp_path):
     assert available_measures(run) == _computable(run) == ["max_softmax", "margin", "entropy", "energy"]
     with pytest.raises(InvalidParameterError, match="an actconf Run"):
         available_measures("runs/x")
+
+
+def test_unlabelled_samples_get_a_temperature_but_never_fit_one(tmp_path):
+    """Labels -1 (unlabelled) carry no weight in the temperature fit: changing their logits
+    changes none of the labelled samples' temperature-scaled confidences."""
+    from actconf.testing import synthetic_arrays
+
+    arrays = synthetic_arrays(n_snapshots=3, n_samples=60, n_classes=3, sizes=(4,), seed=1)
+    labels = np.array(arrays["labels"])
+    labels[::4] = -1
+    arrays["labels"] = labels
+    a = write_synthetic_run(tmp_path / "a", **arrays)
+    other = dict(arrays, logits=arrays["logits"].copy())
+    other["logits"][:, labels < 0] *= -7.0  # wildly different logits, only where no label is known
+    b = write_synthetic_run(tmp_path / "b", **other)
+    ca = confidence(a, measure="temperature", seed=0).values
+    cb = confidence(b, measure="temperature", seed=0).values
+    np.testing.assert_allclose(ca[:, labels >= 0], cb[:, labels >= 0], rtol=1e-9)
+    assert np.all(np.isfinite(ca)) and not np.allclose(ca[:, labels < 0], cb[:, labels < 0])

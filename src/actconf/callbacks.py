@@ -77,7 +77,11 @@ def _check_layer_choice(layers: Any) -> list[Any] | None:
         return None
     if isinstance(layers, str | keras.layers.Layer):
         layers = [layers]
-    layers = list(layers)
+    try:
+        layers = list(layers)
+    except TypeError:
+        raise _bad("layers", "None or a non-empty list of layer names, paths ('backbone/block_1') or layers",
+                   layers) from None
     if not layers or not all(isinstance(item, str | keras.layers.Layer) for item in layers):
         raise _bad("layers", "None or a non-empty list of layer names, paths ('backbone/block_1') or layers",
                    layers)

@@ -134,7 +134,9 @@ def _as_scores(value: Any, caller: str, name: str, *, min_ndim: int) -> np.ndarr
     return arr
 
 
-def _check_labels(labels: Any, n_samples: int, n_classes: int, caller: str) -> np.ndarray:
+def _check_labels(labels: Any, n_samples: int, n_classes: int, caller: str, *,
+                  unlabelled: bool = False) -> np.ndarray:
+    """Labels as int64 class indices; with ``unlabelled=True`` also -1 (a sample without a label)."""
     if labels is None:
         raise param_error("labels", caller, "the true class of every sample when the data are "
                           "arrays", None, "Pass labels=<int array of shape (n_samples,)>.")
@@ -142,9 +144,13 @@ def _check_labels(labels: Any, n_samples: int, n_classes: int, caller: str) -> n
     if arr.shape != (n_samples,) or not np.issubdtype(arr.dtype, np.integer):
         raise param_error("labels", caller, f"an int array of shape ({n_samples},)",
                           f"an array of dtype {arr.dtype} and shape {arr.shape}")
-    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
-        raise param_error("labels", caller, f"class indices in [0, {n_classes - 1}]",
-                          f"values in [{arr.min()}, {arr.max()}]")
+    low = -1 if unlabelled else 0
+    if arr.size and (arr.min() < low or arr.max() >= n_classes):
+        what = f"class indices in [0, {n_classes - 1}]" + (" or -1 (unlabelled)" if unlabelled else "")
+        raise param_error("labels", caller, what, f"values in [{arr.min()}, {arr.max()}]")
+    if unlabelled and arr.size and arr.max() < 0:
+        raise InvalidInputError(f"{caller}: every sample is unlabelled (-1), so no temperature can be fitted. "
+                                "Pass the true classes (labels=) or use another measure.")
     return arr.astype(np.int64)
 
 
@@ -357,7 +363,8 @@ def _cross_fitted(z: np.ndarray, labels: np.ndarray, n_folds: int, seed: Any, ca
     if zf.shape[0]:
         t_fin = np.empty(zf.shape[:2])
         for f in range(n_folds):
-            train = (folds != f).astype(np.float64)
+            # unlabelled samples (-1) get a temperature but never fit one
+            train = ((folds != f) & (labels >= 0)).astype(np.float64)
             beta = _fit_beta(zf, labels, np.broadcast_to(train, zf.shape[:2]))
             t_fin[:, folds == f] = (1.0 / beta)[:, None]
         temps[finite] = t_fin
@@ -418,8 +425,8 @@ def _array_measure(
                 "measure (max_softmax, margin, entropy)."
             )
         return {"confidence": _energy(arr), "prediction": arr.argmax(axis=-1)}
-    if measure == "temperature":
-        labels = _check_labels(labels, arr.shape[-2], arr.shape[-1], caller)
+    if measure == "temperature":  # unlabelled samples (-1) are scaled but do not fit the temperature
+        labels = _check_labels(labels, arr.shape[-2], arr.shape[-1], caller, unlabelled=True)
         z = _temperature_scores(arr, from_logits)
         probs, temps = _cross_fitted(z, labels, n_folds, seed, caller)
         return {"confidence": probs.max(axis=-1), "prediction": arr.argmax(axis=-1),

@@ -101,9 +101,10 @@ def layout_from_run(
         First recorded layer by default.
     method, refine, seed, **options
         As for :func:`compute_layout`.
-    by, snapshot, contrastive
+    by, snapshot, contrastive, min_size
         As for :func:`layout_profiles`: by default the contrastive class NAPs at the
-        final snapshot (the paper computes the layout once, from the final model).
+        final snapshot (the paper computes the layout once, from the final model);
+        ``min_size`` (default 5, passed as a keyword) is the smallest group kept.
 
     Returns
     -------
@@ -117,7 +118,9 @@ def layout_from_run(
     >>> load_layout(run, "dense_1").equals(layout)       # doctest: +SKIP
     True
     """
-    prof = layout_profiles(run, layer, by=by, snapshot=snapshot, contrastive=contrastive)
+    check_option("method", method, METHODS, "layout_from_run()")  # before the profiles are computed
+    min_size = options.pop("min_size", 5)
+    prof = layout_profiles(run, layer, by=by, snapshot=snapshot, contrastive=contrastive, min_size=min_size)
     lay = compute_layout(prof, method=method, refine=refine, seed=seed, layer=prof.attrs["layer"], **options)
     params = dict(lay.params)
     params["profiles"] = {"by": prof.attrs["by"], "contrastive": prof.attrs["contrastive"],
