@@ -23,13 +23,14 @@ Besides the public names in ``__all__``, this package exports a named internal A
 for :mod:`actconf.widgets` and :mod:`actconf.animate` (not for users; it may change):
 ``new_figure``, ``Blitter``, ``MapGridFigure``, ``build_panels``, ``check_panels_fit``,
 ``grid_limits``, ``grid_colours`` (the colour convention of map grids), ``style_with_aliases``, ``map_renderer``, ``draw_map_axes``, ``draw_map_image``,
-``draw_markers`` and the explorer figures (``curve_figure``, ``correlation_figure``, ``map_mosaic_figure``,
+``draw_markers`` and the explorer figures (``curve_figure``, ``correlation_figure``, ``map_mosaic_figure``, ``correlation_frames``,
 ``CorrelationSeries``, ``sample_colors``, ``correlation_text``).
 """
 
 # named internal API: re-exported with "as" (see the module docstring), not in __all__
 from ._explorer import CorrelationSeries as CorrelationSeries
 from ._explorer import correlation_figure as correlation_figure
+from ._explorer import correlation_frames as correlation_frames
 from ._explorer import correlation_text as correlation_text
 from ._explorer import curve_figure as curve_figure
 from ._explorer import map_mosaic_figure as map_mosaic_figure

@@ -6,7 +6,8 @@ widget), drawn with the same data, colours and limits:
 
 - :func:`curve_figure` — probe accuracy and mean confidence over training with a
   marker at the snapshot;
-- :func:`correlation_figure` — the per-sample scatter of confidence against
+- :func:`correlation_figure` (and :func:`correlation_frames`, every snapshot
+  blitted from one figure, for the report's slider) — the per-sample scatter of confidence against
   activity, the per-neuron correlation map and the correlation over training (the
   sample-level curve, optional further curves, e.g. a scale-controlled one, and
   horizontal reference lines, e.g. the untrained network's value).
@@ -17,6 +18,7 @@ Nothing here computes statistics: the widget passes what :mod:`actconf.analysis`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -161,15 +163,49 @@ class CorrelationSeries:
 
 
 def correlation_figure(series: CorrelationSeries, renderer: Any, *, label: str, index: int = -1,
-                       dpi: int | None = None):
+                       dpi: int | None = None, figsize: tuple[float, float] = (10.5, 3.2)):
     """Scatter (left), per-neuron correlation map (middle), correlation over training (right) at ``index``."""
-    fig = new_figure((10.5, 3.2), dpi=dpi)
-    ax_s, ax_m, ax_c = fig.subplots(1, 3, width_ratios=[1.15, 0.9, 1.15])
-    _scatter_panel(ax_s, series, index, label)
-    _rho_map_panel(fig, ax_m, renderer, series.maps[index])
-    _rho_curve_panel(ax_c, series, index)
-    fig.set_layout_engine("constrained")
-    return fig
+    return _CorrelationArtists(series, renderer, index, label, dpi, figsize).fig
+
+
+def correlation_frames(series: CorrelationSeries, renderer: Any, labels: list[str], *, dpi: int | None = None,
+                       figsize: tuple[float, float] = (10.5, 3.2)) -> Iterator[np.ndarray]:
+    """The correlation views at every snapshot as RGBA canvas pixels (one figure, blitted per snapshot)."""
+    from ._grid_engine import Blitter
+
+    art = _CorrelationArtists(series, renderer, 0, labels[0], dpi, figsize)
+    blitter = Blitter(art.fig, art.dynamic)
+    blitter.freeze()
+    for i, label in enumerate(labels):
+        art.show(i, label)
+        yield blitter.draw().copy()
+
+
+class _CorrelationArtists:
+    """The three correlation panels and the artists that change with the snapshot."""
+
+    def __init__(self, series: CorrelationSeries, renderer: Any, index: int, label: str, dpi: int | None,
+                 figsize: tuple[float, float]) -> None:
+        self.series = series
+        self.fig = new_figure(figsize, dpi=dpi)
+        ax_s, ax_m, ax_c = self.fig.subplots(1, 3, width_ratios=[1.15, 0.9, 1.15])
+        self.scatter, self.title = _scatter_panel(ax_s, series, index, label)
+        self.image = _rho_map_panel(self.fig, ax_m, renderer, series.maps[index])
+        self.outline = list(ax_m.patches)
+        self.marker, self.vline = _rho_curve_panel(ax_c, series, index)
+
+    @property
+    def dynamic(self) -> list[Any]:
+        return [self.scatter, self.title, self.image, *self.outline, self.marker, self.vline]
+
+    def show(self, i: int, label: str) -> None:
+        s = self.series
+        self.scatter.set_offsets(np.column_stack([s.confidence[i], s.activity[i]]))
+        self.scatter.set_facecolor(s.colors.colors[i])
+        self.title.set_text(correlation_text(label, s.rho[i], s.ci_low[i], s.ci_high[i]))
+        self.image.set_data(s.maps[i])
+        self.marker.set_data([s.x[i]], [s.rho[i]])
+        self.vline.set_xdata([s.x[i], s.x[i]])
 
 
 def padded_limits(values: np.ndarray, share: float) -> tuple[float, float]:
@@ -180,7 +216,7 @@ def padded_limits(values: np.ndarray, share: float) -> tuple[float, float]:
     return float(lo - pad), float(hi + pad)
 
 
-def _scatter_panel(ax: Any, series: CorrelationSeries, index: int, label: str) -> None:
+def _scatter_panel(ax: Any, series: CorrelationSeries, index: int, label: str) -> tuple[Any, Any]:
     from matplotlib.lines import Line2D
 
     ax.set_xlim(*padded_limits(series.confidence, 0.03))
@@ -191,26 +227,30 @@ def _scatter_panel(ax: Any, series: CorrelationSeries, index: int, label: str) -
     if series.colors.handles:
         handles = [Line2D([], [], ls="", marker="o", ms=4, color=c, label=lab) for lab, c in series.colors.handles]
         ax.legend(handles=handles, **series.colors.legend)
-    ax.scatter(series.confidence[index], series.activity[index], s=6, c=series.colors.colors[index], alpha=0.7,
-               lw=0)
-    ax.set_title(correlation_text(label, series.rho[index], series.ci_low[index], series.ci_high[index]),
-                 fontsize=9)
+    scatter = ax.scatter(series.confidence[index], series.activity[index], s=6, c=series.colors.colors[index],
+                         alpha=0.7, lw=0)
+    # a plain text, not the axes title: the title's automatic placement breaks when blitted
+    text = correlation_text(label, series.rho[index], series.ci_low[index], series.ci_high[index])
+    title = ax.text(0.5, 1.03, text, transform=ax.transAxes, ha="center", va="bottom", fontsize=9)
+    return scatter, title
 
 
-def _rho_map_panel(fig: Any, ax: Any, renderer: Any, image: np.ndarray) -> None:
+def _rho_map_panel(fig: Any, ax: Any, renderer: Any, image: np.ndarray) -> Any:
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
     cmap, norm = colormaps["RdBu_r"].with_extremes(bad=(0, 0, 0, 0)), Normalize(-1, 1)
     draw_map_axes(ax, renderer)
-    draw_map_image(ax, renderer, image, cmap=cmap, norm=norm)
+    artist = draw_map_image(ax, renderer, image, cmap=cmap, norm=norm)
     ax.set_title("per-neuron ρ(activation, confidence)", fontsize=9)
     cb = fig.colorbar(ScalarMappable(norm, cmap), ax=ax, shrink=0.8, pad=0.02)
+    cb.set_label("Spearman ρ (diverging, −1 to 1)", fontsize=7)
     cb.ax.tick_params(labelsize=7)
+    return artist
 
 
-def _rho_curve_panel(ax: Any, series: CorrelationSeries, index: int) -> None:
+def _rho_curve_panel(ax: Any, series: CorrelationSeries, index: int) -> tuple[Any, Any]:
     ax.axhline(0, color="0.6", lw=0.6)
     for (name, value), color in zip(series.references.items(), series.EXTRA_COLORS, strict=False):
         ax.axhline(value, color=color, lw=0.9, ls="--", label=name)
@@ -225,8 +265,9 @@ def _rho_curve_panel(ax: Any, series: CorrelationSeries, index: int) -> None:
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3, lw=0.5)
     ax.legend(fontsize=7, loc="lower right", frameon=False)
-    ax.plot([series.x[index]], [series.rho[index]], "o", color=_RED, ms=5)
-    ax.axvline(series.x[index], color=_RED, lw=0.8, alpha=0.6)
+    marker = ax.plot([series.x[index]], [series.rho[index]], "o", color=_RED, ms=5)[0]
+    vline = ax.axvline(series.x[index], color=_RED, lw=0.8, alpha=0.6)
+    return marker, vline
 
 
 def correlation_text(label: str, rho: float, lo: float, hi: float) -> str:

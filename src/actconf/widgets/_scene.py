@@ -155,15 +155,16 @@ def map_grid_scene(frames: MapFrames, *, key: str, renderer: Any, limits: np.nda
                    quantity: str, cmap: str, remote_frame: int | None = None) -> dict[str, Any]:
     """The wire format of a map grid (see the module docstring).
 
-    With ``remote_frame`` the indices of that frame only are included: the
-    browser asks the kernel for the others (frames over the explorer's budget).
+    With ``remote_frame``, ``frames`` holds that frame only (frames over the
+    explorer's budget): the browser asks the kernel for the others.
     """
     f, r, c, h, w = frames.indices.shape
-    sel = slice(None) if remote_frame is None else slice(remote_frame, remote_frame + 1)
+    if remote_frame is not None:
+        f = len(notes)
     bars = [ticks(*limits[i]) for i in range(r)] if share_rows else [ticks(*limits[0])]
     return {
         "key": key, "frames": f, "rows": list(row_labels), "cols": list(col_labels), "height": h, "width": w,
-        "indices": frames.indices[sel].tobytes(), "nan": frames.nan[sel].tobytes(),
+        "indices": frames.indices.tobytes(), "nan": frames.nan.tobytes(),
         "valid": np.packbits(frames.valid.ravel()).tobytes(), "outline": outline(renderer),
         "lut": frames.lut, "cmap": cmap, "limits": np.asarray(limits, dtype=float).tolist(),
         "share_rows": bool(share_rows), "ticks": bars, "quantity": quantity, "title": title,
