@@ -9,9 +9,9 @@ and Debian's ``/usr/bin/chromium``, never Playwright's own browser download):
   news, no update check, read-only extension manager); widget state is saved in
   notebooks (JupyterLab's *Save Widget State Automatically*). Stopping shuts the
   kernels down and kills the server's process group.
-- :class:`Browser` — Chromium with a fresh user-data-dir; every page records
-  console errors and page errors and aborts (and records) any request that would
-  leave the machine.
+- :class:`Browser` — Chromium with a fresh profile, one browser context per page
+  (viewport and device pixel ratio of its own); every page records console errors
+  and page errors and aborts (and records) any request that would leave the machine.
 - :func:`explorer_notebook` — a small notebook that opens a run and shows the
   explorer; :class:`LabSession` drives it (run all, save, shut down, reopen) and
   :data:`MEASURE_JS` measures in the page: key press (or click) to the new frame
@@ -187,27 +187,35 @@ class PageLog:
 
 
 class Browser:
-    """Headless Chromium through Playwright with a fresh profile (use as a context manager)."""
+    """Headless Chromium through Playwright (use as a context manager).
+
+    Playwright starts Chromium with a fresh temporary profile (user-data-dir);
+    every :meth:`page` lives in its own browser context (cookies, storage and cache
+    of its own), with its own viewport and device pixel ratio.
+    """
 
     def __init__(self, *, width: int = 1440, height: int = 1000, scale: float = 1.0) -> None:
         self.viewport = {"width": int(width), "height": int(height)}
         self.scale = float(scale)
-        self.profile = Path(tempfile.mkdtemp(prefix="actconf-chromium-"))
-        self._pw = self.context = None
+        self._pw = self.browser = None
+        self._contexts: list[Any] = []
 
     def start(self) -> Browser:
         from playwright.sync_api import sync_playwright
 
         self._pw = sync_playwright().start()
-        self.context = self._pw.chromium.launch_persistent_context(
-            str(self.profile), executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS),
-            viewport=self.viewport, device_scale_factor=self.scale, accept_downloads=False)
+        self.browser = self._pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS))
         return self
 
-    def page(self, log: PageLog | None = None) -> tuple[Any, PageLog]:
+    def page(self, log: PageLog | None = None, *, scale: float | None = None, width: int | None = None,
+             height: int | None = None) -> tuple[Any, PageLog]:
         """A new page whose console errors, page errors and outgoing requests go into ``log``."""
         log = log if log is not None else PageLog()
-        page = self.context.new_page()
+        viewport = {"width": int(width or self.viewport["width"]), "height": int(height or self.viewport["height"])}
+        context = self.browser.new_context(viewport=viewport, device_scale_factor=scale or self.scale,
+                                           accept_downloads=False)
+        self._contexts.append(context)
+        page = context.new_page()
         page.on("console", lambda msg: log.console_errors.append(msg.text) if msg.type == "error" else None)
         page.on("pageerror", lambda exc: log.page_errors.append(str(exc)))
 
@@ -220,17 +228,19 @@ class Browser:
                 log.blocked.append(url)
                 r.abort()
 
-        page.route("**/*", route)
+        context.route("**/*", route)
         return page, log
 
     def stop(self) -> None:
+        for context in self._contexts:
+            with contextlib.suppress(Exception):
+                context.close()
         with contextlib.suppress(Exception):
-            if self.context is not None:
-                self.context.close()
+            if self.browser is not None:
+                self.browser.close()
         with contextlib.suppress(Exception):
             if self._pw is not None:
                 self._pw.stop()
-        shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self) -> Browser:
         try:
@@ -335,9 +345,10 @@ def summary(ms: list[float]) -> dict[str, float]:
 class LabSession:
     """One notebook in JupyterLab, driven through the exposed ``window.jupyterapp`` commands."""
 
-    def __init__(self, lab: JupyterLab, browser: Browser, notebook: str, *, log: PageLog | None = None) -> None:
+    def __init__(self, lab: JupyterLab, browser: Browser, notebook: str, *, log: PageLog | None = None,
+                 **page_options: Any) -> None:
         self.lab, self.browser, self.notebook = lab, browser, notebook
-        self.page, self.log = browser.page(log)
+        self.page, self.log = browser.page(log, **page_options)
 
     def open(self, timeout: float = 120_000) -> None:
         self.page.goto(self.lab.url(self.notebook))

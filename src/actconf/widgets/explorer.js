@@ -55,6 +55,18 @@ function unpackBits(packed, n) {
   return out;
 }
 
+// Send a trait to the kernel; a notebook reopened from its saved widget state has none (then the
+// change stays in the page: the slider and Play work, settings need a kernel).
+function push(model, values) {
+  for (const [k, v] of Object.entries(values)) model.set(k, v);
+  try {
+    model.save_changes();
+    return true;
+  } catch (err) {
+    return false;
+  }
+}
+
 function dpr() {
   return window.devicePixelRatio || 1;
 }
@@ -203,7 +215,11 @@ class MapGrid {
       ticks.append(t);
     }
     box.append(canvas, ticks);
-    if (row === 0 || !sc.share_rows) box.append(el("div", { class: "ac-cbar-label", text: sc.quantity }));
+    if (row === 0 || !sc.share_rows) {
+      const label = el("div", { class: "ac-cbar-label", text: sc.quantity });
+      label.style.height = `${height}px`; // a long label wraps into a second column instead of overflowing
+      box.append(label);
+    }
     return box;
   }
 
@@ -403,7 +419,9 @@ class Axes {
     entries.forEach(([label, color, kind], j) => {
       const yy = y + j * 14;
       if (kind === "dot") g.append(svg("circle", { cx: x + 5, cy: yy - 4, r: 3.5, fill: color }));
-      else g.append(svg("line", { x1: x, x2: x + 12, y1: yy - 4, y2: yy - 4, stroke: color, "stroke-width": 2 }));
+      else if (kind === "band") {
+        g.append(svg("rect", { x, y: yy - 9, width: 12, height: 9, fill: color, "fill-opacity": 0.2 }));
+      } else g.append(svg("line", { x1: x, x2: x + 12, y1: yy - 4, y2: yy - 4, stroke: color, "stroke-width": 2 }));
       g.append(svg("text", { x: x + 16, y: yy, class: "ac-tick" }, label));
     });
     this.node.append(g);
@@ -445,7 +463,11 @@ class Chart {
     plot.append(this.vline, this.dot);
     this.node.append(plot);
     if (spec.legend) {
-      const entries = spec.lines.map((l) => [l.label, l.color, "line"]);
+      const entries = [];
+      for (const l of spec.lines) {
+        entries.push([l.label, l.color, "line"]);
+        if (l.band) entries.push(["95% CI", l.color, "band"]);
+      }
       for (const ref of spec.references || []) if (ref.label) entries.push([ref.label, ref.color, "line"]);
       a.legend(entries, a.x1 - 118, a.y1 - 8 - 14 * (entries.length - 1));
     }
@@ -578,6 +600,7 @@ function render({ model, el: root }) {
     if (state.rhoChart) state.rhoChart.draw(i);
     c.label.textContent = model.get("labels")[i] || "";
     root.dataset.scene = `${state.grid ? state.grid.scene.key : ""}|${state.rho ? state.rho.scene.key : ""}`;
+    root.dataset.resolution = String(state.grid ? state.grid.h : state.rho ? state.rho.h : 0);
     if (ok) {
       state.drawn += 1;
       root.dataset.frame = String(i);
@@ -588,7 +611,13 @@ function render({ model, el: root }) {
   }
 
   function requestRemote(i) {
-    if (state.grid && state.grid.remote && !state.grid.frameData(i)) model.send({ type: "frame", index: i });
+    if (state.grid && state.grid.remote && !state.grid.frameData(i)) {
+      try {
+        model.send({ type: "frame", index: i });
+      } catch (err) {
+        c.status.textContent = "this frame needs the kernel";
+      }
+    }
   }
 
   function setIndex(i, { sync = true } = {}) {
@@ -600,10 +629,7 @@ function render({ model, el: root }) {
     if (sync) {
       clearTimeout(state.syncTimer);
       state.syncTimer = setTimeout(() => {
-        if (model.get("index") !== state.index) {
-          model.set("index", state.index);
-          model.save_changes();
-        }
+        if (model.get("index") !== state.index) push(model, { index: state.index });
       }, state.playing ? 1000 : 200);
     }
   }
@@ -688,8 +714,7 @@ function render({ model, el: root }) {
         const b = el("button", { type: "button", class: "ac-group", text: g, "aria-pressed":
           String(g === model.get("grouping_value")) });
         b.addEventListener("click", () => {
-          model.set("grouping_value", g);
-          model.save_changes();
+          if (!push(model, { grouping_value: g })) c.status.textContent = "settings need a running kernel";
           syncControls();
         });
         c.groups.append(b);
@@ -729,14 +754,10 @@ function render({ model, el: root }) {
     }
   });
   c.play.addEventListener("click", () => (state.playing ? stop() : start()));
-  c.fps.addEventListener("change", () => {
-    model.set("fps", Number(c.fps.value));
-    model.save_changes();
-  });
+  c.fps.addEventListener("change", () => push(model, { fps: Number(c.fps.value) }));
   for (const [select, trait] of [[c.layer, "layer"], [c.measure, "measure"]]) {
     select.addEventListener("change", () => {
-      model.set(trait, select.value);
-      model.save_changes();
+      if (!push(model, { [trait]: select.value })) c.status.textContent = "settings need a running kernel";
     });
   }
 
@@ -782,10 +803,7 @@ function render({ model, el: root }) {
   });
   resize.observe(root);
 
-  if (Math.abs(model.get("pixel_ratio") - dpr()) > 1e-6) {
-    model.set("pixel_ratio", dpr());
-    model.save_changes();
-  }
+  if (Math.abs(model.get("pixel_ratio") - dpr()) > 1e-6) push(model, { pixel_ratio: dpr() });
   syncControls();
   syncBusy();
   buildMaps();
