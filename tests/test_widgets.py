@@ -127,7 +127,14 @@ def test_explore_structure(synthetic_run):
     assert len(scene["notes"]) == run.n_snapshots and scene["notes"][-1][0][0].startswith("n=")
     assert [c["name"] for c in w.scene_curves["charts"]] == ["accuracy", "confidence"]
     assert w.scene_correlation["scatter"]["frames"] == run.n_snapshots
-    # the output carries a static image of the explorer beside the widget (saved/exported notebooks)
+    w.close()
+
+
+@pytest.mark.slow
+def test_static_image_beside_the_widget(synthetic_run):
+    """The output carries a static JPEG of the explorer beside the widget (saved/exported notebooks)."""
+    run, layouts = synthetic_run
+    w = explore(run, layout=layouts, by="class+confidence", progress=False)
     data, _ = w._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in data
     im = _jpeg(base64.b64decode(data["image/jpeg"]))
@@ -245,6 +252,22 @@ def test_room_for_a_second_curve_and_a_reference_line(synthetic_run):
     w.close()
 
 
+def test_with_a_live_page_the_correlation_views_follow_from_a_worker(synthetic_run):
+    """The maps of a new setting are sent at once; the correlation views follow from a worker thread."""
+    run, layouts = synthetic_run
+    w = explore(run, layout=layouts, by="confidence", progress=False)
+    first = w.corr
+    w.frontend = True  # what the browser sets when it renders the widget
+    w.measure_dropdown.value = "margin"
+    assert "margin" in w.maps.panels.title  # the maps are there when the setting returns
+    w._worker().submit(lambda: None).result(timeout=120)  # one worker: the job above has finished
+    assert w.corr is not first and "margin" in w.scene_correlation["scatter"]["xlabel"]
+    assert not w.busy and w.progress == 1.0
+    w.measure_dropdown.value = "max_softmax"  # cached: no worker needed
+    assert w.corr is first and not w.busy
+    w.close()
+
+
 def test_frames_over_the_budget_stay_in_the_kernel(synthetic_run):
     run, layouts = synthetic_run
     full = explore(run, layout=layouts, by="class", correlation=False, progress=False)
@@ -264,6 +287,7 @@ def test_frames_over_the_budget_stay_in_the_kernel(synthetic_run):
     w.close()
 
 
+@pytest.mark.slow
 def test_colour_convention_follows_the_map_grids(synthetic_run):
     """Signed (contrastive) NAPs: diverging scale around 0; plain mean activations: sequential from 0 —
     the same colours and limits as plot_map_grid draws for the same NAPs."""

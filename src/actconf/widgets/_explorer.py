@@ -153,6 +153,7 @@ class Explorer(anywidget.AnyWidget):
     progress = traitlets.Float(1.0).tag(sync=True)
     status_text = traitlets.Unicode("").tag(sync=True)
     pixel_ratio = traitlets.Float(1.0).tag(sync=True)
+    frontend = traitlets.Bool(False).tag(sync=True)  # set by a live page: then work may continue in a thread
 
     def __init__(self, run: Any, *, layer: str, by: str, measure: str, layout: Any, settings: Settings,
                  measures: list[str]) -> None:
@@ -169,6 +170,8 @@ class Explorer(anywidget.AnyWidget):
         self._lock = threading.RLock()
         self._static: tuple[tuple, bytes] | None = None
         self._resolution_used = 0
+        self._executor: Any = None
+        self._wanted: tuple | None = None
         self.maps: MapState | None = None
         self.curve: CurveState | None = None
         self.corr: CorrelationState | None = None
@@ -223,18 +226,26 @@ class Explorer(anywidget.AnyWidget):
         return self._layouts[layer]
 
     def _recompute(self, bar: Any = None) -> None:
-        """Compute (or take from the cache) what the current setting shows and send it to the browser."""
+        """Compute (or take from the cache) what the current setting shows and send it to the browser.
+
+        The maps come first. With a live page (``frontend``), correlation views not
+        cached yet are computed in a worker thread, so the kernel takes the next
+        setting change at once; without one (Python use) everything is computed here.
+        """
         with self._lock:
             self.busy, self.progress = True, 0.0
+            pending = False
             try:
-                self._compute(bar)
+                pending = self._compute(bar)
             except Exception as exc:
                 self.status_text = f"failed: {exc}"
                 raise
             finally:
-                self.busy, self.progress = False, 1.0
+                if not pending:
+                    self.busy, self.progress = False, 1.0
 
-    def _compute(self, bar: Any) -> None:
+    def _compute(self, bar: Any) -> bool:
+        """Send the current setting's scenes; True if the correlation views are still being computed."""
         from ..confidence import confidence
 
         run, settings = self.run, self._settings
@@ -259,11 +270,46 @@ class Explorer(anywidget.AnyWidget):
             self.index = min(self.index, self.maps.n_frames - 1)
             self.scene_curves = self.curve.scene()
             self.scene_maps = self.maps.scene(self.index)  # on its way to the browser before the rest
-        if settings.correlation:
-            self.corr = self._cached(("corr", n, layer, measure, res), lambda: CorrelationState(
-                run, layer, measure, conf, layout, settings, resolution=res, step=step))
-            self.scene_correlation = self.corr.scene()
         self.status_text = note
+        if not settings.correlation:
+            return False
+        key = ("corr", n, layer, measure, res)
+
+        def make() -> CorrelationState:
+            return CorrelationState(run, layer, measure, conf, layout, settings, resolution=res, step=step)
+
+        if key in self._cache or not self.frontend:
+            self._show_correlation(key, self._cached(key, make), note)
+            return False
+        self._wanted = key
+        self._worker().submit(self._correlation_job, key, make, note)
+        return True
+
+    def _show_correlation(self, key: tuple, state: CorrelationState, note: str) -> None:
+        self.corr = state
+        self.scene_correlation = state.scene()
+        self.status_text = note
+
+    def _correlation_job(self, key: tuple, make: Callable[[], CorrelationState], note: str) -> None:
+        """In the worker: compute the correlation views of ``key``; show them if still wanted."""
+        try:
+            state = self._cache.get(key) or make()
+            with self._lock:
+                self._cached(key, lambda: state)
+                if self._wanted == key:
+                    self._show_correlation(key, state, note)
+        except Exception as exc:  # noqa: BLE001 - shown in the status line; the widget stays usable
+            self.status_text = f"failed: {exc}"
+        finally:
+            if self._wanted == key:
+                self.busy, self.progress = False, 1.0
+
+    def _worker(self) -> Any:
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="actconf-explorer")
+        return self._executor
 
     def _on_setting(self, change: dict) -> None:
         if change["name"] == "pixel_ratio" and self.resolution == self._resolution_used:
@@ -363,6 +409,8 @@ class Explorer(anywidget.AnyWidget):
     def close(self) -> None:
         """Stop live updates and close the widget."""
         self._stop.set()
+        if getattr(self, "_executor", None) is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
         super().close()
 
 

@@ -803,7 +803,9 @@ function render({ model, el: root }) {
   });
   resize.observe(root);
 
-  if (Math.abs(model.get("pixel_ratio") - dpr()) > 1e-6) push(model, { pixel_ratio: dpr() });
+  const hello = { frontend: true };
+  if (Math.abs(model.get("pixel_ratio") - dpr()) > 1e-6) hello.pixel_ratio = dpr();
+  if (!model.get("frontend") || hello.pixel_ratio) push(model, hello);
   syncControls();
   syncBusy();
   buildMaps();
