@@ -116,20 +116,25 @@ class MapGrid {
     this.layoutKey = "";
   }
 
-  // Choose the map size and the columns per line for the available width; rebuild if it changed.
-  layout(width) {
+  // Choose the map size and the columns per line for the available width (leaving ``reserve`` px
+  // for a panel beside the grid when the grid then still fits on one line); rebuild if it changed.
+  layout(width, reserve = 0) {
     const sc = this.scene;
     if (!sc) return;
     const cols = sc.cols.length;
     const hasRows = sc.rows.some((r) => r);
-    const fixed = (hasRows ? 74 : 0) + 64 + GAP * 2; // row labels, colour bar with ticks
-    const avail = Math.max(MAP_MIN, width - fixed);
-    let k = cols;
-    let size = this.fixedSize;
-    if (!size) {
-      if (cols * (MAP_MIN + GAP) > avail) k = Math.max(1, Math.floor(avail / (MAP_MIN + GAP)));
-      size = Math.max(MAP_MIN, Math.min(MAP_MAX, Math.floor(avail / k) - GAP));
-    }
+    const fixed = (hasRows ? 74 : 0) + 48 + GAP * 2; // row labels, colour bar with ticks
+    const fit = (w) => {
+      const avail = Math.max(MAP_MIN, w - fixed);
+      let k = cols;
+      if (cols * (MAP_MIN + GAP) > avail) {
+        k = Math.max(1, Math.floor(avail / (MAP_MIN + GAP)));
+        k = Math.ceil(cols / Math.ceil(cols / k)); // lines of equal length: 10 columns as 5 + 5, not 9 + 1
+      }
+      return [k, Math.max(MAP_MIN, Math.min(MAP_MAX, Math.floor(avail / k) - GAP))];
+    };
+    let [k, size] = this.fixedSize ? [cols, this.fixedSize] : fit(width - reserve);
+    if (!this.fixedSize && k < cols) [k, size] = fit(width);
     const key = `${sc.key}|${k}|${size}|${dpr()}`;
     if (key === this.layoutKey) return;
     this.layoutKey = key;
@@ -144,6 +149,8 @@ class MapGrid {
     const noteH = this.notesShown ? NOTE_H : 0;
     this.node.replaceChildren();
     if (sc.title) this.node.append(el("div", { class: "ac-title", text: sc.title }));
+    const scale = sc.cmap === "Reds" ? "sequential from 0" : "diverging, white at 0";
+    this.node.append(el("div", { class: "ac-subtitle", text: `colour: ${sc.quantity} (${scale})` }));
     this.lines = [];
     this.cellH = size + noteH;
     for (let start = 0; start < cols; start += k) {
@@ -214,12 +221,7 @@ class MapGrid {
       t.style.top = `${(1 - (v - lo) / (hi - lo)) * 100}%`;
       ticks.append(t);
     }
-    box.append(canvas, ticks);
-    if (row === 0 || !sc.share_rows) {
-      const label = el("div", { class: "ac-cbar-label", text: sc.quantity });
-      label.style.height = `${height}px`; // a long label wraps into a second column instead of overflowing
-      box.append(label);
-    }
+    box.append(canvas, ticks); // the quantity is named above the grid
     return box;
   }
 
@@ -687,7 +689,7 @@ function render({ model, el: root }) {
       }
       mapsRow.append(box);
     }
-    state.grid.layout(width());
+    state.grid.layout(width(), 330);
   }
 
   function buildCorrelation() {
@@ -797,7 +799,7 @@ function render({ model, el: root }) {
   const resize = new ResizeObserver(() => {
     if (state.grid) {
       const before = state.grid.layoutKey;
-      state.grid.layout(width());
+      state.grid.layout(width(), 330);
       if (state.grid.layoutKey !== before) drawFrame(state.index);
     }
   });
