@@ -5,65 +5,36 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import special, stats
+from scipy import stats
 from scipy.spatial.distance import pdist
 
 from actconf.analysis import (
+    STATEMENTS,
     activity_confidence,
     bin_statistics,
     claim_summary,
     neuron_correlation,
     sample_activity,
     spearman,
+    statement_trajectories,
     trend_tests,
 )
-from actconf.analysis._claims import stratified_trend
 from actconf.analysis._spearman import bootstrap_spearman, bootstrap_weights, resample_ranks
 from actconf.confidence import confidence
 from actconf.errors import InvalidParameterError, MissingDataError
-from actconf.testing import write_synthetic_run
+from actconf.testing import relation_arrays, write_synthetic_run
 
 S, N, K, M = 6, 240, 4, 12
 BINS = [0.25, 0.5, 0.7, 0.85, 1.0]
 
 
-def _synthetic(path, relation: str, seed: int = 0):
-    """A run whose activity relates to confidence and training time as ``relation`` says.
-
-    Confidence sharpens over training. Every sample's activity is a shared pattern
-    plus ``g`` times its class's pattern (plus noise): ``g`` grows with confidence and
-    time ("positive"), shrinks with them ("negative"), or activity is pure noise
-    ("none"). A larger ``g`` means stronger activity and more distinct class patterns.
-    """
-    rng = np.random.default_rng(seed)
-    labels = np.arange(N) % K
-    t = np.arange(S)[:, None]
-    scale = np.linspace(0.3, 3.0, S)[:, None, None]
-    logits = rng.normal(size=(S, N, K)) * scale
-    logits[:, np.arange(N), labels] += 1.2 * scale[..., 0]
-    conf = special.softmax(logits, axis=-1).max(-1)
-    base = np.full(M, 0.5)
-    proto = rng.random((K, M)) ** 3
-    if relation == "positive":
-        g = conf * (1 + t)
-    elif relation == "negative":
-        g = (1.1 - conf) * (S - t)
-    else:
-        g = None
-    if g is None:
-        acts = rng.gamma(2.0, 0.5, size=(S, N, M))
-    else:
-        acts = base + g[..., None] * proto[labels][None] + rng.normal(scale=0.05, size=(S, N, M))
-    acts = np.maximum(acts, 0)
-    acts[..., -1] = 0.0  # a dead neuron
-    return write_synthetic_run(path, activations={"dense": acts, "copy": acts[..., :5] * 2},
-                               labels=labels, logits=logits)
-
-
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory):
+    """Runs of actconf.testing.relation_arrays: activity related to confidence positively, negatively, not."""
     base = tmp_path_factory.mktemp("analysis")
-    return {rel: _synthetic(base / rel, rel) for rel in ("positive", "negative", "none")}
+    return {rel: write_synthetic_run(base / rel, **relation_arrays(rel, n_snapshots=S, n_samples=N, n_classes=K,
+                                                                  n_neurons=M))
+            for rel in ("positive", "negative", "none")}
 
 
 # ----------------------------------------------------------------- Spearman
@@ -199,9 +170,9 @@ def test_bin_statistics_match_numpy_loops_and_pdist(runs):
         cls = cls[np.linalg.norm(cls, axis=1) > 0] if len(cls) else cls
         assert row.n_classes == len(cls)
         if len(cls) >= 2:
-            assert row.distinctness == pytest.approx(pdist(cls, "cosine").mean())
+            assert row.distinctness_plain == pytest.approx(pdist(cls, "cosine").mean())
         else:
-            assert np.isnan(row.distinctness)
+            assert np.isnan(row.distinctness_plain)
 
 
 def test_contrastive_distinctness_and_zero_naps(tmp_path):
@@ -212,45 +183,115 @@ def test_contrastive_distinctness_and_zero_naps(tmp_path):
     logits = np.zeros((1, 12, 3))
     run = write_synthetic_run(tmp_path / "r", activations={"h": acts}, labels=np.repeat([0, 1, 2], 4), logits=logits)
     row = bin_statistics(run, bins=[0, 1], min_size=2).iloc[0]
-    assert row.n_classes == 2 and row.distinctness == pytest.approx(1.0)
+    assert row.n_classes == 2 and row.distinctness_plain == pytest.approx(1.0)
+    assert row.distinctness == pytest.approx(1.0)  # noise-free halves: the split-half estimate agrees
     # contrastive: minus the mean of the three class NAPs, after which all three have a direction
     row = bin_statistics(run, bins=[0, 1], min_size=2, contrastive=True).iloc[0]
     centred = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]]) - np.array([1 / 3, 1 / 3, 0])
-    assert row.n_classes == 3 and row.distinctness == pytest.approx(pdist(centred, "cosine").mean())
+    assert row.n_classes == 3 and row.distinctness_plain == pytest.approx(pdist(centred, "cosine").mean())
 
 
-def test_stratified_trend_against_scipy():
-    rng = np.random.default_rng(3)
-    strata = np.repeat(np.arange(4), 8)
-    x = np.tile(np.arange(8.0), 4)
-    y = x * np.repeat([1.0, 0.5, -0.2, 1.0], 8) + rng.normal(size=32)
-    y[3] = np.nan
-    res = stratified_trend(x, y, strata, 500, np.random.default_rng(0))
-    ok = ~np.isnan(y)
-    expected = np.mean([stats.spearmanr(x[(strata == s) & ok], y[(strata == s) & ok]).statistic for s in range(4)])
-    assert res["rho"] == pytest.approx(expected)
-    assert res["n_strata"] == 4 and res["n_points"] == 31
-    monotone = stratified_trend(x, x.copy(), strata, 999, np.random.default_rng(0))
-    assert monotone["rho"] == pytest.approx(1.0) and monotone["p_value"] == pytest.approx(1 / 1000)
+def test_split_half_distinctness_by_hand(runs):
+    """The split-half column against a loop: one split, class NAPs of each half, the formula."""
+    from actconf.analysis._statements import split_halves
+
+    run = runs["positive"]
+    table = bin_statistics(run, layers="dense", bins=BINS, min_size=4, n_splits=1, seed=3)
+    half = split_halves(run.labels, 1, 3)[0]
+    conf = run.probabilities().values.astype(np.float64).max(-1)
+    acts = run.activations("dense").values.astype(np.float64)
+    for row in table.itertuples():
+        members = _bin_members(conf[row.snapshot], row.bin_index)
+        means = {}
+        for c in range(K):
+            cells = [members & (run.labels == c) & (half == h) for h in (0, 1)]
+            if min(m.sum() for m in cells) >= 2:
+                means[c] = [acts[row.snapshot][m].mean(axis=0) for m in cells]
+        d = []
+        for g in means:
+            for h in means:
+                if g < h:
+                    (ag, bg), (ah, bh) = means[g], means[h]
+                    if ag @ bg > 0 and ah @ bh > 0:
+                        d.append(((ag - ah) @ (bg - bh)) / (2 * np.sqrt((ag @ bg) * (ah @ bh))))
+        if d:
+            assert row.distinctness == pytest.approx(np.mean(d), rel=1e-9)
+        else:
+            assert np.isnan(row.distinctness)
+
+
+def test_split_half_distinctness_of_noise_is_near_zero_unlike_the_plain_one(tmp_path):
+    rng = np.random.default_rng(4)
+    acts = rng.gamma(2.0, 0.5, size=(3, 400, 16))  # no class structure at all
+    labels = np.arange(400) % 8
+    run = write_synthetic_run(tmp_path / "noise", activations={"h": acts}, labels=labels,
+                              logits=rng.normal(size=(3, 400, 8)))
+    table = bin_statistics(run, bins="quantile:4", min_size=4)
+    assert abs(table["distinctness"].mean()) < 0.01
+    assert table["distinctness_plain"].mean() > 5 * abs(table["distinctness"].mean())
+
+
+@pytest.fixture(scope="session")
+def seeds(tmp_path_factory):
+    """Five seeds of every kind of synthetic run (the run is the unit of replication)."""
+    base = tmp_path_factory.mktemp("seeds")
+    return {rel: [write_synthetic_run(base / f"{rel}{s}", **relation_arrays(rel, n_snapshots=S, n_samples=N,
+                                                                            n_classes=K, n_neurons=M, seed=s))
+                  for s in range(5)]
+            for rel in ("positive", "negative", "none")}
+
+
+TIME_STATEMENTS = ("strength_time", "strength_time_groups", "distinct_time", "distinct_time_groups")
 
 
 @pytest.mark.parametrize("relation", ["positive", "negative", "none"])
-def test_claim_summary_recovers_the_known_relation(runs, relation):
-    table = claim_summary(runs[relation], layers="dense", bins=BINS, min_size=3, n_boot=200, n_permutations=500)
-    assert len(table) == 5
-    assert set(table.columns) >= {"claim", "statistic", "rho", "p_value", "verdict", "evidence", "ci_low", "ci_high"}
-    verdicts = dict(zip(table["statistic"], table["verdict"], strict=True))
+def test_claim_summary_across_seeds_recovers_the_known_relation(seeds, relation):
+    table = claim_summary(seeds[relation], layers="dense", n_boot=100)
+    assert list(table["statement"]) == list(STATEMENTS)
+    assert (table["n_runs"] == 5).all() and (table["unit"] == "runs").all()
+    verdicts = dict(zip(table["statement"], table["verdict"], strict=True))
     expected = {"positive": "supported", "negative": "contradicted", "none": "not supported"}[relation]
-    assert set(verdicts.values()) == {expected}, table[["statistic", "rho", "p_value", "verdict"]]
-    assert all(isinstance(e, str) and "rho" in e for e in table["evidence"])
+    assert {verdicts[k] for k in TIME_STATEMENTS} == {expected}, table[["statement", "effect", "p_value"]]
+    if relation == "positive":  # activity follows confidence more at the end than before training
+        assert verdicts["strength_confidence"] == verdicts["sample_relation"] == "supported"
+    if relation == "none":
+        assert set(verdicts.values()) == {"not supported"}
+    # the effect is the mean over runs of final minus untrained, with a t interval
+    traj = statement_trajectories(seeds[relation], layers="dense")
+    for row in table.itertuples():
+        per_run = traj[traj.statement == row.statement].groupby("run")["value"].agg(lambda v: v.iloc[-1] - v.iloc[0])
+        assert row.effect == pytest.approx(per_run.mean())
+        ref = stats.ttest_1samp(per_run.to_numpy(), 0.0)
+        assert row.p_value == pytest.approx(ref.pvalue)
+        assert row.ci_low < row.effect < row.ci_high
+
+
+def test_claim_summary_of_one_run_says_what_it_can_show(seeds):
+    table = claim_summary(seeds["positive"][0], layers="dense", n_boot=200)
+    assert (table["unit"] == "one run").all() and "several seeds" in table.attrs["note"]
+    time = table[table.statement.isin(TIME_STATEMENTS)]
+    # six snapshots give five increments: the signed-rank test cannot go below 2/32
+    assert (time["p_value"] >= 2 / 32 - 1e-12).all() and set(time["verdict"]) == {"not supported"}
+    conf = table.set_index("statement").loc[["strength_confidence", "sample_relation"]]
+    assert set(conf["verdict"]) == {"supported"} and (conf["ci_low"] > 0).all()
+    assert all("untrained" in e and "final" in e for e in table["evidence"])
 
 
 def test_trend_tests_table(runs):
     stats_table = bin_statistics(runs["positive"], bins=BINS, min_size=3)
-    trends = trend_tests(stats_table, metrics=["strength", "mean_activation"], n_permutations=100)
+    trends = trend_tests(stats_table, metrics=["strength", "mean_activation"])
     assert len(trends) == 2 * 2 * 2  # layers x metrics x factors
     assert set(trends["factor"]) == {"training", "confidence"}
-    assert (trends["rho"] > 0.5).all()
+    assert (trends[trends.factor == "training"]["change"] > 0.5).all()  # rises over training
+    assert (trends[trends.factor == "confidence"]["final"] > 0.5).all()  # at the end, with confidence
+    training = trends[trends.factor == "training"].iloc[0]
+    wide = stats_table[stats_table.layer == training.layer].pivot(index="snapshot", columns="bin_index",
+                                                                   values=training.metric)
+    mean = wide.mean(axis=1).to_numpy()
+    assert training.untrained == pytest.approx(mean[0]) and training.final == pytest.approx(mean[-1])
+    ref = stats.wilcoxon(np.diff(mean), method="exact")
+    assert training.p_value == pytest.approx(ref.pvalue)
+    assert trends[trends.factor == "confidence"]["p_value"].isna().all()
 
 
 @pytest.mark.parametrize(
@@ -270,6 +311,10 @@ def test_trend_tests_table(runs):
         (lambda r: bin_statistics(r, min_size=0), InvalidParameterError, "'min_size'"),
         (lambda r: trend_tests(pd.DataFrame({"a": [1]})), InvalidParameterError, "bin_statistics()"),
         (lambda r: claim_summary(r, alpha=0), InvalidParameterError, "'alpha'"),
+        (lambda r: claim_summary(r, bins=1), InvalidParameterError, "'bins'"),
+        (lambda r: claim_summary(r, bins=[0, 0.5, 1]), InvalidParameterError, "Equal-width"),
+        (lambda r: claim_summary([r, "x"]), InvalidParameterError, "'runs'"),
+        (lambda r: claim_summary(r, groups="sliding"), InvalidParameterError, "'groups'"),
         (lambda r: sample_activity(r, threshold=np.nan), InvalidParameterError, "'threshold'"),
         (lambda r: activity_confidence("run"), InvalidParameterError, "an actconf Run"),
     ],
@@ -286,3 +331,21 @@ def test_trend_tests_rejects_unknown_metric(runs):
         trend_tests(table, metrics=["loudness"])
     with pytest.raises(InvalidParameterError, match="'time'"):
         trend_tests(table, time="wallclock")
+
+
+def test_activity_confidence_scale_control_is_the_partial_rank_correlation(runs):
+    run = runs["positive"]
+    table = activity_confidence(run, layers="dense", n_boot=200)
+    logits = run.logits().values.astype(np.float64)
+    centred = logits - logits.mean(-1, keepdims=True)
+    spread = np.sqrt((centred**2).sum(-1))
+    conf = run.probabilities().values.astype(np.float64).max(-1)
+    act = run.activations("dense").values.astype(np.float64).mean(-1)
+    for row in table.itertuples():
+        i = row.snapshot
+        rx, ry, rz = (stats.rankdata(v) for v in (conf[i], act[i], spread[i]))
+        design = np.column_stack([np.ones(rz.size), rz])
+        res = [v - design @ np.linalg.lstsq(design, v, rcond=None)[0] for v in (rx, ry)]
+        assert row.rho_ctrl == pytest.approx(stats.pearsonr(*res).statistic, abs=1e-9)
+        assert row.ci_low_ctrl <= row.rho_ctrl <= row.ci_high_ctrl
+    assert "rho_ctrl" not in activity_confidence(run, layers="dense", n_boot=0, control=False)

@@ -17,16 +17,9 @@ from PIL import Image
 from actconf.animate import animate_maps, find_ffmpeg
 from actconf.errors import InvalidParameterError, MissingDataError
 from actconf.render import TopoRenderer
-from test_plots_maps import make_naps
-from test_widgets import synthetic_arrays
+from actconf.testing import synthetic_naps
 
-
-@pytest.fixture(scope="module")
-def run_and_layout(tmp_path_factory):
-    from actconf.testing import write_synthetic_run
-
-    run = write_synthetic_run(tmp_path_factory.mktemp("run") / "run", **synthetic_arrays(sizes=(40,)))
-    return run, {"dense": np.random.default_rng(3).random((40, 2))}
+pytestmark = pytest.mark.synthetic_arrays(sizes=(40,))  # the synthetic_run fixture: one layer of 40 neurons
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +28,7 @@ def pos():
 
 
 def test_gif_one_frame_per_snapshot(pos, tmp_path):
-    nap = make_naps(by="class", snapshots=5)
+    nap = synthetic_naps(by="class", n_snapshots=5)
     out = animate_maps(nap, pos, tmp_path / "maps.gif", progress=False, fps=5)
     with Image.open(out) as im:
         assert im.n_frames == 5
@@ -51,7 +44,7 @@ def test_gif_one_frame_per_snapshot(pos, tmp_path):
 
 def test_gif_frames_show_the_rendered_maps(pos, tmp_path):
     """A frame whose maps are all +max shows the colormap's top colour inside the hull."""
-    nap = make_naps(by="class", snapshots=2)
+    nap = synthetic_naps(by="class", n_snapshots=2)
     nap[1] = np.abs(nap[1]).max()  # constant maps at the upper limit in the last frame
     nap[0] = -np.abs(nap[1]).max()
     out = animate_maps(nap, pos, tmp_path / "c.gif", progress=False)
@@ -84,7 +77,7 @@ def test_mp4_pipes_frames_to_ffmpeg(pos, tmp_path, monkeypatch):
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("ACTCONF_FFMPEG", str(fake))
     assert find_ffmpeg() == str(fake)
-    nap = make_naps(by="class", snapshots=3)
+    nap = synthetic_naps(by="class", n_snapshots=3)
     out = animate_maps(nap, pos, tmp_path / "maps.mp4", progress=False)
     assert out.read_bytes() == b"mp4"
     w, h, n = map(int, log.read_text().split())
@@ -96,11 +89,11 @@ def test_mp4_without_ffmpeg_is_a_clear_error(pos, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
     with pytest.raises(MissingDataError, match="needs ffmpeg.*gif"):
-        animate_maps(make_naps(by="class"), pos, tmp_path / "x.mp4", progress=False)
+        animate_maps(synthetic_naps(by="class"), pos, tmp_path / "x.mp4", progress=False)
 
 
-def test_titles_from_run(pos, tmp_path, run_and_layout):
-    run, layouts = run_and_layout
+def test_titles_from_run(pos, tmp_path, synthetic_run):
+    run, layouts = synthetic_run
     from actconf.naps import naps
 
     nap = naps(run, "dense", by="class")
@@ -116,7 +109,7 @@ def test_titles_from_run(pos, tmp_path, run_and_layout):
 
 
 def test_bad_arguments(pos, tmp_path):
-    nap = make_naps(by="class")
+    nap = synthetic_naps(by="class")
     with pytest.raises(InvalidParameterError, match="suffix"):
         animate_maps(nap, pos, tmp_path / "x.avi")
     with pytest.raises(InvalidParameterError, match="'fps'"):
@@ -126,9 +119,9 @@ def test_bad_arguments(pos, tmp_path):
     assert not os.path.exists(tmp_path / "x.gif")
 
 
-def test_snapshots_are_run_snapshot_ids(tmp_path, run_and_layout, monkeypatch):
+def test_snapshots_are_run_snapshot_ids(tmp_path, synthetic_run, monkeypatch):
     """NAPs of some snapshots: frames are chosen by run snapshot id and titled by the run's rows."""
-    run, layouts = run_and_layout
+    run, layouts = synthetic_run
     import actconf.animate as animate
     from actconf.naps import naps
 
@@ -155,7 +148,7 @@ def test_snapshots_are_run_snapshot_ids(tmp_path, run_and_layout, monkeypatch):
 def test_style_and_deprecated_keywords(pos, tmp_path):
     from actconf.plots import MapStyle
 
-    nap = make_naps(by="class", snapshots=2)
+    nap = synthetic_naps(by="class", n_snapshots=2)
     small = animate_maps(nap, pos, tmp_path / "small.gif", style=MapStyle(dpi=40), progress=False)
     with pytest.warns(DeprecationWarning, match="dpi= is deprecated"):
         old = animate_maps(nap, pos, tmp_path / "old.gif", dpi=40, progress=False)

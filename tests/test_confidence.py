@@ -21,7 +21,7 @@ from actconf.confidence import (
     reliability,
 )
 from actconf.errors import InvalidInputError, InvalidParameterError, MissingDataError
-from actconf.testing import write_synthetic_run
+from actconf.testing import reference_ece, write_synthetic_run
 
 S, N, K, MC = 3, 120, 5, 4
 
@@ -206,23 +206,6 @@ def test_temperature_is_seeded(run):
 
 
 # ----------------------------------------------------------------- calibration
-def _brute_ece(conf, correct, n_bins, strategy):
-    if strategy == "width":
-        total = 0.0
-        for b in range(n_bins):
-            lo, hi = b / n_bins, (b + 1) / n_bins
-            members = [i for i in range(len(conf)) if lo <= conf[i] < hi or (b == n_bins - 1 and conf[i] == 1.0)]
-            if members:
-                total += len(members) / len(conf) * abs(np.mean(correct[members]) - np.mean(conf[members]))
-        return total
-    order = np.argsort(conf, kind="stable")
-    total = 0.0
-    for part in np.array_split(order, n_bins):
-        if len(part):
-            total += len(part) / len(conf) * abs(correct[part].mean() - conf[part].mean())
-    return total
-
-
 @pytest.mark.parametrize("n_bins", [1, 7, 15])
 def test_ece_against_brute_force(arrays, n_bins):
     p, y = arrays["probs"], arrays["labels"]
@@ -230,8 +213,8 @@ def test_ece_against_brute_force(arrays, n_bins):
     assert len(table) == S
     for s in range(S):
         conf, correct = p[s].max(-1), (p[s].argmax(-1) == y).astype(float)
-        assert table["ece_width"][s] == pytest.approx(_brute_ece(conf, correct, n_bins, "width"), abs=1e-12)
-        assert table["ece_mass"][s] == pytest.approx(_brute_ece(conf, correct, n_bins, "mass"), abs=1e-12)
+        assert table["ece_width"][s] == pytest.approx(reference_ece(conf, correct, n_bins, "width"), abs=1e-12)
+        assert table["ece_mass"][s] == pytest.approx(reference_ece(conf, correct, n_bins, "mass"), abs=1e-12)
 
 
 def test_accuracy_nll_brier_against_sklearn(run, arrays):

@@ -7,18 +7,12 @@ import pytest
 from actconf.errors import InvalidParameterError
 from actconf.layout import compare_layouts
 from actconf.plots import plot_layout_comparison
-from layout_cases import planted_profiles, write_layout_run
 
 
-@pytest.fixture(scope="session")
-def planted():
-    return planted_profiles()
-
-
-@pytest.fixture(scope="module")
-def synthetic_run(tmp_path_factory):
-    """24 neurons, 10 classes x 8 samples, 3 snapshots; neurons 0..19 prefer one of 5 classes, 20..23 dead."""
-    return write_layout_run(tmp_path_factory.mktemp("layout_runs") / "run")
+@pytest.fixture
+def synthetic_run(layout_run):
+    """This file's name for conftest's ``layout_run`` (read only)."""
+    return layout_run
 
 
 @pytest.mark.slow  # matplotlib
@@ -66,3 +60,42 @@ def test_compare_layouts_rejects_bad_arguments(planted):
     with pytest.raises(InvalidParameterError, match="'frame' parameter"):
         plot_layout_comparison(x)
 
+
+
+@pytest.mark.slow  # matplotlib figures for the paper measure
+def test_compare_layouts_with_the_paper_measure(planted):
+    import numpy as np
+
+    x, _ = planted
+    x = x[:, :4]  # four maps per layout keep the paper measure quick
+    methods = ["pca", "random"]
+    both = compare_layouts(x, methods=methods, repeats=1, quality="both", progress=False)
+    masked = compare_layouts(x, methods=methods, repeats=1, progress=False)
+    paper_names = {"paper_resize_mse", "paper_blur_mse", "paper_resize_auc", "paper_blur_auc"}
+    assert set(both.measure) == set(masked.measure) | paper_names
+    assert both.attrs["quality"] == "both" and both.attrs["wraparound"] is False
+    # the masked rows do not change when the paper measure is computed beside them
+    keys = ["method", "repeat", "measure", "param"]
+    merged = both.merge(masked, on=keys, suffixes=("_both", "_masked"))
+    merged = merged[merged.measure != "seconds"]
+    assert len(merged) == len(masked) - 2
+    np.testing.assert_array_equal(merged.value_both, merged.value_masked)
+    curve = both[both.measure == "paper_resize_mse"]
+    assert sorted(set(curve.param)) == list(range(10, 56, 5))
+    assert sorted(set(both[both.measure == "paper_blur_mse"].param)) == list(range(2, 21, 2))
+    for (method, rep), part in curve.groupby(["method", "repeat"]):
+        auc = both[(both.method == method) & (both.repeat == rep) & (both.measure == "paper_resize_auc")]
+        ordered = part.sort_values("param", ascending=False)["value"].to_numpy()  # 55 px first, as the paper
+        assert auc["value"].item() == pytest.approx(np.trapezoid(ordered), rel=1e-12)
+    blur = both[both.measure == "paper_blur_auc"].groupby("method")["value"].mean()
+    assert blur["pca"] < blur["random"]
+    with pytest.raises(InvalidParameterError, match="wraparound"):
+        compare_layouts(x, methods=methods, repeats=1, wraparound=True, progress=False)
+    # a frame with the paper measure only draws its curves
+    import matplotlib.pyplot as plt
+
+    paper_only = both[~both.measure.isin(["resize_mse", "blur_mse", "resize_auc", "blur_auc"])]
+    fig = plot_layout_comparison(paper_only)
+    assert len(fig.axes[0].lines) == len(methods) and "paper" in fig.axes[0].get_title()
+    assert [line.get_xdata().tolist() for line in fig.axes[1].lines][0] == list(range(2, 21, 2))
+    plt.close(fig)

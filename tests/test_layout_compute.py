@@ -24,7 +24,7 @@ from actconf.layout import (
     refine_layout,
     warm_up,
 )
-from layout_cases import planted_profiles, write_layout_run
+from actconf.testing import planted_profiles
 
 NON_RANDOM = [m for m in METHODS if m != "random"]
 QUALITY_HIGHER = ("trustworthiness", "continuity", "spearman", "knn_preservation")
@@ -33,7 +33,7 @@ QUALITY_LOWER = ("resize_auc", "blur_auc")
 
 def slow_umap(methods):
     """Parameters for ``methods`` with the UMAP case marked slow (it fits UMAP)."""
-    return [pytest.param(m, marks=pytest.mark.slow) if m == "umap" else m for m in methods]
+    return [pytest.param(m, marks=pytest.mark.slow) if m in ("umap", "umap_pso") else m for m in methods]
 
 
 # --------------------------------------------------------------------------- data
@@ -72,11 +72,6 @@ class LazyScores(dict):
 def umap_warm():
     """Pay UMAP's numba compilation once per test process."""
     return warm_up()
-
-
-@pytest.fixture(scope="session")
-def planted():
-    return planted_profiles()
 
 
 @pytest.fixture(scope="session")
@@ -183,7 +178,7 @@ def test_graph_threshold_graph_is_joined_into_one_component():
 
     from actconf.layout import threshold_graph
 
-    x, _ = planted_profiles(n_per=8, n_clusters=5, noise=0.05, seed=3)
+    x, _ = planted_profiles(n_per_cluster=8, n_clusters=5, noise=0.05, seed=3)
     dist = squareform(pdist(x, metric="cosine"))
     edges, threshold, n_before = threshold_graph(dist, 7.5)
     assert threshold == pytest.approx(np.percentile(pdist(x, metric="cosine"), 7.5))
@@ -384,14 +379,8 @@ def test_nap_dataarray_with_snapshots_is_rejected():
 
 
 # --------------------------------------------------------------------------- profiles of a run
-@pytest.fixture(scope="module")
-def synthetic_run(tmp_path_factory):
-    """24 neurons, 10 classes x 8 samples, 3 snapshots; neurons 0..19 prefer one of 5 classes, 20..23 dead."""
-    return write_layout_run(tmp_path_factory.mktemp("layout_runs") / "run")
-
-
-def test_layout_profiles_are_contrastive_class_naps_of_the_final_snapshot(synthetic_run):
-    run, acts, labels = synthetic_run
+def test_layout_profiles_are_contrastive_class_naps_of_the_final_snapshot(layout_run):
+    run, acts, labels = layout_run
     prof = layout_profiles(run, "dense")
     final = acts[-1].astype(np.float64)
     naps = np.stack([final[labels == c].mean(axis=0) for c in range(10)])  # (group, neuron)

@@ -22,12 +22,6 @@ from actconf.layout import (
     list_layouts,
     load_layout,
 )
-from layout_cases import planted_profiles, write_layout_run
-
-
-@pytest.fixture(scope="session")
-def planted():
-    return planted_profiles()
 
 
 def test_layout_value_rejects_bad_fields():
@@ -45,14 +39,8 @@ def test_layout_value_rejects_bad_fields():
 
 
 # --------------------------------------------------------------------------- runs and storage
-@pytest.fixture(scope="module")
-def synthetic_run(tmp_path_factory):
-    """24 neurons, 10 classes x 8 samples, 3 snapshots; neurons 0..19 prefer one of 5 classes, 20..23 dead."""
-    return write_layout_run(tmp_path_factory.mktemp("layout_runs") / "run")
-
-
-def test_layout_from_run_save_load_round_trip(synthetic_run):
-    run, _, _ = synthetic_run
+def test_layout_from_run_save_load_round_trip(fresh_layout_run):
+    run, _, _ = fresh_layout_run
     layout = layout_from_run(run, "dense", method="som", seed=3)
     assert layout.layer == "dense" and layout.source_snapshot == 2 and layout.seed == 3
     assert layout.dead.tolist() == [False] * 20 + [True] * 4
@@ -82,8 +70,8 @@ def test_layout_from_run_save_load_round_trip(synthetic_run):
     assert TopoRenderer(loaded, resolution=20).render(np.zeros(24)).shape == (20, 20)
 
 
-def test_list_layouts_and_missing_layout(synthetic_run):
-    run, _, _ = synthetic_run
+def test_list_layouts_and_missing_layout(fresh_layout_run):
+    run, _, _ = fresh_layout_run
     layout_from_run(run, "other", method="pca").save(run)  # default name
     table = list_layouts(run)
     assert {"layer", "name", "method", "refined", "n_neurons"} <= set(table.columns)
@@ -95,8 +83,8 @@ def test_list_layouts_and_missing_layout(synthetic_run):
         load_layout(run, "missing_layer")
 
 
-def test_damaged_layout_files_are_reported(synthetic_run, tmp_path):
-    run, _, _ = synthetic_run
+def test_damaged_layout_files_are_reported(fresh_layout_run, tmp_path):
+    run, _, _ = fresh_layout_run
     lay_ = layout_from_run(run, "other", method="pca")
     path = lay_.save(run, name="fragile")
     npz = path.with_suffix(".npz")
@@ -108,8 +96,8 @@ def test_damaged_layout_files_are_reported(synthetic_run, tmp_path):
         load_layout(run, "other", name="fragile")
 
 
-def test_saving_needs_a_matching_layer(synthetic_run, planted):
-    run, _, _ = synthetic_run
+def test_saving_needs_a_matching_layer(fresh_layout_run, planted):
+    run, _, _ = fresh_layout_run
     x, _ = planted
     bare = compute_layout(x, method="pca")
     with pytest.raises(InvalidParameterError, match="has no layer"):
@@ -128,8 +116,8 @@ def _files(folder):
     return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()}
 
 
-def test_ensure_layout_computes_without_touching_the_run(tmp_path):
-    run, _, _ = write_layout_run(tmp_path / "run")
+def test_ensure_layout_computes_without_touching_the_run(fresh_layout_run):
+    run, _, _ = fresh_layout_run
     before = _files(run.path)
     lay_ = ensure_layout(run, "dense", method="som", seed=3)
     assert _files(run.path) == before  # nothing written without save=True
@@ -139,8 +127,8 @@ def test_ensure_layout_computes_without_touching_the_run(tmp_path):
         load_layout(run, "dense")
 
 
-def test_ensure_layout_saves_when_asked_and_a_saved_layout_wins(tmp_path):
-    run, _, _ = write_layout_run(tmp_path / "run")
+def test_ensure_layout_saves_when_asked_and_a_saved_layout_wins(fresh_layout_run):
+    run, _, _ = fresh_layout_run
     saved = ensure_layout(run.path, "dense", name="mine", method="som", seed=3, save=True)
     assert saved.saved_as == "mine"
     assert (run.path / "layouts" / "dense" / "mine.json").is_file()
@@ -166,8 +154,8 @@ def test_ensure_layout_saves_when_asked_and_a_saved_layout_wins(tmp_path):
         ({"name": "../evil"}, "'name' parameter of ensure_layout"),
     ],
 )
-def test_ensure_layout_rejects_bad_arguments(synthetic_run, kwargs, match):
-    run, _, _ = synthetic_run
+def test_ensure_layout_rejects_bad_arguments(layout_run, kwargs, match):
+    run, _, _ = layout_run
     with pytest.raises(InvalidParameterError, match=match):
         ensure_layout(run, "dense", **kwargs)
 
@@ -176,3 +164,25 @@ def test_ensure_layout_rejects_bad_arguments(synthetic_run, kwargs, match):
 def test_functions_on_runs_reject_what_is_not_a_run(func):
     with pytest.raises(InvalidParameterError, match="'run' parameter.*open_run"):
         func(42)
+
+
+def test_save_into_a_read_only_run_is_a_storage_error(fresh_layout_run, monkeypatch):
+    import os as _os
+
+    from actconf.errors import StorageError
+    from actconf.layout import layout_from_run
+
+    run = fresh_layout_run[0]
+    lay = layout_from_run(run, run.layers[0], method="pca")
+    real_replace = _os.replace
+
+    def read_only(src, dst):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(_os, "replace", read_only)
+    with pytest.raises(StorageError, match="cannot write the layout") as info:
+        lay.save(run)
+    assert info.value.errno == 30 and "layouts" in info.value.path
+    monkeypatch.setattr(_os, "replace", real_replace)
+    assert not list((run.path / "layouts").rglob("*.partial"))
+    assert not list((run.path / "layouts").rglob("*.json"))

@@ -49,7 +49,6 @@ SMALL = {
     "compare_methods": ["random", "som", "umap+refine"],
     "compare_repeats": 2,
     "n_boot": 50,
-    "n_permutations": 100,
     "fps": 8,
 }
 
@@ -240,7 +239,7 @@ def test_05_recorded_with_the_copied_files(executed):
 
     nb = _read(executed["out"] / "05_bring_your_own_model.ipynb")
     text = _text(nb)
-    assert "'__init__.py', 'callbacks.py', 'errors.py', 'store.py'" in text
+    assert "'__init__.py', 'callbacks.py', 'errors.py', 'store'" in text
     assert "actconf_lite/callbacks.py" in text
     assert "actconf_lite.callbacks ->" in text
     run = actconf.open_run(executed["byom"])

@@ -22,9 +22,7 @@ from actconf.plots import (
     plot_training,
 )
 from actconf.render import TopoRenderer
-from actconf.testing import write_synthetic_run
-from test_plots_maps import make_naps
-from test_widgets import synthetic_arrays
+from actconf.testing import synthetic_naps
 
 
 def _full_redraw(fig) -> np.ndarray:
@@ -50,7 +48,7 @@ def test_blitter_equals_a_full_redraw():
 def test_map_grid_blit_equals_a_full_redraw():
     pos = np.random.default_rng(1).random((40, 2))
     renderer = TopoRenderer(pos, resolution=40)
-    panels = build_panels(make_naps(by="class", snapshots=3), frames=True)
+    panels = build_panels(synthetic_naps(by="class", n_snapshots=3), frames=True)
     style = MapStyle(cmap="RdBu_r", markers=True, panel_size=1.0, dpi=60)
     grid = MapGridFigure(panels, renderer, limits=grid_limits(panels.values, style), style=style)
     images = renderer.render(panels.values)
@@ -71,7 +69,7 @@ def test_to_rgba_is_matplotlibs_colormap():
 
     pos = np.random.default_rng(2).random((40, 2))
     renderer = TopoRenderer(pos, resolution=20)
-    panels = build_panels(make_naps(by="class", snapshots=2), frames=True)
+    panels = build_panels(synthetic_naps(by="class", n_snapshots=2), frames=True)
     style = MapStyle(cmap="viridis", markers=False, panel_size=1.0, share="row")
     grid = MapGridFigure(panels, renderer, limits=np.array([[-2.0, 3.0]]), style=style)
     images = renderer.render(panels.values)
@@ -89,12 +87,9 @@ def test_new_figure_is_outside_pyplot():
     assert type(fig.get_layout_engine()).__name__ == "ConstrainedLayoutEngine"
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return write_synthetic_run(tmp_path_factory.mktemp("run") / "run", **synthetic_arrays(n_snap=4, sizes=(12,)))
-
-
-def test_every_plot_fills_a_given_figure(run):
+@pytest.mark.synthetic_arrays(n_snapshots=4, sizes=(12,))
+def test_every_plot_fills_a_given_figure(synthetic_run):
+    run = synthetic_run.run
     fig = Figure()
     assert plot_training(run, fig=fig) is fig and len(fig.axes) == 1  # accuracy only in this run
     pos = np.random.default_rng(0).random((12, 2))

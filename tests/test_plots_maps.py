@@ -16,31 +16,7 @@ from scipy.spatial import Delaunay
 from actconf.errors import InvalidInputError, InvalidParameterError
 from actconf.plots import MapStyle, plot_map, plot_map_grid
 from actconf.render import TopoRenderer
-
-
-def make_naps(*, n=40, classes=4, bins=("0.0–0.5", "0.5–1.0"), snapshots=3, by="class+confidence",
-              contrastive=False, seed=0, small=()):
-    """A NAP DataArray with the naps() contract: (snapshot, group, neuron) + factor coords + size."""
-    rng = np.random.default_rng(seed)
-    groups, cls, conf = [], [], []
-    for c in range(classes):
-        for b in (bins if "confidence" in by else bins[:1]):
-            groups.append(f"{c} | {b}" if "confidence" in by else str(c))
-            cls.append(str(c))
-            conf.append(b)
-    values = rng.standard_normal((snapshots, len(groups), n))
-    size = np.full((snapshots, len(groups)), 20)
-    for s, g in small:
-        size[s, g] = 2
-        values[s, g] = np.nan
-    coords = {"snapshot": np.arange(snapshots), "epoch": ("snapshot", np.arange(snapshots)),
-              "progress": ("snapshot", np.arange(snapshots, dtype=float)), "group": groups,
-              "class": ("group", cls), "size": (("snapshot", "group"), size), "neuron": np.arange(n)}
-    if "confidence" in by:
-        coords["confidence"] = ("group", conf)
-    return xr.DataArray(values, dims=("snapshot", "group", "neuron"), coords=coords, name="nap",
-                        attrs={"layer": "dense", "by": by, "measure": "max_softmax",
-                               "contrastive": contrastive, "min_size": 5})
+from actconf.testing import synthetic_naps
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +80,7 @@ def test_plot_map_errors(pos):
 
 
 def test_grid_class_by_confidence(pos):
-    nap = make_naps(small=[(2, 1)])
+    nap = synthetic_naps(small=[(2, 1)])
     fig = plot_map_grid(nap, pos)  # auto: rows = confidence bins, cols = classes, last snapshot
     axes = _map_axes(fig)
     assert len(axes) == 2 * 4
@@ -126,7 +102,7 @@ def test_grid_class_by_confidence(pos):
 
 
 def test_grid_rows_snapshot_and_per_row_limits(pos):
-    nap = make_naps(by="class", snapshots=4)
+    nap = synthetic_naps(by="class", n_snapshots=4)
     nap[0] *= 10  # the initial snapshot is much stronger
     fig = plot_map_grid(nap, pos, rows="snapshot", style=MapStyle(share="row"))
     axes = _map_axes(fig)
@@ -142,7 +118,7 @@ def test_grid_rows_snapshot_and_per_row_limits(pos):
 
 
 def test_grid_snapshot_selection_and_contours(pos):
-    nap = make_naps(by="class", snapshots=4)
+    nap = synthetic_naps(by="class", n_snapshots=4)
     fig = plot_map_grid(nap, pos, rows="snapshot", snapshots=[0, 3], style=MapStyle(contours=4, markers=True))
     axes = _map_axes(fig)
     assert len(axes) == 8 and axes[4].get_ylabel() == "epoch 3"
@@ -152,7 +128,7 @@ def test_grid_snapshot_selection_and_contours(pos):
 
 
 def test_grid_difference(pos):
-    nap = make_naps()
+    nap = synthetic_naps()
     fig = plot_map_grid(nap, pos, difference=("0.5–1.0", "0.0–0.5"))
     axes = _map_axes(fig)
     assert len(axes) == 4
@@ -164,7 +140,7 @@ def test_grid_difference(pos):
     assert "difference" in fig.axes[-1].get_ylabel()
     assert axes[1].texts[0].get_text() == "n=20 vs 20"
     # snapshots: final minus initial
-    fig2 = plot_map_grid(make_naps(by="class"), pos, rows="snapshot", difference=("epoch 2", "initial"))
+    fig2 = plot_map_grid(synthetic_naps(by="class"), pos, rows="snapshot", difference=("epoch 2", "initial"))
     assert _map_axes(fig2)[0].get_ylabel() == "epoch 2 \u2212 initial"
     with pytest.raises(InvalidParameterError, match="'difference'"):
         plot_map_grid(nap, pos, difference=("nope", "0.0–0.5"))
@@ -193,12 +169,12 @@ def test_grid_renders_once(pos, monkeypatch):
         return original(self, values)
 
     monkeypatch.setattr(TopoRenderer, "render", counting)
-    plot_map_grid(make_naps(), pos)
+    plot_map_grid(synthetic_naps(), pos)
     assert len(calls) == 1 and calls[0] == (2, 4, 40)
 
 
 def test_grid_errors(pos):
-    nap = make_naps()
+    nap = synthetic_naps()
     with pytest.raises(InvalidInputError, match="leave 2 groups per map.*'confidence'"):
         plot_map_grid(nap, pos, rows="snapshot", cols="class")
     with pytest.raises(InvalidParameterError, match="'rows'"):
@@ -230,7 +206,7 @@ def test_grid_from_plain_array_and_renderer(pos):
 
 
 def test_example_figure_png(pos, tmp_path):
-    fig = plot_map_grid(make_naps(contrastive=True), pos, style=MapStyle(contours=3))
+    fig = plot_map_grid(synthetic_naps(contrastive=True), pos, style=MapStyle(contours=3))
     out = tmp_path / "grid.png"
     fig.savefig(out, dpi=60)
     assert out.stat().st_size > 5000
@@ -261,7 +237,7 @@ def _pixel_at(pixels, fig, ax, x, y):
 
 def test_grid_pixels_show_the_colour_scale(pos, tmp_path):
     """Known maps, known colours: +m is the colormap's top, -m its bottom, 0 white, gaps grey."""
-    nap = make_naps(by="class", classes=4, snapshots=1)
+    nap = synthetic_naps(by="class", n_classes=4, n_snapshots=1)
     nap[0, 0] = 2.0
     nap[0, 1] = -2.0
     nap[0, 2] = 0.0
@@ -289,13 +265,13 @@ def test_grid_pixels_show_the_colour_scale(pos, tmp_path):
 
 def test_grid_into_given_figure(pos):
     fig = Figure(figsize=(6, 2))
-    assert plot_map_grid(make_naps(by="class"), pos, fig=fig) is fig
+    assert plot_map_grid(synthetic_naps(by="class"), pos, fig=fig) is fig
     assert len(_map_axes(fig)) == 4 and tuple(fig.get_size_inches()) == (6, 2)
 
 
 def test_snapshots_select_run_snapshot_ids(pos):
     """snapshots= are run snapshot ids (the NAPs' coordinate), not positions along the NAPs."""
-    nap = make_naps(by="class", snapshots=3).assign_coords(snapshot=[0, 5, 9], epoch=("snapshot", [0, 1, 2]),
+    nap = synthetic_naps(by="class", n_snapshots=3).assign_coords(snapshot=[0, 5, 9], epoch=("snapshot", [0, 1, 2]),
                                                             progress=("snapshot", [0.0, 1.0, 2.0]))
     fig = plot_map_grid(nap, pos, snapshots=5)
     ref = TopoRenderer(pos).render(nap.sel(snapshot=5).values[2])
@@ -315,7 +291,7 @@ def test_snapshots_select_run_snapshot_ids(pos):
 
 
 def test_snapshot_kinds_from_labels(pos):
-    nap = make_naps(by="class", snapshots=4).assign_coords(
+    nap = synthetic_naps(by="class", n_snapshots=4).assign_coords(
         snapshot_label=("snapshot", ["initial", "epoch 1 · batch 5", "epoch 1", "epoch 2"]))
     fig = plot_map_grid(nap, pos, rows="snapshot", snapshots="epochs")
     assert [ax.get_ylabel() for ax in _map_axes(fig)[::4]] == ["initial", "epoch 1", "epoch 2"]
@@ -324,7 +300,7 @@ def test_snapshot_kinds_from_labels(pos):
 
 
 def test_deprecated_keywords_warn_and_still_work(pos):
-    nap = make_naps(by="class", snapshots=4)
+    nap = synthetic_naps(by="class", n_snapshots=4)
     with pytest.warns(DeprecationWarning, match="snapshot= is deprecated"):
         old = plot_map_grid(nap, pos, rows="snapshot", snapshot=[0, 3])
     with pytest.warns(DeprecationWarning, match=r"contours=, markers= are deprecated.*MapStyle\(contours=4"):

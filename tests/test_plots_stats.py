@@ -58,7 +58,7 @@ def _png(fig, tmp_path, name):
 def test_plot_correlation(tables, tmp_path):
     from matplotlib.figure import Figure
 
-    fig = plot_correlation(tables["corr"])
+    fig = plot_correlation(tables["corr"], control=False)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     lines = [line for line in ax.get_lines() if line.get_label() in ("a", "b")]
@@ -66,6 +66,18 @@ def test_plot_correlation(tables, tmp_path):
     a = tables["corr"][tables["corr"]["layer"] == "a"]
     np.testing.assert_allclose(lines[0].get_ydata(), a["rho"])
     assert len(ax.collections) == 2  # one CI band per layer
+    # a dashed baseline per layer at its first (untrained) value
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert sorted(ln.get_ydata()[0] for ln in dashed) == pytest.approx(
+        sorted(tables["corr"].sort_values("snapshot").groupby("layer")["rho"].first()))
+    # with the scale control: raw and controlled curves, two bands per layer
+    fig = plot_correlation(tables["corr"])
+    ax = fig.axes[0]
+    ctrl = [ln for ln in ax.get_lines() if ln.get_label() == "a: controlled for logit spread"][0]
+    np.testing.assert_allclose(ctrl.get_ydata(), a["rho_ctrl"])
+    raw = [ln for ln in ax.get_lines() if ln.get_label() == "a: raw"][0]
+    np.testing.assert_allclose(raw.get_ydata(), a["rho"])
+    assert len(ax.collections) == 4
     assert "Spearman" in ax.get_ylabel()
     _png(fig, tmp_path, "corr")
     fig = plot_correlation(tables["corr"], x="progress")
@@ -84,8 +96,12 @@ def test_plot_bin_statistics(tables, tmp_path):
     fig = plot_bin_statistics(tables["bins"], layer="a")
     axes = fig.axes[:2]
     assert [a.get_ylabel().split(" (")[0] for a in axes] == ["strength", "distinctness"]
-    labels = {line.get_label() for line in axes[0].get_lines()}
+    labels = {line.get_label() for line in axes[0].get_lines()} - {"untrained (mean over bins)"}
     assert labels <= set(tables["bins"]["bin"]) and len(labels) >= 3
+    base = [ln for ln in axes[0].get_lines() if ln.get_label() == "untrained (mean over bins)"][0]
+    bins_a = tables["bins"][tables["bins"]["layer"] == "a"]
+    first = bins_a[bins_a["snapshot"] == bins_a["snapshot"].min()]["strength"].mean()
+    assert base.get_ydata()[0] == pytest.approx(first)
     _png(fig, tmp_path, "bins")
     fig = plot_bin_statistics(tables["bins"], layer="b", metrics="mean_activation")
     assert fig.axes[0].get_ylabel() == "mean activation"
@@ -169,12 +185,13 @@ def test_figures_from_a_real_recording(recorded_digits, tmp_path):
     corr = activity_confidence(rec, n_boot=50)
     fig = plot_correlation(corr)
     _png(fig, tmp_path, "real_corr")
-    line = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "hidden_1"][0]
+    line = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "hidden_1: raw"][0]
     np.testing.assert_allclose(line.get_ydata(), corr[corr["layer"] == "hidden_1"].sort_values("step")["rho"])
     bins = bin_statistics(rec, bins="quantile:4", min_size=2)
     fig = plot_bin_statistics(bins, layer="hidden_1")
     _png(fig, tmp_path, "real_bins")
     curves = {ln.get_label() for ln in fig.axes[0].get_lines() if not ln.get_label().startswith("_")}
+    curves -= {"untrained (mean over bins)"}
     assert curves and curves <= set(bins["bin"])  # the rest are dotted epoch marks
     assert fig.texts[0].get_text() == "layer hidden_1"
     conf = confidence(rec)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow  # every test here uses the trained study run
 EXPECTED_FIGURES = [
     "training.png", "calibration.png", "reliability.png", "confidence.png", "layout_comparison.png",
     "maps_class.png", "maps_confidence.png", "maps_class_confidence.png", "maps_correct_wrong.png",
-    "map_neuron_correlation.png", "correlation.png",
+    "map_neuron_correlation.png", "correlation.png", "claims_hidden_1.png",
 ]
 
 
@@ -82,7 +82,9 @@ def test_report_embeds_figures_and_configuration(study_run):
     assert {"findings", "training", "confidence", "layout", "maps", "stats", "config"} <= set(parser.ids)
     text = " ".join(parser.text)
     assert "parts of the paper's claim" in text or "the paper's claim in" in text
-    assert re.search(r"(supported|contradicted|not supported)\s+— activity becomes stronger with training time", text)
+    assert re.search(r"(supported|contradicted|not supported)\s+— activity becomes stronger with training "
+                     r"\(whole probe set\)", text)
+    assert "untrained" in text and "One run:" in text  # every part against the untrained state; scope said
     for needle in ("study: epochs", "study: max_train", "400", "digits", "hidden_1 (128)", "keras", "backend"):
         assert needle in text, needle
 

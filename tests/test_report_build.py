@@ -15,8 +15,7 @@ from actconf.errors import ActconfError, InvalidParameterError
 from actconf.layout import ensure_layout, layout_from_run
 from actconf.report import build_report, sections
 from actconf.report.page import Section, Strong, Text, render_page, template_text
-from actconf.testing import write_synthetic_run
-from report_helpers import folder_hashes, make_run
+from actconf.testing import folder_hashes, report_arrays, write_synthetic_run
 
 FAST = {"method": "pca", "compare": False, "animation": False, "progress": False}
 
@@ -43,8 +42,9 @@ class Page(HTMLParser):
 
 
 @pytest.fixture
-def run(tmp_path):
-    return make_run(tmp_path / "run")
+def run(fresh_report_run):
+    """conftest's ``fresh_report_run``: a new run per test (tests build reports next to and into it)."""
+    return fresh_report_run
 
 
 def stub(key):
@@ -99,7 +99,7 @@ def test_layout_of_another_layer_is_refused(run):
 
 
 def test_measure_needs_the_runs_data(tmp_path):
-    run = make_run(tmp_path / "run", mc=False)
+    run = write_synthetic_run(tmp_path / "run", **report_arrays(mc=False))
     before = folder_hashes(run.path)
     with pytest.raises(InvalidParameterError, match="MC-dropout passes"):
         build_report(run, measure="mc_dropout")
@@ -203,12 +203,12 @@ def test_whole_report_on_a_synthetic_run(run):
     assert page.links == [f"#{key}" for key in page.ids]
     pngs = [s for s in page.images if s.startswith("data:image/png;base64,")]
     gifs = [s for s in page.images if s.startswith("data:image/gif;base64,")]
-    assert len(pngs) == 12 and len(gifs) == 1  # 1 + 3 + 5 + 1 + 2 layers; the GIF
+    assert len(pngs) == 14 and len(gifs) == 1  # 2 claim figures (layers) + 1 + 3 + 5 + 1 + 2 layers; the GIF
     for src in pngs + gifs:
         with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as im:
             assert im.size[0] > 200
     figures = sorted(p.name for p in (path.parent / "figures").iterdir())
-    assert len(figures) == 12 and "maps_class.png" in figures
+    assert len(figures) == 14 and "maps_class.png" in figures and "claims_hidden_2.png" in figures
     after = {k: v for k, v in folder_hashes(run.path).items() if not k.startswith("report")}
     assert after == before
     assert actconf.open_run(run.path).n_snapshots == 5

@@ -13,22 +13,21 @@ from actconf.layout import layout_from_run
 from actconf.report import sections
 from actconf.report.context import ReportContext
 from actconf.report.page import Code, Figure, Section, Strong, Table, Text, Verdicts
-from report_helpers import LAYERS, N_CLASSES, N_SAMPLES, N_SNAPSHOTS, make_run, synthetic_arrays
+from actconf.testing import reference_ece, report_arrays, write_synthetic_run
+
+# the shape of conftest's report_run: the defaults of actconf.testing.report_arrays
+N_SNAPSHOTS, N_SAMPLES, N_CLASSES = 5, 60, 3
+LAYERS = {"hidden_1": 12, "hidden_2": 8}
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return make_run(tmp_path_factory.mktemp("report-sections") / "run")
-
-
-@pytest.fixture(scope="module")
-def layout(run):
-    return layout_from_run(run, "hidden_1", method="pca")
+def layout(report_run):
+    return layout_from_run(report_run, "hidden_1", method="pca")
 
 
 @pytest.fixture
-def ctx(run, layout, tmp_path):
-    return ReportContext(run=run, layer="hidden_1", layout=layout, measure="max_softmax", seed=0,
+def ctx(report_run, layout, tmp_path):
+    return ReportContext(run=report_run, layer="hidden_1", layout=layout, measure="max_softmax", seed=0,
                          folder=tmp_path, compare=False)
 
 
@@ -60,7 +59,7 @@ def test_confidence_section(ctx, tmp_path):
 
 
 def test_calibration_keeps_only_the_measures_a_run_has(tmp_path, layout):
-    run = make_run(tmp_path / "run", mc=False)
+    run = write_synthetic_run(tmp_path / "run", **report_arrays(mc=False))
     ctx = ReportContext(run=run, layer="hidden_1", layout=layout, measure="max_softmax", seed=0, folder=tmp_path)
     assert list(ctx.calibrations) == ["max softmax (paper)", "temperature-scaled"]
 
@@ -87,7 +86,8 @@ def test_layout_section_compares_methods(ctx, tmp_path):
     ctx.compare = True
     section = sections.layout_section(ctx)
     check_figures(section, tmp_path, ["layout_comparison.png"])
-    assert "3 repeats each" in section.figures[0].caption
+    assert f"({sections.COMPARE_REPEATS} seeds each)" in section.figures[0].caption
+    assert "notebook 03" in section.figures[0].caption
 
 
 @pytest.mark.slow
@@ -122,39 +122,54 @@ def _brute_force_calibration(logits, labels, n_bins=15):
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     conf, correct = p.max(axis=1), (p.argmax(axis=1) == labels)
-    ece = 0.0
-    for b in range(n_bins):
-        lo, hi = b / n_bins, (b + 1) / n_bins
-        inside = [i for i in range(len(conf)) if lo <= conf[i] < hi or (b == n_bins - 1 and conf[i] == 1.0)]
-        if inside:
-            ece += len(inside) / len(conf) * abs(np.mean(correct[inside]) - np.mean(conf[inside]))
-    return correct.mean(), conf.mean(), ece
+    return correct.mean(), conf.mean(), reference_ece(conf, correct, n_bins)
 
 
-def test_findings_section(ctx):
+def test_findings_section(ctx, tmp_path):
     section = sections.findings_section(ctx)
     assert (section.key, section.title) == ("findings", "Findings")
-    banner, verdicts, end, table = section.blocks
+    banner, scope, verdicts, *figures, end, table = section.blocks
     claims = ctx.claims
     n_sup = int((claims["verdict"] == "supported").sum())
     assert banner.style == "verdict" and "activity becomes stronger and more distinct" in banner.plain
-    assert 0 < n_sup < len(claims)  # the synthetic run supports some parts, not all
-    assert banner.plain.startswith(f"This run supports {n_sup} of {len(claims)} parts of the paper's claim")
-    assert [p for p in banner.parts if isinstance(p, Strong)] == [f"{n_sup} of {len(claims)}"]
-    assert isinstance(verdicts, Verdicts) and len(verdicts.items) == len(claims) == 5 * len(LAYERS)
+    assert n_sup < len(claims)  # five snapshots of 60 samples cannot support every part
+    assert banner.plain.startswith("".join(sections._overall(n_sup, len(claims), 1)))
+    assert "change from the untrained state" in banner.plain
+    assert [p for p in banner.parts if isinstance(p, Strong)] == [sections._overall(n_sup, len(claims), 1)[1]]
+    untestable = claims[claims["p_value"].isna()]
+    assert all("not testable" in e for e in untestable["evidence"])  # says why, instead of a verdict
+    assert scope.plain.startswith("One run:") and "several seeds" in scope.plain
+    from actconf.analysis import STATEMENTS
+
+    assert isinstance(verdicts, Verdicts) and len(verdicts.items) == len(claims) == len(STATEMENTS) * len(LAYERS)
     assert {v.css_class for v in verdicts.items} <= {"supported", "contradicted", "not-supported"}
-    arrays = synthetic_arrays()
+    check_figures(Section("f", "f", figures), tmp_path, [f"claims_{layer}.png" for layer in LAYERS])
+    arrays = report_arrays()
     acc, mean_conf, ece = _brute_force_calibration(arrays["logits"][-1], arrays["labels"])
     assert isinstance(end, Text)
     assert f"the probe accuracy is {acc:.3f}, the mean confidence {mean_conf:.3f} and the ECE {ece:.3f}" in end.plain
     assert isinstance(table, Table) and table.collapsed == "claim table"
     assert table.columns[:2] == ("layer", "claim") and len(table.rows) == len(claims)
+    assert "p" in table.columns and all(row[table.columns.index("p")].startswith("p ") for row in table.rows)
+
+
+def test_findings_across_replicate_runs(report_run, layout, tmp_path):
+    """With replicates the findings test across runs and say so."""
+    others = [write_synthetic_run(tmp_path / f"seed{s}", **report_arrays(seed=s)) for s in (1, 2)]
+    ctx = ReportContext(run=report_run, layer="hidden_1", layout=layout, measure="max_softmax", seed=0,
+                        folder=tmp_path, compare=False, replicates=others)
+    section = sections.findings_section(ctx)
+    banner, scope = section.blocks[:2]
+    assert banner.plain.startswith("These 3 runs ")
+    assert scope.plain.startswith("3 runs (seeds)") and "fewer than 5 runs" in scope.plain
+    assert (ctx.claims["n_runs"] == 3).all() and (ctx.claims["unit"] == "runs").all()
 
 
 def test_overall_verdict_wording():
-    assert "".join(sections._overall(5, 5)) == "This run supports the paper's claim in every part"
-    assert "".join(sections._overall(0, 5)) == "This run does not support the paper's claim in any part"
-    assert "".join(sections._overall(2, 5)) == "This run supports 2 of 5 parts of the paper's claim"
+    assert "".join(sections._overall(5, 5, 1)) == "This run supports the paper's claim in every part"
+    assert "".join(sections._overall(0, 5, 1)) == "This run does not support the paper's claim in any part"
+    assert "".join(sections._overall(2, 5, 1)) == "This run supports 2 of 5 parts of the paper's claim"
+    assert "".join(sections._overall(2, 5, 6)) == "These 6 runs support 2 of 5 parts of the paper's claim"
 
 
 def test_configuration_section(ctx):

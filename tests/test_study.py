@@ -127,3 +127,41 @@ def test_existing_run_is_refused_before_training(tmp_path):
     record(_small(), tmp_path / "r", verbose=0)
     with pytest.raises(RunExistsError):
         record(_small(), tmp_path / "r", verbose=0)
+
+
+@pytest.mark.slow
+def test_seeds_train_a_study_folder_and_report_across_them(tmp_path, monkeypatch):
+    import actconf.report
+    from actconf.study import is_study, open_study, record_study, study_targets
+
+    seen = {}
+
+    def fake_report(run, **kwargs):
+        seen.update(kwargs, run=run)
+        return kwargs["out"] / "report.html"
+
+    monkeypatch.setattr(actconf.report, "build_report", fake_report)
+    config = StudyConfig(epochs=1, max_train=100, probe_per_class=5, mc_samples=0, seed=7, seeds=2, layout="pca")
+    run, path = run_study(config, tmp_path / "study", verbose=0, progress=False)
+    assert sorted(p.name for p in (tmp_path / "study").iterdir()) == ["seed-7", "seed-8"]
+    assert is_study(tmp_path / "study") and not is_study(tmp_path / "study" / "seed-7")
+    runs = open_study(tmp_path / "study")
+    assert [r.path.name for r in runs] == ["seed-7", "seed-8"] and run.path == runs[0].path
+    assert [r.manifest["config"]["study"]["seed"] for r in runs] == [7, 8]  # each run its own seed
+    assert not np.array_equal(runs[0].read("activations/hidden_1")[0], runs[1].read("activations/hidden_1")[0])
+    assert [r.path for r in seen["replicates"]] == [runs[1].path] and seen["run"].path == runs[0].path
+    assert path == tmp_path / "study" / "report" / "report.html"
+    # an existing study is refused without overwrite, before anything is trained
+    with pytest.raises(RunExistsError):
+        study_targets(config, tmp_path / "study")
+    assert [t.name for t in study_targets(config, tmp_path / "study", overwrite=True)] == ["seed-7", "seed-8"]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(RunExistsError, match="not a study folder"):
+        record_study(config, tmp_path / "other", verbose=0)
+    assert open_study(runs[0].path)[0].path == runs[0].path  # a run directory is a study of one
+
+
+def test_seeds_must_be_positive(tmp_path):
+    with pytest.raises(InvalidParameterError, match="'seeds'"):
+        StudyConfig(seeds=0).validate()

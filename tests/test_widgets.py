@@ -18,42 +18,9 @@ from scipy.interpolate import griddata
 from scipy.stats import spearmanr
 
 from actconf.errors import InvalidInputError, InvalidParameterError
-from actconf.store import RunWriter, open_run, safe_array_key, snapshot_label
-from actconf.testing import write_synthetic_run
+from actconf.store import open_run
+from actconf.testing import SyntheticRecording, synthetic_arrays, write_synthetic_run
 from actconf.widgets import explore, explore_correlation
-
-
-def synthetic_arrays(n_snap=6, n_samples=200, n_classes=10, sizes=(40, 16), seed=0):
-    """Activations that grow with training and with confidence (the papers' finding)."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n_samples) % n_classes
-    layers = {f"dense{'_' + str(i) if i else ''}": n for i, n in enumerate(sizes)}
-    protos = {name: rng.random((n_classes, n)) for name, n in layers.items()}
-    acts = {name: [] for name in layers}
-    logits = []
-    for s in range(n_snap):
-        t = s / max(1, n_snap - 1)
-        z = rng.normal(0, 1, (n_samples, n_classes)) + 5 * t * np.eye(n_classes)[labels] * rng.random((n_samples, 1))
-        logits.append(z)
-        p = np.exp(z - z.max(1, keepdims=True))
-        conf = (p / p.sum(1, keepdims=True)).max(1)
-        for name in layers:
-            noise = 0.2 * rng.random((n_samples, layers[name]))
-            acts[name].append((0.3 + 2 * t * conf[:, None]) * protos[name][labels] + noise)
-    kinds = ["initial", "batch", "batch"] + ["epoch"] * (n_snap - 3)
-    epochs = [0, 1, 1] + list(range(1, n_snap - 2))
-    batches = [0, 5, 10] + [0] * (n_snap - 3)
-    logs = [{"accuracy": 0.1 + 0.8 * s / n_snap} for s in range(n_snap)]
-    return dict(activations={k: np.stack(v) for k, v in acts.items()}, labels=labels, logits=np.stack(logits),
-                kinds=kinds, epochs=epochs, batches=batches, logs=logs)
-
-
-@pytest.fixture(scope="module")
-def synthetic_run(tmp_path_factory):
-    run = write_synthetic_run(tmp_path_factory.mktemp("run") / "run", **synthetic_arrays())
-    rng = np.random.default_rng(3)
-    layouts = {"dense": rng.random((40, 2)), "dense_1": rng.random((16, 2))}
-    return run, layouts
 
 
 def _scene_rgba(scene, frame):
@@ -344,45 +311,13 @@ def test_progress_in_a_notebook_ends_as_text(monkeypatch):
     assert updates[-1][0]["text/plain"] == "fails: stopped at 0/3"
 
 
-def _writer_for(path, arrays, n_first):
-    """A RunWriter with the synthetic manifest, having appended the first snapshots."""
-    acts = arrays["activations"]
-    n_samples = len(arrays["labels"])
-    p = np.exp(arrays["logits"] - arrays["logits"].max(-1, keepdims=True))
-    probs = (p / p.sum(-1, keepdims=True)).astype("float32")
-    specs = {"outputs/probabilities": ((n_samples, 10), ("snapshot", "sample", "class"), "float32")}
-    layers = []
-    for name, a in acts.items():
-        key = "activations/" + safe_array_key(name)
-        specs[key] = (a.shape[1:], ("snapshot", "sample", "neuron"), "float32")
-        layers.append({"name": name, "array": key, "kind": "dense", "n_neurons": int(a.shape[2]),
-                       "output_shape": [None, int(a.shape[2])]})
-    manifest = {"dataset": {"name": "synthetic"},
-                "probe": {"indices": list(range(n_samples)), "labels": arrays["labels"].tolist()},
-                "class_names": [str(i) for i in range(10)], "layers": layers,
-                "outputs": {"logits": False, "mc_samples": 0}, "model": {"name": "synthetic"}, "recorder": {}}
-    writer = RunWriter(path, manifest=manifest, arrays=specs)
-
-    def append(i):
-        snap = {"outputs/probabilities": probs[i]}
-        for name, a in acts.items():
-            snap["activations/" + safe_array_key(name)] = a[i].astype("float32")
-        row = {"kind": arrays["kinds"][i], "epoch": arrays["epochs"][i], "batch": arrays["batches"][i], "step": i,
-               "progress": float(arrays["epochs"][i]), "time": float(i), "wall_time": float(i), "nonfinite": False,
-               "logs": arrays["logs"][i]}
-        row["label"] = snapshot_label(row)
-        writer.append(snap, row)
-
-    for i in range(n_first):
-        append(i)
-    return writer, append
-
-
 @pytest.mark.slow
 def test_live_picks_up_new_snapshots(tmp_path, synthetic_run):
     _, layouts = synthetic_run
-    arrays = synthetic_arrays()
-    writer, append = _writer_for(tmp_path / "live", arrays, 3)
+    writer = SyntheticRecording(tmp_path / "live", **synthetic_arrays(logits=False))  # probabilities only
+    append = writer.append
+    for i in range(3):
+        append(i)
     try:
         run = open_run(tmp_path / "live")
         w = explore(run, layout=layouts, by="class", live=True, poll_seconds=3600, progress=False)
@@ -426,7 +361,7 @@ def test_layout_from_the_run_is_used_and_never_saved(tmp_path, monkeypatch, caps
     import actconf.layout as layout_mod
     from actconf.layout import _from_run
 
-    run = write_synthetic_run(tmp_path / "run", **synthetic_arrays(n_snap=4, n_samples=100, sizes=(12,)))
+    run = write_synthetic_run(tmp_path / "run", **synthetic_arrays(n_snapshots=4, n_samples=100, sizes=(12,)))
     real = layout_mod.layout_from_run
     calls = []
 

@@ -24,19 +24,8 @@ from typing import Any
 # before anything can import TensorFlow (keras, umap): its C++ logging reads this once
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .errors import (
-    ActconfError,
-    CorruptRunError,
-    DatasetNotAvailableError,
-    InvalidInputError,
-    InvalidParameterError,
-    MissingDataError,
-    ModelNotSupportedError,
-    NotARunError,
-    NotebookError,
-    RunExistsError,
-    RunFormatError,
-)
+from .errors import *  # noqa: E402, F403  (every error class is public at the top level)
+from .errors import __all__ as _errors_all  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -93,17 +82,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "ActconfError",
-    "CorruptRunError",
-    "DatasetNotAvailableError",
-    "InvalidInputError",
-    "InvalidParameterError",
-    "MissingDataError",
-    "ModelNotSupportedError",
-    "NotARunError",
-    "NotebookError",
-    "RunExistsError",
-    "RunFormatError",
+    *_errors_all,
     "__version__",
     *_LAZY,
 ]

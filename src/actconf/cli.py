@@ -1,4 +1,4 @@
-"""Command line: ``actconf run | report | notebooks | info`` (thin wrappers over the API).
+"""Command line: ``actconf run | report | notebooks | info | repair`` (thin wrappers over the API).
 
 Paths given on the command line are relative to the working directory. Defaults lie in
 actconf's data folder (``$ACTCONF_DATA``, else ``data/`` of the working directory's
@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-train", type=_positive_int, default=None, help="subsample the training split")
     run.add_argument("--layout", default="umap", help="layout method for the maps (default umap)")
     run.add_argument("--seed", type=_non_negative_int, default=0)
+    run.add_argument("--seeds", type=_positive_int, default=1,
+                     help="train N runs (seeds --seed, --seed+1, ...) into one study folder and test the "
+                          "claim across them (default 1; use 5 or more for verdicts about training)")
     run.add_argument("--data-dir", default=None, help="folder to look for dataset files first")
     run.add_argument("--out", default=None,
                      help="run directory (default data/runs/<dataset>-<model> in actconf's data "
@@ -89,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="(re)build the HTML report of an existing run",
                             description="Write <run>/report/report.html from a recorded run.")
-    report.add_argument("run", help="run directory")
+    report.add_argument("run", help="run directory, or a study folder of `actconf run --seeds N`")
     report.add_argument("--layer", default=None, help="layer to map (default: the first recorded)")
     report.add_argument("--layout", default=None, help="layout method if the run has no saved layout")
     report.add_argument("--measure", default="max_softmax", help="confidence measure (default max_softmax)")
@@ -118,16 +121,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="print what a run holds")
     info.add_argument("run", help="run directory")
+
+    repair = sub.add_parser("repair", help="rewrite a damaged commit log from its intact snapshots",
+                            description="Rewrite <run>/snapshots.jsonl from its intact prefix (the old log is "
+                                        "kept as snapshots.jsonl.<time>.bak), delete stale *.partial files, "
+                                        "and list committed chunks that are missing (exit 1 if any).")
+    repair.add_argument("run", help="run directory")
     return parser
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
+def _check_out(out: Path, overwrite: bool, config: Any) -> None:
     """Fail fast (exit 2) on an output folder we cannot or must not write."""
     import tempfile
 
-    from .store import check_target_directory
+    from .study import study_targets
 
-    check_target_directory(out, overwrite)
+    study_targets(config, out, overwrite)
     parent = out.absolute()
     while not parent.exists():
         parent = parent.parent
@@ -142,23 +151,23 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .study import StudyConfig, record, run_study
+    from .study import StudyConfig, record_study, run_study
 
     name = Path(args.dataset).stem if args.dataset.endswith(".npz") else args.dataset
     config = StudyConfig(
         dataset=args.dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
         every_n_batches=args.every_n_batches, probe_per_class=args.probe_per_class,
-        mc_samples=args.mc_samples, max_train=args.max_train, seed=args.seed,
+        mc_samples=args.mc_samples, max_train=args.max_train, seed=args.seed, seeds=args.seeds,
         data_dir=args.data_dir, layout=args.layout,
     ).validate()  # every field, before anything is loaded or trained
     out = Path(args.out) if args.out else data_path("runs", f"{name}-{args.model}")
-    _check_out(out, args.overwrite)
+    _check_out(out, args.overwrite, config)
     verbose = 0 if args.quiet else ("auto" if sys.stdout.isatty() else 2)
     if not args.quiet:
         print(f"actconf: training {config.model} on {config.dataset} for {config.epochs} epochs, recording into {out}")
     if args.record_only:
-        run = record(config, out, overwrite=args.overwrite, verbose=verbose)
-        print(run.summary())
+        for run in record_study(config, out, overwrite=args.overwrite, verbose=verbose):
+            print(run.summary())
         return 0
     run, report = run_study(config, out, overwrite=args.overwrite, verbose=verbose, progress=not args.quiet)
     print(run.summary())
@@ -168,12 +177,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import build_report
-    from .store import open_run
+    from .study import is_study, open_study
 
-    run = open_run(args.run)
-    path = build_report(run, layer=args.layer, method=args.layout, measure=args.measure,
+    runs = open_study(args.run)  # one run, or every seed of a study folder
+    out = Path(args.run) / "report" if is_study(args.run) else None
+    path = build_report(runs[0], layer=args.layer, method=args.layout, measure=args.measure,
                         compare=not args.no_compare, animation=not args.no_animation,
-                        progress=not args.quiet)
+                        progress=not args.quiet, replicates=runs[1:], out=out)
     print(f"report: {path}")
     return 0
 
@@ -216,10 +226,19 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .store import open_run
+    from .study import open_study
 
-    print(open_run(args.run).summary())
+    for run in open_study(args.run):
+        print(run.summary())
     return 0
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from .store import repair_run
+
+    report = repair_run(args.run)
+    print(report.summary())
+    return 1 if report.missing_chunks else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"run": _cmd_run, "report": _cmd_report, "notebooks": _cmd_notebooks, "info": _cmd_info}
+    handlers = {"run": _cmd_run, "report": _cmd_report, "notebooks": _cmd_notebooks, "info": _cmd_info,
+                "repair": _cmd_repair}
     try:
         return handlers[args.command](args)
     except (InvalidParameterError, RunExistsError) as exc:

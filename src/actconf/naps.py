@@ -28,8 +28,9 @@ default, as the paper's reference maps.
 
 Internal API for the other modules (not in ``__all__``): :func:`parse_by`,
 :func:`make_grouping` (:func:`group_samples` with the caller's name for errors),
-:func:`layer_group_sums` (group sums of a layer's activations, read in chunks of about
-``_CHUNK_BYTES``) and :attr:`Grouping.codes`.
+:func:`layer_group_sums` (group sums of a layer's activations, computed with dask block
+by block; :func:`lazy_group_sums` is the graph, :func:`group_sizes` the counts) and
+:attr:`Grouping.codes`.
 """
 
 from __future__ import annotations
@@ -63,7 +64,6 @@ GROUPINGS: tuple[str, ...] = (
 )
 DEFAULT_BINS = 10
 _DASH = "\u2013"  # en dash, as in "0.9–1.0"
-_CHUNK_BYTES = 64 << 20
 
 
 # --------------------------------------------------------------------------- parsing
@@ -97,6 +97,25 @@ def _fmt_edge(values: np.ndarray) -> list[str]:
     return [f"{v:.4g}" for v in values]
 
 
+def quantile_codes(conf: np.ndarray, k: int) -> np.ndarray:
+    """Equal-count bin (0 = least confident) of every value of ``conf`` (..., n); -1 if not finite.
+
+    The samples sorted by confidence (stable: ties by sample order) are split as
+    ``numpy.array_split`` splits ``n`` items into ``k`` parts: the rule of
+    ``bins="quantile:k"``. Internal API shared with :mod:`actconf.analysis`.
+    """
+    conf = np.asarray(conf, dtype=np.float64)
+    finite = np.isfinite(conf)
+    order = np.argsort(np.where(finite, conf, np.inf), axis=-1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(conf.shape[-1]), conf.shape), axis=-1)
+    m = finite.sum(axis=-1, keepdims=True)
+    q, rem = m // k, m % k
+    big = rem * (q + 1)
+    b = np.where(ranks < big, ranks // (q + 1), rem + (ranks - big) // np.maximum(q, 1))
+    return np.where(finite & (ranks < m), b, -1)
+
+
 @dataclass(frozen=True, eq=False)
 class _Bins:
     edges: np.ndarray | None  # fixed edges, or None for quantile bins
@@ -121,14 +140,7 @@ class _Bins:
             upper = np.broadcast_to(e[1:], (s, self.n)).copy()
             return b, lower, upper
         k = self.n
-        order = np.argsort(np.where(finite, conf, np.inf), axis=1, kind="stable")
-        ranks = np.empty_like(order)
-        np.put_along_axis(ranks, order, np.broadcast_to(np.arange(n), (s, n)), axis=1)
-        m = finite.sum(axis=1, keepdims=True)
-        q, rem = m // k, m % k
-        big = rem * (q + 1)
-        b = np.where(ranks < big, ranks // (q + 1), rem + (ranks - big) // np.maximum(q, 1))
-        b = np.where(finite & (ranks < m), b, -1)
+        b = quantile_codes(conf, k)
         flat = np.where(b >= 0, b + k * np.arange(s)[:, None], s * k).ravel()
         lower = np.full(s * k + 1, np.inf)
         upper = np.full(s * k + 1, -np.inf)
@@ -486,34 +498,72 @@ def make_grouping(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any,
 
 # --------------------------------------------------------------------------- NAPs
 def _group_sums(acts: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Group sums via one sparse product: acts (S, n, N), codes (S, n) -> sums (S, G, N), sizes (S, G)."""
+    """Group sums via one sparse product: acts (S, n, N), codes (S, n) -> sums (S, G, N), sizes (S, G).
+
+    ``codes`` may also be (S, M, n): every sample then belongs to M groups at once (e.g.
+    one per random split), still with one pass over the activations.
+    """
     from scipy import sparse
 
     s, n, m = acts.shape
-    valid = codes.ravel() >= 0
-    rows = (codes + n_groups * np.arange(s)[:, None]).ravel()[valid]
-    cols = np.arange(s * n)[valid]
+    codes = codes[:, None, :] if codes.ndim == 2 else codes
+    valid = (codes >= 0).ravel()
+    rows = (codes + n_groups * np.arange(s)[:, None, None]).ravel()[valid]
+    cols = np.broadcast_to((np.arange(s)[:, None] * n + np.arange(n))[:, None, :], codes.shape).ravel()[valid]
     onehot = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(s * n_groups, s * n))
     sums = np.asarray(onehot @ acts.reshape(s * n, m).astype(np.float64)).reshape(s, n_groups, m)
     sizes = np.bincount(rows, minlength=s * n_groups).reshape(s, n_groups)
     return sums, sizes
 
 
-def layer_group_sums(run: Run, layer: str, idx: np.ndarray, codes: np.ndarray, n_groups: int):
-    """Group sums (S, G, N) and sizes (S, G) of a layer's activations, read in snapshot chunks.
+def _block_sums(acts: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """One block's group sums: acts (s, b, N), codes (s, M, b) -> (s, 1, G, N) float64."""
+    return _group_sums(acts, codes, n_groups)[0][:, None]
 
-    ``codes`` (S, n) are group positions (-1 = no group) for the snapshot positions ``idx``.
+
+def lazy_group_sums(acts: Any, codes: np.ndarray, n_groups: int):
+    """Group sums of dask activations (S, n, N) as a dask array (S, G, N), float64.
+
+    Every block of (snapshots, samples) gives its partial sums with one sparse product;
+    the partials are summed over the sample blocks (a snapshot held in one block is
+    summed exactly as :func:`_group_sums` sums it). ``codes`` (S, n) or (S, M, n) as
+    for :func:`_group_sums`. Internal API shared with :mod:`actconf.analysis`.
     """
-    info = run.layer_info(layer)
-    n_neurons = int(info["n_neurons"])
-    chunk = max(1, _CHUNK_BYTES // max(1, run.n_samples * n_neurons * 8))
-    sums = np.empty((idx.size, n_groups, n_neurons))
-    sizes = np.empty((idx.size, n_groups), dtype=np.int64)
-    for start in range(0, idx.size, chunk):
-        stop = start + chunk
-        acts = run.read(info["array"], idx[start:stop])
-        sums[start:stop], sizes[start:stop] = _group_sums(acts, codes[start:stop], n_groups)
-    return sums, sizes
+    import dask.array as da
+
+    codes = codes[:, None, :] if codes.ndim == 2 else codes
+    if len(acts.chunks[2]) > 1:
+        acts = acts.rechunk({2: -1})
+    dcodes = da.from_array(codes, chunks=(acts.chunks[0], codes.shape[1], acts.chunks[1]))
+    partial = da.blockwise(_block_sums, "sngk", acts, "snk", dcodes, "smn", n_groups=n_groups,
+                           new_axes={"g": n_groups}, adjust_chunks={"n": 1}, dtype=np.float64,
+                           concatenate=True, meta=np.empty((0, 0, 0, 0)))
+    return partial.sum(axis=1) if partial.numblocks[1] > 1 else partial[:, 0]
+
+
+def group_sizes(codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Samples per group (S, G) from codes (S, n) or (S, M, n) (-1 = no group)."""
+    codes = codes[:, None, :] if codes.ndim == 2 else codes
+    s = codes.shape[0]
+    valid = (codes >= 0).ravel()
+    rows = (codes + n_groups * np.arange(s)[:, None, None]).ravel()[valid]
+    return np.bincount(rows, minlength=s * n_groups).reshape(s, n_groups)
+
+
+def layer_group_sums(run: Run, layer: str, idx: np.ndarray, codes: np.ndarray, n_groups: int):
+    """Group sums (S, G, N) and sizes (S, G) of a layer's activations, computed with dask.
+
+    ``codes`` (S, n) are group positions (-1 = no group) for the snapshot positions ``idx``;
+    (S, M, n) puts every sample in M groups (see ``_group_sums``). The activations are
+    read block by block (:func:`actconf._dask.activation_blocks`): memory is bounded by
+    a block and the result, not by the run; the active dask scheduler (threads, or a
+    ``dask.distributed`` Client) does the work.
+    """
+    from ._dask import activation_blocks, compute
+
+    acts = activation_blocks(run, layer, idx, whole="neuron")
+    (sums,) = compute(lazy_group_sums(acts, codes, n_groups))
+    return sums, group_sizes(codes, n_groups)
 
 
 def _nap_values(sums: np.ndarray, sizes: np.ndarray, min_size: int, contrastive: bool) -> np.ndarray:

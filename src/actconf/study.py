@@ -35,7 +35,8 @@ import numpy as np
 
 from ._validation import check_bool, check_int, check_option, param_error
 
-__all__ = ["StudyConfig", "auto_every_n_batches", "open_or_record", "record", "run_study"]
+__all__ = ["StudyConfig", "auto_every_n_batches", "is_study", "open_or_record", "open_study", "record",
+           "record_study", "run_study", "study_targets"]
 
 MODELS = ("mlp", "cnn")
 
@@ -72,6 +73,11 @@ class StudyConfig:
         Subsample the training split (stratified), e.g. for quick runs.
     seed : int
         Seeds the probe draw, the subsample, the model's initial weights and training.
+    seeds : int
+        How many runs to train, with seeds ``seed, seed + 1, ...``: the run is the unit
+        of replication, so verdicts about training need several (5 or more). With
+        ``seeds > 1`` :func:`run_study` writes a *study folder* (``seed-<s>/`` runs and
+        one report across them; :func:`open_study` opens them).
     data_dir : str or None
         Extra folder to look for dataset files first.
     layout : str
@@ -92,6 +98,7 @@ class StudyConfig:
     mc_samples: int = 10
     max_train: int | None = None
     seed: int = 0
+    seeds: int = 1
     data_dir: str | None = None
     layout: str = "umap"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -122,6 +129,7 @@ class StudyConfig:
         check_int("mc_samples", self.mc_samples, caller, min_value=0)
         check_int("max_train", self.max_train, caller, min_value=10, allow_none=True)
         check_int("seed", self.seed, caller, min_value=0)
+        check_int("seeds", self.seeds, caller, min_value=1, max_value=1000)
         if self.data_dir is not None and (not isinstance(self.data_dir, str | os.PathLike)
                                           or not str(self.data_dir)):
             raise param_error("data_dir", caller, "a folder path or None", self.data_dir)
@@ -280,6 +288,75 @@ def open_or_record(
     return record(config, path, verbose=verbose)
 
 
+SEED_FOLDER = "seed-{seed}"
+
+
+def is_study(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a study folder: no run itself, but ``seed-<s>/`` runs inside."""
+    from .store import is_run
+
+    path = Path(path)
+    return path.is_dir() and not is_run(path) and any(is_run(p) for p in path.glob("seed-*"))
+
+
+def open_study(path: str | os.PathLike) -> list[Any]:
+    """The runs of a study folder (``seed-<s>/``, in seed order), or ``[run]`` for a run directory.
+
+    Raises :class:`~actconf.errors.NotARunError` (from :func:`actconf.open_run`) when
+    ``path`` is neither.
+    """
+    from .store import is_run, open_run
+
+    path = Path(path)
+    if not is_study(path):
+        return [open_run(path)]
+
+    def seed_of(p: Path) -> int:
+        tail = p.name.split("-", 1)[1]
+        return int(tail) if tail.isdigit() else -1
+
+    return [open_run(p) for p in sorted((p for p in path.glob("seed-*") if is_run(p)), key=seed_of)]
+
+
+def _study_targets(config: StudyConfig, out: Path, overwrite: bool) -> list[Path]:
+    """The run folders of a study (checked before anything is trained)."""
+    from .store import check_target_directory
+
+    if config.seeds == 1:
+        check_target_directory(out, overwrite)
+        return [out]
+    if out.exists() and not out.is_dir():
+        raise param_error("out", "run_study()", "a folder for the study", str(out), "It is a file.")
+    if out.is_dir() and any(out.iterdir()) and not is_study(out):
+        from .errors import RunExistsError
+
+        raise RunExistsError(f"{str(out)!r} is not empty and not a study folder; choose a new folder for the "
+                             f"{config.seeds} runs.")
+    targets = [out / SEED_FOLDER.format(seed=config.seed + k) for k in range(config.seeds)]
+    for target in targets:
+        check_target_directory(target, overwrite)
+    return targets
+
+
+def study_targets(config: StudyConfig, out: str | os.PathLike, overwrite: bool = False) -> list[Path]:
+    """The run folder(s) :func:`record_study` writes, checked (nothing is written).
+
+    ``[out]`` for one seed; ``out/seed-<s>`` for each seed otherwise. Raises
+    ``RunExistsError`` when a folder holds a run (without ``overwrite``) or unrelated
+    files.
+    """
+    config.validate()
+    return _study_targets(config, Path(out), overwrite)
+
+
+def record_study(config: StudyConfig, out: str | os.PathLike, *, overwrite: bool = False,
+                 verbose: int | str = "auto") -> list[Any]:
+    """Record every seed of ``config`` (:func:`record` each); return the runs in seed order."""
+    targets = study_targets(config, out, overwrite)
+    return [record(dataclasses.replace(config, seed=config.seed + k, seeds=1), target, overwrite=overwrite,
+                   verbose=verbose) for k, target in enumerate(targets)]
+
+
 def run_study(
     config: StudyConfig,
     out: str | os.PathLike,
@@ -298,11 +375,17 @@ def run_study(
     (:func:`actconf.layout.ensure_layout` with ``save=True``); the report then draws
     every map with it.
 
+    With ``config.seeds > 1``, ``out`` becomes a study folder: one run per seed in
+    ``out/seed-<s>/`` (each recorded with its own seed), the layout saved in the first,
+    and ``out/report/report.html`` whose findings test the claim across all runs
+    (:func:`actconf.report.build_report` with ``replicates``).
+
     Returns
     -------
     tuple
-        ``(run, report_path)``; ``report_path`` is None with ``report=False`` (then
-        no layout is computed either).
+        ``(run, report_path)`` — the (first) run; :func:`open_study` opens all of
+        them. ``report_path`` is None with ``report=False`` (then no layout is
+        computed either).
 
     Notes
     -----
@@ -314,14 +397,14 @@ def run_study(
     config.validate()
     report = check_bool("report", report, caller)
     progress = check_bool("progress", progress, caller)
-    run = record(config, out, overwrite=overwrite, verbose=verbose)
-    path = None
+    runs = record_study(config, out, overwrite=overwrite, verbose=verbose)
+    run, path = runs[0], None
     if report:
         from .layout import ensure_layout
         from .report import build_report
 
         layer = run.check_layer(None)
         ensure_layout(run, layer, method=config.layout, seed=config.seed, save=True)
-        path = build_report(run, layer=layer, method=config.layout, seed=config.seed,
-                            progress=progress)
+        path = build_report(run, layer=layer, method=config.layout, seed=config.seed, progress=progress,
+                            replicates=runs[1:], out=Path(out) / "report" if config.seeds > 1 else None)
     return run, path

@@ -22,26 +22,49 @@ ranks with matrix products, so hundreds of snapshots × thousands of samples are
 
 Modules of this package: ``_spearman`` (rank correlation, p-values and the bootstrap
 engine), ``_common`` (argument checks and reading shared by the others), ``_samples``
-(sample level), ``_bins`` (confidence bins), ``_claims`` (trends and claims). Reading
-happens in chunks of about ``_common.CHUNK_BYTES`` per array; nothing else is
-module-level state.
+(sample level), ``_bins`` (confidence bins), ``_claims`` (trends and claims). Every
+statistic that reads activations is a dask graph over blocks of the run
+(:mod:`actconf._dask`): memory is bounded by a block, and the active scheduler (threads,
+or a ``dask.distributed`` Client) computes it; nothing is module-level state.
 """
 
 from __future__ import annotations
 
-from ._bins import bin_statistics
-from ._claims import claim_summary, trend_tests
+from ._bins import bin_statistics, trend_tests
+from ._claims import STATEMENTS, claim_summary, statement_trajectories
+from ._claims import check_runs as check_runs  # internal API (report, study)
+from ._claims import one_run_note as one_run_note  # internal API (report, notebooks)
 from ._common import ACTIVITIES
+from ._inference import (
+    across_runs,
+    cv_distinctness,
+    drift_test,
+    format_p,
+    paired_bootstrap_ci,
+    partial_spearman,
+    sign_flip_pvalue,
+    verdict,
+)
 from ._samples import activity_confidence, neuron_correlation, sample_activity
 from ._spearman import spearman
 
 __all__ = [
     "ACTIVITIES",
+    "STATEMENTS",
+    "across_runs",
     "activity_confidence",
     "bin_statistics",
     "claim_summary",
+    "cv_distinctness",
+    "drift_test",
+    "format_p",
     "neuron_correlation",
+    "paired_bootstrap_ci",
+    "partial_spearman",
     "sample_activity",
+    "sign_flip_pvalue",
     "spearman",
+    "statement_trajectories",
     "trend_tests",
+    "verdict",
 ]

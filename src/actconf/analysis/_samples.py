@@ -7,10 +7,19 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_float, check_int, check_option, check_random_state, check_run
+from .._dask import activation_blocks, compute, per_snapshot
+from .._validation import (
+    check_bool,
+    check_float,
+    check_int,
+    check_option,
+    check_random_state,
+    check_run,
+)
 from ..confidence import check_measure
 from ..store import Run
-from ._common import ACTIVITIES, CHUNK_BYTES, check_layers, confidence_values
+from ._common import ACTIVITIES, check_layers, confidence_values
+from ._inference import partial_from_correlations
 from ._spearman import (
     bootstrap_spearman,
     bootstrap_weights,
@@ -22,7 +31,7 @@ from ._spearman import (
 )
 
 
-def _activity_from(acts: np.ndarray, activity: str, threshold: float) -> np.ndarray:
+def activity_from(acts: np.ndarray, activity: str, threshold: float) -> np.ndarray:
     if activity == "mean":
         return acts.mean(axis=-1)
     if activity == "l2":
@@ -32,15 +41,21 @@ def _activity_from(acts: np.ndarray, activity: str, threshold: float) -> np.ndar
     return np.where(np.isfinite(acts).all(axis=-1), frac, np.nan)
 
 
+def _block_activity(acts: np.ndarray, activity: str, threshold: float) -> np.ndarray:
+    return activity_from(acts.astype(np.float64), activity, threshold)
+
+
+def lazy_activity(acts: Any, activity: str, threshold: float):
+    """Per-sample activity of dask activations (S, n, N) -> dask (S, n); every block has all neurons."""
+    if len(acts.chunks[2]) > 1:
+        acts = acts.rechunk({2: -1})
+    return acts.map_blocks(_block_activity, activity, threshold, drop_axis=2, dtype=np.float64,
+                           meta=np.empty((0, 0)))
+
+
 def _layer_activity(run: Run, layer: str, idx: np.ndarray, activity: str, threshold: float) -> np.ndarray:
-    info = run.layer_info(layer)
-    per = max(1, run.n_samples * int(info["n_neurons"]) * 4)
-    chunk = max(1, CHUNK_BYTES // per)
-    out = np.empty((idx.size, run.n_samples))
-    for start in range(0, idx.size, chunk):
-        acts = run.read(info["array"], idx[start:start + chunk]).astype(np.float64)
-        out[start:start + chunk] = _activity_from(acts, activity, threshold)
-    return out
+    (values,) = compute(lazy_activity(activation_blocks(run, layer, idx, whole="neuron"), activity, threshold))
+    return values
 
 
 def sample_activity(
@@ -83,29 +98,51 @@ def sample_activity(
                         attrs={"layer": layer, "activity": activity})
 
 
-def _bootstrap_intervals(
-    conf: np.ndarray, acts: dict[str, np.ndarray], rho: dict[str, np.ndarray], weights: np.ndarray, ci: float
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Percentile bootstrap interval of every layer's rho at every snapshot (NaN where undefined).
+def _block_rho(acts: np.ndarray, zc: np.ndarray) -> np.ndarray:
+    """One block (s, n, k) of activations with all samples -> rho (s, k) against ranks zc (s, n, 1)."""
+    za = standardise(ranks(acts.astype(np.float64), 1), 1)
+    return np.einsum("sn,snk->sk", zc[:, :, 0], za)
 
-    The confidence's resample ranks of a snapshot serve every layer, hence snapshots outer.
+
+def _bootstrap_intervals(
+    conf: np.ndarray, acts: dict[str, np.ndarray], spread: np.ndarray | None, weights: np.ndarray, ci: float
+) -> dict[str, np.ndarray]:
+    """Percentile bootstrap intervals of every layer's rho (and controlled rho) at every snapshot.
+
+    Returns ``{(layer, "rho" | "ctrl"): (low, high)}`` arrays of shape (S,), NaN where
+    undefined. The confidence's (and logit spread's) resample ranks of a snapshot serve
+    every layer, hence snapshots outer.
     """
     lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
-    low = {layer: np.full(conf.shape[0], np.nan) for layer in acts}
-    high = {layer: np.full(conf.shape[0], np.nan) for layer in acts}
+    kinds = ("rho",) if spread is None else ("rho", "ctrl")
+    out = {(layer, kind): (np.full(conf.shape[0], np.nan), np.full(conf.shape[0], np.nan))
+           for layer in acts for kind in kinds}
     wf = weights.astype(np.float32)
     for i in range(conf.shape[0]):
-        x = conf[i]
-        todo = [layer for layer in acts if np.isfinite(rho[layer][i])
-                and np.isfinite(x).all() and np.isfinite(acts[layer][i]).all()]
+        todo = [layer for layer in acts if np.isfinite(conf[i]).all() and np.isfinite(acts[layer][i]).all()]
         if not todo:
             continue
-        cx = resample_ranks(x, weights)
+        cx = resample_ranks(conf[i], weights)
+        cz = None if spread is None else resample_ranks(spread[i], weights)
+        rxz = None if cz is None else bootstrap_spearman(cx, cz, wf)
         for layer in todo:
-            boot = bootstrap_spearman(cx, resample_ranks(acts[layer][i], weights), wf)
-            if np.isfinite(boot).any():
-                low[layer][i], high[layer][i] = np.nanpercentile(boot, [lo_q, hi_q])
-    return low, high
+            ca = resample_ranks(acts[layer][i], weights)
+            boot = {"rho": bootstrap_spearman(cx, ca, wf)}
+            if cz is not None:
+                boot["ctrl"] = partial_from_correlations(boot["rho"], rxz, bootstrap_spearman(ca, cz, wf))
+            for kind, values in boot.items():
+                if np.isfinite(values).sum() >= 10:
+                    low, high = out[(layer, kind)]
+                    low[i], high[i] = np.nanpercentile(values, [lo_q, hi_q])
+    return out
+
+
+def _spread(run: Run, idx: np.ndarray) -> np.ndarray:
+    """Logit spread (S, n) of the probe samples: the output scale that sharpens the softmax."""
+    from ._statements import logit_spread
+
+    probs = run.read("outputs/probabilities", idx)
+    return logit_spread(run.read("outputs/logits", idx) if run.has_logits else None, probs)
 
 
 def activity_confidence(
@@ -118,6 +155,7 @@ def activity_confidence(
     threshold: float = 0.0,
     n_boot: int = 1000,
     ci: float = 0.95,
+    control: bool = True,
     seed: int | np.random.Generator = 0,
 ):
     """Sample-level Spearman correlation between confidence and layer activity.
@@ -144,6 +182,11 @@ def activity_confidence(
         Bootstrap resamples (0 disables the interval).
     ci : float, default=0.95
         Coverage of the interval.
+    control : bool, default=True
+        Also give the *scale-controlled* correlation: the partial Spearman correlation
+        of confidence and activity given the logit spread (the norm of the centred
+        logits, which sharpens the softmax whatever the weights have learned). A
+        relation that survives it is not just output scale.
     seed : int or numpy.random.Generator, default=0
 
     Returns
@@ -151,9 +194,12 @@ def activity_confidence(
     pandas.DataFrame
         One row per layer × snapshot: snapshot metadata (``snapshot``, ``kind``,
         ``epoch``, ``batch``, ``step``, ``progress``, ``label``), ``layer``,
-        ``activity``, ``measure``, ``n``, ``rho``, ``p_value`` (two-sided, independence),
-        ``ci_low``, ``ci_high``. ``rho`` is NaN when activity or confidence is constant
-        (e.g. a dead layer).
+        ``activity``, ``measure``, ``n``, ``rho``, ``p_value`` (two-sided, independence
+        of samples — valid within a snapshot, not for comparing snapshots), ``ci_low``,
+        ``ci_high`` and, with ``control``, ``rho_ctrl``, ``ci_low_ctrl``,
+        ``ci_high_ctrl``. ``rho`` is NaN when activity or confidence is constant (e.g. a
+        dead layer). The first row of each layer (usually the untrained state) is the
+        baseline every later value should be compared with.
     """
     import pandas as pd
 
@@ -169,19 +215,24 @@ def activity_confidence(
     idx = run.snapshot_index(snapshots)
     name, conf = confidence_values(run, measure, idx, caller)
     acts = {layer: _layer_activity(run, layer, idx, activity, threshold) for layer in layer_list}
+    control = check_bool("control", control, caller)
+    spread = _spread(run, idx) if control else None
     results = {layer: spearman(conf, acts[layer]) for layer in layer_list}
-    if n_boot:
-        weights = bootstrap_weights(run.n_samples, n_boot, rng)
-        low, high = _bootstrap_intervals(conf, acts, {k: v[0] for k, v in results.items()}, weights, ci)
-    else:
-        low = {layer: np.full(idx.size, np.nan) for layer in layer_list}
-        high = {layer: np.full(idx.size, np.nan) for layer in layer_list}
+    nan = np.full(idx.size, np.nan)
+    intervals = (_bootstrap_intervals(conf, acts, spread, bootstrap_weights(run.n_samples, n_boot, rng), ci)
+                 if n_boot else {})
     frame = run.snapshot_frame(idx)
-    table = pd.concat([frame.assign(layer=layer, activity=activity, measure=name, n=run.n_samples,
-                                    rho=results[layer][0], p_value=results[layer][1],
-                                    ci_low=low[layer], ci_high=high[layer])
-                       for layer in layer_list], ignore_index=True)
-    table.attrs.update(ci=ci, n_boot=n_boot, activity=activity, measure=name)
+    parts = []
+    for layer in layer_list:
+        cols = {"rho": results[layer][0], "p_value": results[layer][1]}
+        cols["ci_low"], cols["ci_high"] = intervals.get((layer, "rho"), (nan, nan))
+        if control:
+            r_cz, r_az = spearman(conf, spread)[0], spearman(acts[layer], spread)[0]
+            cols["rho_ctrl"] = partial_from_correlations(cols["rho"], r_cz, r_az)
+            cols["ci_low_ctrl"], cols["ci_high_ctrl"] = intervals.get((layer, "ctrl"), (nan, nan))
+        parts.append(frame.assign(layer=layer, activity=activity, measure=name, n=run.n_samples, **cols))
+    table = pd.concat(parts, ignore_index=True)
+    table.attrs.update(ci=ci, n_boot=n_boot, activity=activity, measure=name, control=control)
     return table
 
 
@@ -217,15 +268,11 @@ def neuron_correlation(
     check_measure(measure, caller)
     idx = run.snapshot_index(snapshots)
     name, conf = confidence_values(run, measure, idx, caller)
-    info = run.layer_info(layer)
-    n_neurons = int(info["n_neurons"])
+    n_neurons = run.layer_sizes[layer]
     zc = standardise(ranks(conf, 1), 1)  # (S, n)
-    chunk = max(1, CHUNK_BYTES // max(1, run.n_samples * n_neurons * 8 * 3))
-    rho = np.empty((idx.size, n_neurons))
-    for start in range(0, idx.size, chunk):
-        acts = run.read(info["array"], idx[start:start + chunk]).astype(np.float64)
-        za = standardise(ranks(acts, 1), 1)  # (s, n, N)
-        rho[start:start + chunk] = np.einsum("sn,snk->sk", zc[start:start + chunk], za)
+    acts = activation_blocks(run, layer, idx, whole="sample")
+    (rho,) = compute(acts.map_blocks(_block_rho, per_snapshot(acts, zc)[:, :, None], drop_axis=1,
+                                     dtype=np.float64, meta=np.empty((0, 0))))
     rho = np.clip(rho, -1.0, 1.0)
     coords = {**run.snapshot_coords(idx), "neuron": np.arange(n_neurons),
               "p_value": (("snapshot", "neuron"), p_values(rho, run.n_samples))}

@@ -14,8 +14,11 @@ Methods (``compute_layout(profiles, method=...)``)
     vectors orders neighbours exactly as cosine distance does), ``n_neighbors``
     capped at ``n - 1``. By default followed by ``refine`` (the paper's recipe for
     its applications: UMAP then force-directed spreading). umap-learn is imported
-    on first use, without TensorFlow; its first fit in a process spends ~10 s
-    compiling with numba -- call :func:`warm_up` early to pay that up front.
+    on first use, without TensorFlow (2-4 s). The first UMAP fit on a machine
+    compiles umap-learn's numba code (10-30 s, announced on stderr) into a disk
+    cache (``$NUMBA_CACHE_DIR``, else ``~/.cache/actconf/numba``); later processes
+    load it in a fraction of a second, with the same layouts. :func:`warm_up` pays
+    the import (and a first compilation) at a moment of your choosing.
 ``"som"``
     Self-organising placement (MiniSom): a square map of side ``floor(sqrt(n)) + 1``
     (13 x 13 for 128 neurons), sigma 1, learning rate 0.5, ``10 n`` iterations in
@@ -38,6 +41,15 @@ Methods (``compute_layout(profiles, method=...)``)
     layout (50 iterations).
 ``"random"``
     Uniform random positions: the baseline every method should beat.
+``"umap_pso"``
+    The TAM authors' ``UMAP_PSO`` pipeline as their public code runs it: UMAP
+    with umap-learn's defaults and the *Euclidean* metric on the profiles
+    themselves (not unit vectors), then their particle simulation (1000 steps of
+    a pairwise force that only repels within the unit square; its global term has
+    weight zero in their configurations). It spreads the points into an evenly
+    filled disc. Seeded (same seed, same positions); dead neurons are moved off the
+    origin so that they form one group of their own, as with every method here
+    (see :mod:`actconf.layout._pso`). Not refined by default.
 
 All positions are min-max normalised to ``[0, 1]`` per axis (an axis without any
 extent is set to 0.5).
@@ -82,6 +94,19 @@ neuron dead), no method has anything to work with: the neurons are placed on a
 square grid in index order, with a warning, and ``params["degenerate"]`` says so.
 One neuron sits at ``(0.5, 0.5)``. Positions are never NaN.
 
+Quality (``layout_quality``, ``compare_layouts``)
+-------------------------------------------------
+Smoothness of the maps in two definitions, ``quality="masked"`` (default) or
+``"paper"`` (or ``"both"``): actconf's measure treats blank pixels outside the
+convex hull as missing data and works on the values (scores ``resize_auc``,
+``blur_auc``; curves ``resize_mse``, ``blur_mse``); the authors' measure draws
+each map as their RGB figure, where blanks are white, and compares 8-bit pixels
+(``paper_resize_auc``, ``paper_blur_auc``; curves ``paper_resize_mse``,
+``paper_blur_mse``), optionally with their wrapping ``uint8`` arithmetic
+(``wraparound=True``). Plus trustworthiness, continuity, Spearman and kNN
+preservation. ``docs/layout-quality.md`` explains the difference and how the
+rankings of methods differ.
+
 Storage
 -------
 ``layout.save(run, name=...)`` writes ``<run>/layouts/<layer>/<name>.npz``
@@ -106,7 +131,9 @@ One module per job; everything public is imported here:
                        ``_embed`` (pca, tsne, mds), ``_graph`` hold them
 ``_coords``            normalising coordinates, square grids, seeds for libraries
 ``_refine``            the force-directed refinement
+``_pso``               ``"umap_pso"``: the authors' UMAP + particle simulation
 ``_quality``           :func:`layout_quality` (smoothness, neighbourhood scores)
+``_paper_quality``     the authors' smoothness measure (``quality="paper"``)
 ``_compare``           :func:`compare_layouts`
 =====================  =========================================================
 """
@@ -123,6 +150,8 @@ from ._graph import threshold_graph as threshold_graph
 from ._methods import METHODS
 from ._profiles import prepare as prepare
 from ._quality import MEASURES as MEASURES
+from ._quality import QUALITIES as QUALITIES
+from ._quality import SMOOTHNESS as SMOOTHNESS
 from ._quality import layout_quality
 from ._umap import import_umap as import_umap
 from ._value import LAYOUT_FORMAT as LAYOUT_FORMAT

@@ -3,8 +3,10 @@
 Each repeat lays out the same profiles with another seed (``redraw="seed"``) or
 new profiles from a random subsample of the probe samples (``redraw="inputs"``),
 with every method, and scores each layout with the measures of
-:func:`~actconf.layout.layout_quality` plus the two smoothness error curves. The
-result is a tidy DataFrame; :func:`actconf.plots.plot_layout_comparison` draws it.
+:func:`~actconf.layout.layout_quality` (smoothness by actconf's ``"masked"``
+measure, the authors' ``"paper"`` measure or both) plus the smoothness error
+curves. The result is a tidy DataFrame; :func:`actconf.plots.plot_layout_comparison`
+draws it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ._compute import compute_layout
 from ._from_run import layout_profiles
 from ._methods import METHODS
 from ._profiles import check_profiles, prepare
-from ._quality import quality_detail
+from ._quality import check_quality, quality_detail
 
 #: The methods :func:`compare_layouts` compares by default.
 DEFAULT_COMPARE: tuple[str, ...] = ("random", "graph", "som", "grid", "pca", "mds", "tsne", "umap", "umap+refine")
@@ -153,9 +155,10 @@ def _timed_layout(profiles: np.ndarray, spec: Mapping[str, Any], seed: int) -> t
 
 
 def _score_rows(base: dict[str, Any], positions: np.ndarray, dist: np.ndarray, profiles: np.ndarray,
-                seconds: float) -> list[dict[str, Any]]:
-    """The tidy rows of one layout: its two error curves, its scores and its time."""
-    scores, curves = quality_detail(positions, dist, profiles.T, k=10, resolution=100)
+                seconds: float, kinds: tuple[str, ...], wraparound: bool) -> list[dict[str, Any]]:
+    """The tidy rows of one layout: its error curves, its scores and its time."""
+    scores, curves = quality_detail(positions, dist, profiles.T, k=10, resolution=100, kinds=kinds,
+                                    wraparound=wraparound)
     rows = []
     for measure, (xs, ys) in curves.items():
         for x, y in zip(xs, ys, strict=True):
@@ -180,6 +183,8 @@ def compare_layouts(
     contrastive: bool = True,
     seed: int = 0,
     progress: bool = True,
+    quality: str = "masked",
+    wraparound: bool = False,
 ):
     """Compare layout methods over repeats, as in the TAM paper's evaluation.
 
@@ -207,15 +212,26 @@ def compare_layouts(
     seed : int, default=0
     progress : bool, default=True
         Show a tqdm progress bar.
+    quality : {"masked", "paper", "both"}, default="masked"
+        The smoothness measure(s), as in :func:`layout_quality`: actconf's
+        ``"masked"`` (blanks are missing data; the default, see there why), the TAM
+        authors' ``"paper"`` (blanks are white in an RGB figure) or both, computed
+        on the same layouts.
+    wraparound : bool, default=False
+        With the paper measure: its errors in wrapping 8-bit arithmetic, as the
+        authors computed them (see :func:`layout_quality`).
 
     Returns
     -------
     pandas.DataFrame
         Tidy: one row per ``method``, ``repeat``, ``measure``, ``param``:
         ``value``, plus the ``seed`` of the repeat. Measures: the error curves
-        ``resize_mse`` (``param`` = size in px) and ``blur_mse`` (``param`` = radius
-        in px), the scores of :func:`layout_quality` (``param`` NaN) and
-        ``seconds`` (time to compute the layout). Draw it with
+        (``param`` = size or radius in px) -- ``resize_mse``, ``blur_mse`` for
+        ``"masked"``, ``paper_resize_mse``, ``paper_blur_mse`` for ``"paper"`` --,
+        the scores of :func:`layout_quality` (``param`` NaN; ``resize_auc``,
+        ``blur_auc`` or ``paper_resize_auc``, ``paper_blur_auc``, and the four
+        neighbourhood scores) and ``seconds`` (time to compute the layout).
+        ``attrs`` holds ``redraw``, ``quality`` and ``wraparound``. Draw it with
         :func:`actconf.plots.plot_layout_comparison`.
     """
     import pandas as pd
@@ -228,6 +244,7 @@ def compare_layouts(
     subsample = check_float("subsample", subsample, caller, min_value=0.0, max_value=1.0, min_inclusive=False)
     seed = check_int("seed", seed, caller, min_value=0)
     progress = check_bool("progress", progress, caller)
+    kinds, wraparound = check_quality(quality, wraparound, caller)
     fixed, sampler = _profile_source(data, redraw, layer, by, snapshot, contrastive, caller)
 
     rows: list[dict[str, Any]] = []
@@ -240,10 +257,10 @@ def compare_layouts(
                 bar.set_postfix_str(f"{label}, repeat {r + 1}")
                 positions, seconds = _timed_layout(profiles, spec, seed + r)
                 base = {"method": label, "repeat": r, "seed": seed + r}
-                rows += _score_rows(base, positions, dist, profiles, seconds)
+                rows += _score_rows(base, positions, dist, profiles, seconds, kinds, wraparound)
                 bar.update(1)
     finally:
         bar.close()
     frame = pd.DataFrame(rows, columns=_COLUMNS)
-    frame.attrs["redraw"] = redraw
+    frame.attrs.update(redraw=redraw, quality=quality, wraparound=wraparound)
     return frame

@@ -32,12 +32,14 @@ _GRID_SOM_OPTIONS = {"sigma": 1.0, "learning_rate": 0.5, "iterations": None}
 
 
 def warm_up() -> float:
-    """Import umap-learn and compile its numba code now; return the seconds spent.
+    """Import umap-learn and load (or, the first time on this machine, compile) its numba code; return the seconds.
 
-    The first UMAP fit in a process costs ~10 s of compilation, later fits of a
-    few hundred neurons ~0.1-0.3 s. Call this early (e.g. while a model trains, or
-    at the top of a notebook) so that the first layout is quick. Calling it again is
-    free.
+    A fresh process pays 2-4 s to import umap-learn; the very first UMAP fit on a
+    machine also compiles umap-learn's numba code (10-30 s), which is then cached on
+    disk (:func:`~actconf.layout._umap.umap_cache_dir`) so that later processes load
+    it in ~0.3 s. Fits of a few hundred neurons then take ~0.1-0.3 s. Call this early
+    (e.g. at the top of a notebook) so that the first layout is quick. Calling it
+    again in the same process is free.
     """
     start = time.perf_counter()
     _umap.warm_up_umap()
@@ -78,6 +80,8 @@ def _check_option_value(key: str, value: Any, method: str, n: int, caller: str) 
         return check_int(key, value, caller, min_value=minimum, allow_none=True)
     if key in ("sigma", "learning_rate", "perplexity"):
         return check_float(key, value, caller, min_value=0.0, min_inclusive=False)
+    if key == "steps":
+        return check_int(key, value, caller, min_value=1)
     if key == "iterations":
         return check_int(key, value, caller, min_value=1, allow_none=True)
     if key == "max_iter":
@@ -168,7 +172,8 @@ def compute_layout(
         Compared by cosine distance; all-zero rows are *dead* (see the module notes).
     method : str, default="umap"
         One of ``"umap"``, ``"som"``, ``"grid"``, ``"tsne"``, ``"pca"``, ``"mds"``,
-        ``"graph"``, ``"random"`` (see the module docstring).
+        ``"graph"``, ``"random"``, ``"umap_pso"`` (the TAM authors' UMAP_PSO: see
+        the module docstring).
     refine : None, bool or dict, default=None
         Force-directed spreading after the method. ``None``: only after UMAP (the
         paper's recipe); a dict sets refine options (``steps=1000``,
@@ -186,7 +191,8 @@ def compute_layout(
         ``spread=0.25``; ``grid``: ``base="som"``, ``side`` (and the SOM's
         ``sigma``, ``learning_rate``, ``iterations``); ``tsne``: ``perplexity=30``,
         ``max_iter=1000``; ``mds``: ``max_iter=300``; ``graph``:
-        ``percentile=7.5``, ``iterations=50``.
+        ``percentile=7.5``, ``iterations=50``; ``umap_pso``: ``n_neighbors=15``,
+        ``min_dist=0.1``, ``steps=1000`` (of the authors' simulation).
 
     Returns
     -------

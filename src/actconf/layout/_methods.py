@@ -7,7 +7,8 @@ vectors, cosine and chord distances, the dead-neuron mask), a
 (n, 2) with the parameters it actually used; ``compute_layout`` normalises the
 coordinates to ``[0, 1]`` per axis afterwards. The methods live one family per
 module: ``_umap`` (UMAP), ``_som`` (SOM and grid), ``_embed`` (PCA, t-SNE, MDS),
-``_graph`` (threshold graph + springs); the random baseline is here.
+``_graph`` (threshold graph + springs), ``_pso`` (the authors' UMAP_PSO); the
+random baseline is here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from ._embed import mds_layout, pca_layout, tsne_layout
 from ._graph import graph_layout
 from ._profiles import Prepared
+from ._pso import umap_pso_layout
 from ._som import grid_layout, som_layout
 from ._umap import umap_layout
 
@@ -38,6 +40,7 @@ LAYOUT_FUNCTIONS = {
     "mds": mds_layout,
     "graph": graph_layout,
     "random": random_layout,
+    "umap_pso": umap_pso_layout,
 }
 
 #: Layout methods accepted by :func:`actconf.layout.compute_layout`.
@@ -53,4 +56,5 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "mds": {"max_iter": 300},
     "graph": {"percentile": 7.5, "iterations": 50},
     "random": {},
+    "umap_pso": {"n_neighbors": 15, "min_dist": 0.1, "steps": 1000},
 }

@@ -79,6 +79,7 @@ class Prepared:
     unit: np.ndarray  # (n, f) or (n, f + 1)
     dead: np.ndarray  # (n,) bool
     constant: np.ndarray  # (n,) bool: live profiles with one value in every column
+    profiles: np.ndarray | None = None  # (n, f) the validated profiles themselves (for "umap_pso")
 
     @property
     def n(self) -> int:
@@ -111,7 +112,7 @@ def prepare(profiles: np.ndarray) -> Prepared:
     constant = live & (spread <= 1e-12 * np.maximum(np.abs(x).max(axis=1), 1e-300))
     if x.shape[1] == 1:  # one group: every profile is "constant"; not worth flagging
         constant = np.zeros(len(x), dtype=bool)
-    return Prepared(unit=unit, dead=dead, constant=constant)
+    return Prepared(unit=unit, dead=dead, constant=constant, profiles=x)
 
 
 def n_distinct(unit: np.ndarray) -> int:

@@ -1,9 +1,12 @@
 """How good a layout is: the smoothness of its maps and how well it keeps neighbourhoods.
 
 :func:`layout_quality` is the public entry point (its docstring describes the
-measures); :func:`quality_detail` also returns the two error curves that
-:func:`actconf.layout.compare_layouts` reports. :data:`MEASURES` names the scores
-for figures (:func:`actconf.plots.plot_layout_comparison`).
+measures); :func:`quality_detail` also returns the error curves that
+:func:`actconf.layout.compare_layouts` reports. Smoothness comes in two
+definitions (``quality=``): actconf's ``"masked"`` measure, computed here, and the
+TAM authors' ``"paper"`` measure (:mod:`._paper_quality`). :data:`MEASURES` names
+the scores for figures (:func:`actconf.plots.plot_layout_comparison`),
+:data:`SMOOTHNESS` the scores and curves of each definition.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, param_error
+from .._validation import check_bool, check_int, check_option, param_error
+from ..errors import InvalidParameterError
 from ._profiles import check_profiles, prepare
 
 #: Downscaled sizes (px, for a 100 px map) and Gaussian radii (px) of the paper.
@@ -21,13 +25,37 @@ BLUR_RADII: tuple[int, ...] = tuple(range(2, 21, 2))
 
 #: measure -> (label, higher is better)
 MEASURES: dict[str, tuple[str, bool]] = {
-    "resize_auc": ("resize error AUC", False),
-    "blur_auc": ("blur error AUC", False),
+    "resize_auc": ("resize error AUC (masked)", False),
+    "blur_auc": ("blur error AUC (masked)", False),
+    "paper_resize_auc": ("resize error AUC (paper: RGB figure)", False),
+    "paper_blur_auc": ("blur error AUC (paper: RGB figure)", False),
     "trustworthiness": ("trustworthiness", True),
     "continuity": ("continuity", True),
     "spearman": ("Spearman ρ (distances)", True),
     "knn_preservation": ("kNN preservation", True),
 }
+
+#: The smoothness definitions ``quality=`` accepts ("both" computes both).
+QUALITIES: tuple[str, ...] = ("masked", "paper", "both")
+
+#: definition -> names of its (resize AUC, blur AUC, resize curve, blur curve)
+SMOOTHNESS: dict[str, tuple[str, str, str, str]] = {
+    "masked": ("resize_auc", "blur_auc", "resize_mse", "blur_mse"),
+    "paper": ("paper_resize_auc", "paper_blur_auc", "paper_resize_mse", "paper_blur_mse"),
+}
+
+
+def check_quality(quality: Any, wraparound: Any, caller: str) -> tuple[tuple[str, ...], bool]:
+    """``quality`` as the definitions to compute and ``wraparound`` as a bool (paper only)."""
+    quality = check_option("quality", quality, QUALITIES, caller)
+    wraparound = check_bool("wraparound", wraparound, caller)
+    kinds = ("masked", "paper") if quality == "both" else (quality,)
+    if wraparound and "paper" not in kinds:
+        raise InvalidParameterError(
+            f"{caller}: wraparound=True reproduces the 8-bit arithmetic of the paper's measure, but "
+            f"quality={quality!r} does not compute it. Pass quality='paper' (or 'both'), or drop wraparound."
+        )
+    return kinds, wraparound
 
 
 # --------------------------------------------------------------------------- smoothness
@@ -197,16 +225,29 @@ def distance_scores(profile_dist: np.ndarray, positions: np.ndarray, k: int) -> 
 
 
 def quality_detail(positions: np.ndarray, profile_dist: np.ndarray, values: np.ndarray, *, k: int,
-                   resolution: int) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Scalar scores and the two error curves of one layout."""
-    scores: dict[str, float] = {"resize_auc": np.nan, "blur_auc": np.nan}
+                   resolution: int, kinds: tuple[str, ...] = ("masked",),
+                   wraparound: bool = False) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Scalar scores and the error curves of one layout for the smoothness definitions ``kinds``.
+
+    Names follow :data:`SMOOTHNESS` (``"masked"``: ``resize_auc``/``resize_mse``, ...;
+    ``"paper"``: ``paper_resize_auc``/``paper_resize_mse``, ...).
+    """
+    from ._paper_quality import paper_curves
+
+    scores: dict[str, float] = {}
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     maps = render_maps(positions, values, resolution)
-    if maps is not None:
-        sizes, r_err, radii, b_err = smoothness_curves(maps, resolution=resolution)
-        curves = {"resize_mse": (sizes, r_err), "blur_mse": (radii, b_err)}
-        scores["resize_auc"] = curve_auc(r_err)
-        scores["blur_auc"] = curve_auc(b_err)
+    for kind in kinds:
+        resize_auc, blur_auc, resize_curve, blur_curve = SMOOTHNESS[kind]
+        scores[resize_auc] = scores[blur_auc] = np.nan
+        if maps is None:
+            continue
+        if kind == "masked":
+            sizes, r_err, radii, b_err = smoothness_curves(maps, resolution=resolution)
+        else:
+            sizes, r_err, radii, b_err = paper_curves(maps, values, wraparound=wraparound)
+        curves[resize_curve], curves[blur_curve] = (sizes, r_err), (radii, b_err)
+        scores[resize_auc], scores[blur_auc] = curve_auc(r_err), curve_auc(b_err)
     scores.update(distance_scores(profile_dist, positions, k))
     return scores, curves
 
@@ -219,6 +260,8 @@ def layout_quality(
     values: Any = None,
     k: int = 10,
     resolution: int = 100,
+    quality: str = "masked",
+    wraparound: bool = False,
 ) -> dict[str, float]:
     """How well a layout arranges its neurons: smoothness of the maps and neighbourhoods.
 
@@ -235,35 +278,59 @@ def layout_quality(
         Neighbourhood size for trustworthiness, continuity and kNN preservation
         (capped at ``ceil(n / 2) - 1``).
     resolution : int, default=100
-        Map size in pixels (the paper's 100).
+        Interpolation grid in pixels (the paper's 100).
+    quality : {"masked", "paper", "both"}, default="masked"
+        Which smoothness measure: actconf's ``"masked"`` (scores ``resize_auc``,
+        ``blur_auc``), the TAM authors' ``"paper"`` (``paper_resize_auc``,
+        ``paper_blur_auc``) or both. See the notes and ``docs/layout-quality.md``.
+    wraparound : bool, default=False
+        Only with ``quality="paper"``/``"both"``: compute the paper measure's squared
+        errors in 8-bit integers that wrap around modulo 256, as the authors' code
+        did (a difference of 16 scores 0), to reproduce their numbers. Off, errors
+        are exact.
 
     Returns
     -------
     dict of str to float
-        ``resize_auc``, ``blur_auc`` (lower is better); ``trustworthiness``,
+        The smoothness scores of ``quality`` (lower is better); ``trustworthiness``,
         ``continuity``, ``spearman``, ``knn_preservation`` (higher is better).
         NaN where undefined: smoothness needs 3 neurons not on one line;
         the others need 3 neurons.
 
     Notes
     -----
-    *Smoothness* (the TAM paper's measure) is computed on the rendered map arrays
-    (``TopoRenderer``, linear interpolation, blank outside the convex hull).
-    Values are divided by the largest absolute value over all maps, so scores do
-    not depend on the activation scale. Each map is (a) down-scaled to 55, 50, ...,
-    10 px and up-scaled back (bilinear with antialiasing) and (b) blurred with a
-    Gaussian of standard deviation 2, 4, ..., 20 px (sizes and radii scale with
+    Both smoothness measures interpolate each map linearly over the convex hull
+    (``TopoRenderer``, ``resolution`` pixels square), change it -- (a) down-scale
+    and up-scale back, (b) blur -- at 10 strengths and average the squared error
+    against the map over maps; each score is the area under its error curve over
+    the 10 steps (trapezoidal rule, unit spacing). A smooth map changes little:
+    lower is better.
+
+    ``"masked"`` (actconf's measure, the default) works on the values: they are
+    divided by the largest absolute value over all maps, down-scaled to 55, 50, ...,
+    10 px and back (bilinear with antialiasing) and blurred with a Gaussian of
+    standard deviation 2, 4, ..., 20 px (sizes and radii scale with
     ``resolution / 100``). Blank pixels outside the convex hull are *missing
-    data*, not zeros: resizing and blurring are normalised convolutions over the
-    drawn pixels (filter ``map * mask`` and ``mask``, divide), and the squared
-    error is averaged over the drawn pixels only. So a constant map scores 0 and
-    the hull's shape and size do not enter the score. (The paper measured its
-    rendered images, where blank is white, i.e. 0 on the symmetric diverging
-    scale; that mixes the hull's outline into the score: values near the hull
-    edge are blurred towards 0, and layouts are punished for strong activity at
-    their border.) Errors are averaged over maps; each score is the area under its
-    error curve over the 10 steps (trapezoidal rule, unit spacing). A smooth map
-    changes little when resized or blurred: lower is better.
+    data*: resizing and blurring are normalised convolutions over the drawn pixels
+    (filter ``map * mask`` and ``mask``, divide), and the error is averaged over
+    the drawn pixels only. So a constant map scores 0, and the hull's shape and
+    size do not enter the score.
+
+    ``"paper"`` is the authors' definition (:mod:`actconf.layout._paper_quality`):
+    each map is drawn as their RGB figure (``'bwr'``, limits ``±max|value|``,
+    200 dpi, about 300 x 300 px) in which blank pixels are *white*, the colour of
+    0; the figure is down-scaled to 55, ..., 10 px and back with Pillow's bicubic
+    resampling and blurred with Pillow's ``GaussianBlur`` of radius 2, ..., 20 px;
+    errors are the mean over pixels and channels of squared 8-bit differences.
+    White blanks mix the hull's outline into the score (values near the edge are
+    blurred towards 0, strong activity at the border is punished) and its sizes
+    and radii act on a 3x larger image than the masked measure's.
+
+    ``"masked"`` is the default because it judges what a layout is responsible
+    for -- how values vary between neighbouring neurons -- and not the outline of
+    the point cloud or the colour scale; ``"paper"`` is there to reproduce and
+    compare with the authors' numbers. The two rank methods differently (see
+    ``docs/layout-quality.md``).
 
     *Trustworthiness* and *continuity* (Venna & Kaski, 2001) penalise layout
     neighbours that are not profile neighbours, and profile neighbours that are
@@ -285,8 +352,10 @@ def layout_quality(
     vals = arr.T if values is None else _check_values(values, n, caller)
     k = check_int("k", k, caller, min_value=1)
     resolution = check_int("resolution", resolution, caller, min_value=20)
+    kinds, wraparound = check_quality(quality, wraparound, caller)
     prep = prepare(arr)
-    scores, _ = quality_detail(pos, prep.cosine(), vals, k=k, resolution=resolution)
+    scores, _ = quality_detail(pos, prep.cosine(), vals, k=k, resolution=resolution, kinds=kinds,
+                               wraparound=wraparound)
     return scores
 
 

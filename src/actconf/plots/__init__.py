@@ -15,6 +15,7 @@ module                 owns
 ``_figure``            :func:`new_figure` and the ``ax=``/``fig=`` convention
 ``_explorer``          the static parts of the explorer's figures (:mod:`actconf.widgets`)
 ``_stats``             statistics figures (correlations, bins, confidence, calibration)
+``_claims``            the paper's claim: every statement over training with baseline and verdict
 ``_layouts``           layout figures (method comparison, one map under several layouts)
 ``_run``               learning curves, :func:`pick_snapshots`
 =====================  =====================================================================
@@ -28,6 +29,8 @@ for :mod:`actconf.widgets` and :mod:`actconf.animate` (not for users; it may cha
 """
 
 # named internal API: re-exported with "as" (see the module docstring), not in __all__
+from ._claims import *  # noqa: F403
+from ._claims import __all__ as _claims_all
 from ._explorer import CorrelationSeries as CorrelationSeries
 from ._explorer import correlation_figure as correlation_figure
 from ._explorer import correlation_frames as correlation_frames
@@ -57,4 +60,4 @@ from ._style import MapStyle
 from ._style import grid_limits as grid_limits
 from ._style import style_with_aliases as style_with_aliases
 
-__all__ = ["MapStyle", *_layouts_all, *_maps_all, *_run_all, *_stats_all]
+__all__ = ["MapStyle", *_claims_all, *_layouts_all, *_maps_all, *_run_all, *_stats_all]

@@ -64,12 +64,15 @@ def plot_layout_comparison(frame: Any, *, measures: Sequence[str] | None = None,
     nrows = 1 + (len(scalar) + ncols - 1) // ncols
     fig = figure_for(fig, (12, 3.3 * nrows), caller)
     grid = fig.add_gridspec(nrows, ncols)
+    # the masked measure's curves; the paper measure's when only those were computed (quality="paper")
+    paper = "resize_mse" not in set(frame["measure"]) and "paper_resize_mse" in set(frame["measure"])
+    prefix, note = ("paper_", ", paper measure") if paper else ("", "")
     ax = fig.add_subplot(grid[0, 0])
-    _curve_panel(ax, frame, "resize_mse", colours, "down-scaled to (px), then up-scaled", invert=True)
-    ax.set_title("error after down-/up-scaling (lower = smoother)", fontsize=10)
+    _curve_panel(ax, frame, prefix + "resize_mse", colours, "down-scaled to (px), then up-scaled", invert=True)
+    ax.set_title(f"error after down-/up-scaling (lower = smoother{note})", fontsize=10)
     ax = fig.add_subplot(grid[0, 1])
-    _curve_panel(ax, frame, "blur_mse", colours, "Gaussian blur radius (px)", invert=False)
-    ax.set_title("error after blurring (lower = smoother)", fontsize=10)
+    _curve_panel(ax, frame, prefix + "blur_mse", colours, "Gaussian blur radius (px)", invert=False)
+    ax.set_title(f"error after blurring (lower = smoother{note})", fontsize=10)
     for j, measure in enumerate(scalar):
         _violin_panel(fig.add_subplot(grid[1 + j // ncols, j % ncols]), frame, measure, colours)
     handles = [Line2D([], [], color=colours[m], lw=2, label=m) for m in methods]

@@ -38,7 +38,8 @@ _X_LABELS = {"step": "training step", "progress": "epochs", "snapshot": "snapsho
 _METRIC_LABELS = {
     "strength": "strength (mean |NAP|)",
     "mean_activation": "mean activation",
-    "distinctness": "distinctness (cosine distance)",
+    "distinctness": "distinctness (split-half cosine distance)",
+    "distinctness_plain": "distinctness (plain cosine distance)",
     "accuracy": "accuracy",
     "mean_confidence": "mean confidence",
     "ece_width": "ECE (equal width)",
@@ -101,10 +102,15 @@ def plot_correlation(
     x: str = "step",
     ax: Any = None,
     title: str | None = None,
+    control: bool = True,
 ):
     """Sample-level Spearman correlation of confidence and activity over training.
 
-    One line per layer with its bootstrap confidence band.
+    One line per layer with its bootstrap confidence band; a dashed horizontal line at
+    the layer's first (untrained) value, the baseline every later value is compared
+    with; and, when the table has them (``activity_confidence(control=True)``), the
+    scale-controlled correlation (partialled on the logit spread) as a dotted line
+    with its own band.
 
     Parameters
     ----------
@@ -115,6 +121,8 @@ def plot_correlation(
     ax : matplotlib Axes, optional
         Draw here (default: a new figure).
     title : str, optional
+    control : bool, default=True
+        Draw the scale-controlled correlation when the table has it.
 
     Returns
     -------
@@ -128,25 +136,34 @@ def plot_correlation(
     fig, ax = axes_for(ax, (6.0, 3.6), caller)
     layers = list(dict.fromkeys(table["layer"]))
     colors = sns.color_palette("colorblind", len(layers))
+    ctrl = control and "rho_ctrl" in table.columns
     for layer, color in zip(layers, colors, strict=True):
         sub = table[table["layer"] == layer].sort_values(x)
         ax.fill_between(sub[x], sub["ci_low"], sub["ci_high"], color=color, alpha=0.25, lw=0)
         ax.plot(sub[x], sub["rho"], color=color, lw=1.6, marker="o" if len(sub) <= 30 else None, ms=3,
-                label=layer)
+                label=f"{layer}: raw" if ctrl else layer)
+        if ctrl:
+            ax.fill_between(sub[x], sub["ci_low_ctrl"], sub["ci_high_ctrl"], color=color, alpha=0.12, lw=0)
+            ax.plot(sub[x], sub["rho_ctrl"], color=color, lw=1.4, ls=":", label=f"{layer}: controlled for logit spread")
+        first = sub.sort_values("snapshot")["rho"].iloc[0] if "snapshot" in sub else sub["rho"].iloc[0]
+        if np.isfinite(first):
+            ax.axhline(first, color=color, lw=0.9, ls="--", alpha=0.8)
     ax.axhline(0, color="0.3", lw=0.8)
     _epoch_marks(ax, table, x)
     ax.set_xlabel(_X_LABELS[x])
     activity = table["activity"].iloc[0] if "activity" in table else "activity"
     measure = table["measure"].iloc[0] if "measure" in table else "confidence"
     ax.set_ylabel(f"Spearman ρ ({measure} vs {activity})")
-    lo = float(np.nanmin(table[["ci_low", "rho"]].to_numpy(dtype=float), initial=0))
-    hi = float(np.nanmax(table[["ci_high", "rho"]].to_numpy(dtype=float), initial=0))
+    cols = ["ci_low", "rho", "ci_high"] + (["ci_low_ctrl", "rho_ctrl", "ci_high_ctrl"] if ctrl else [])
+    lo = float(np.nanmin(table[cols].to_numpy(dtype=float), initial=0))
+    hi = float(np.nanmax(table[cols].to_numpy(dtype=float), initial=0))
     ax.set_ylim(min(-0.1, lo - 0.05), max(0.1, hi + 0.05))
     ci = table.attrs.get("ci")
-    band = f" (band: {ci * 100:.0f}% bootstrap CI)" if ci else ""
-    ax.set_title(title if title is not None else "Confidence vs layer activity per sample" + band, fontsize=10)
-    if len(layers) > 1:
-        ax.legend(title="layer", fontsize=8, title_fontsize=8, frameon=False)
+    band = f"; bands: {ci * 100:.0f}% bootstrap CI" if ci else ""
+    ax.set_title(title if title is not None else
+                 f"Confidence vs layer activity per sample\n(dashed: untrained state{band})", fontsize=10)
+    if len(layers) > 1 or ctrl:
+        ax.legend(fontsize=7.5, frameon=False, loc="best")
     sns.despine(ax=ax)
     return fig
 
@@ -163,7 +180,8 @@ def plot_bin_statistics(
     """Strength and distinctness per confidence bin over training.
 
     One panel per metric; one line per confidence bin, coloured from low (light) to high
-    (dark) confidence.
+    (dark) confidence; a dashed line at the untrained value (the first snapshot's mean
+    over bins), the baseline of every change.
 
     Parameters
     ----------
@@ -206,12 +224,16 @@ def plot_bin_statistics(
     palette = sns.color_palette("rocket_r", len(bins) + 1)[1:]  # low confidence light ... high dark
     fig = figure_for(fig, (4.2 * len(metrics) + 1.0, 3.5), caller)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    first = sub["snapshot"].min()
     for ax, metric in zip(axes, metrics, strict=True):
         for (b, label), color in zip(bins.itertuples(index=False), palette, strict=True):
             line = sub[sub["bin_index"] == b].sort_values(x)
             if line[metric].notna().any():
                 ax.plot(line[x], line[metric], color=color, lw=1.5, label=label,
                         marker="o" if len(line) <= 30 else None, ms=2.5)
+        baseline = sub.loc[sub["snapshot"] == first, metric].mean()
+        if np.isfinite(baseline):
+            ax.axhline(baseline, color="0.35", lw=0.9, ls="--", label="untrained (mean over bins)")
         _epoch_marks(ax, sub, x)
         ax.set_xlabel(_X_LABELS[x])
         ax.set_ylabel(_METRIC_LABELS.get(metric, metric))

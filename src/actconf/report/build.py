@@ -155,6 +155,20 @@ def write_page(path: Path, sections: list[Section], run: Any, seconds: float) ->
 
 
 # --------------------------------------------------------------------------- the report
+def check_replicates(run: Any, replicates: Any) -> list[Any]:
+    """Replicate runs (opened), checked to be of the run's configuration."""
+    from ..analysis import check_runs
+
+    if replicates is None:
+        return []
+    if isinstance(replicates, str | os.PathLike) or not isinstance(replicates, list | tuple):
+        raise param_error("replicates", CALLER, "None or a list of runs (or run directories)",
+                          type(replicates).__name__)
+    others = [check_run(r, CALLER, allow_path=True) for r in replicates]
+    check_runs([run, *others], CALLER)
+    return others
+
+
 def build_report(
     run: Any,
     layer: str | None = None,
@@ -167,6 +181,7 @@ def build_report(
     out: str | os.PathLike | None = None,
     progress: bool = True,
     seed: int = 0,
+    replicates: Any = None,
 ) -> Path:
     """Write the run's HTML report; return its path.
 
@@ -193,7 +208,7 @@ def build_report(
         of being right; the run must hold its data: logits for ``"temperature"``,
         MC-dropout passes for ``"mc_dropout"``).
     compare : bool, default=True
-        Include the paper's layout-method comparison (3 repeats per method).
+        Include the paper's layout-method comparison (2 seeds per method; the full comparison is notebook 03's).
     animation : bool, default=True
         Include a GIF of the maps per confidence bin over all snapshots.
     out : path-like, optional
@@ -201,6 +216,10 @@ def build_report(
     progress : bool, default=True
         Show a progress bar over the report's sections.
     seed : int, default=0
+    replicates : list of Run or path-like, optional
+        Runs of the same configuration trained with other seeds. The findings then
+        test the claim across ``[run, *replicates]`` (each run one replicate; see
+        docs/statistics.md); maps, calibration and the other sections show ``run``.
 
     Returns
     -------
@@ -223,6 +242,7 @@ def build_report(
     compare, animation, progress = (check_bool(name, value, CALLER) for name, value in
                                     (("compare", compare), ("animation", animation), ("progress", progress)))
     seed = check_int("seed", seed, CALLER, min_value=0)
+    replicates = check_replicates(run, replicates)
     target = check_out(out, run)
 
     builders = page_builders(animation=animation)
@@ -232,7 +252,7 @@ def build_report(
         ctx = ReportContext(run=run, layer=layer, measure=measure, seed=seed, folder=folder, compare=compare,
                             layout=layout if layout is not None else ensure_layout(run, layer, method=method,
                                                                                     seed=seed, save=False),
-                            layout_given=layout is not None)
+                            layout_given=layout is not None, replicates=replicates)
         bar.update()
         sections = []
         for builder in builders:

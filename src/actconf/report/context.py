@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,9 @@ class ReportContext:
         Include the layout-method comparison.
     layout_given : bool
         The caller passed ``layout`` (it was neither loaded nor computed here).
+    replicates : list of Run
+        Runs of the same configuration with other seeds; the findings test the claim
+        across ``[run, *replicates]`` (the run is the unit of replication).
     """
 
     run: Any
@@ -46,6 +49,7 @@ class ReportContext:
     folder: Path
     compare: bool = True
     layout_given: bool = False
+    replicates: list[Any] = field(default_factory=list)
 
     @property
     def figures(self) -> Path:
@@ -86,9 +90,21 @@ class ReportContext:
         return {label: calibration(self.run, measure=m)
                 for label, m in CALIBRATION_MEASURES.items() if m in available}
 
+    @property
+    def runs(self) -> list[Any]:
+        """The run and its replicates: the runs the findings are about."""
+        return [self.run, *self.replicates]
+
     @cached_property
     def claims(self) -> Any:
         """The paper's claim, part by part, with verdicts (:func:`actconf.analysis.claim_summary`)."""
         from ..analysis import claim_summary
 
-        return claim_summary(self.run, measure=self.measure, seed=self.seed, n_boot=500, n_permutations=1000)
+        return claim_summary(self.runs, measure=self.measure, seed=self.seed, n_boot=500)
+
+    @cached_property
+    def trajectories(self) -> Any:
+        """Every statement's statistic over training (:func:`actconf.analysis.statement_trajectories`)."""
+        from ..analysis import statement_trajectories
+
+        return statement_trajectories(self.runs, measure=self.measure, seed=self.seed)

@@ -30,7 +30,7 @@ from .page import (
 
 CLAIM = "activity becomes stronger and more distinct both with training time and with confidence"
 COMPARED_METHODS = ["random", "pca", "som", "umap", "umap+refine"]
-CLAIM_COLUMNS = ("layer", "claim", "rho", "p_value", "ci_low", "ci_high", "n", "verdict")
+CLAIM_COLUMNS = ("layer", "claim", "untrained", "final", "effect", "ci_low", "ci_high", "p", "test", "verdict")
 SNAPSHOT_COLUMNS = ("label", "kind", "step", "progress", "loss", "accuracy", "val_loss", "val_accuracy")
 
 
@@ -47,30 +47,51 @@ def page_builders(*, animation: bool = True) -> list[Callable[[ReportContext], S
 
 
 # --------------------------------------------------------------------------- findings
-def _overall(n_supported: int, n_parts: int) -> tuple[str, ...]:
+def _overall(n_supported: int, n_parts: int, n_runs: int) -> tuple[str, ...]:
+    who = "This run" if n_runs == 1 else f"These {n_runs} runs"
     if n_supported == n_parts:
-        return ("This run ", Strong("supports"), " the paper's claim in every part")
+        return (f"{who} ", Strong("support" if n_runs > 1 else "supports"), " the paper's claim in every part")
     if n_supported == 0:
-        return ("This run does ", Strong("not"), " support the paper's claim in any part")
-    return ("This run supports ", Strong(f"{n_supported} of {n_parts}"), " parts of the paper's claim")
+        return (f"{who} ", Strong("do not" if n_runs > 1 else "does not"), " support the paper's claim in any part")
+    verb = "support" if n_runs > 1 else "supports"
+    return (f"{who} {verb} ", Strong(f"{n_supported} of {n_parts}"), " parts of the paper's claim")
+
+
+def _claim_rows(claims) -> object:
+    table = claims.rename(columns={"p_text": "p"})
+    return table[[c for c in CLAIM_COLUMNS if c in table]]
 
 
 def findings_section(ctx: ReportContext) -> Section:
-    """The verdict on the paper's claim, part by part, and the state at the end of training."""
+    """The verdict on the paper's claim, part by part, what the runs can show, and the end of training."""
+    from .. import plots
+
     claims = ctx.claims
+    n_runs = claims.attrs["n_runs"]
     n_sup = int((claims["verdict"] == "supported").sum())
-    banner = Text((*_overall(n_sup, len(claims)), f': "{CLAIM}" (measure: {ctx.measure}).'), style="verdict")
+    banner = Text((*_overall(n_sup, len(claims), n_runs), f': "{CLAIM}" (measure: {ctx.measure}; every part '
+                   "measured as its change from the untrained state)."), style="verdict")
+    scope = Text((claims.attrs["note"],))
     verdicts = Verdicts(tuple(Verdict(str(r.verdict), str(r.claim), str(r.layer), str(r.evidence))
                               for r in claims.itertuples()))
+    figures = [ctx.figure(
+        plots.plot_claims(claims, ctx.trajectories, layer=layer, x="progress"), f"claims_{layer}.png",
+        f"{layer}: every part of the claim over training" + (" (thin lines: runs, thick: their mean)"
+                                                              if n_runs > 1 else "")
+        + "; dashed: the untrained state, the baseline of every change; title: verdict, change and p-value. "
+        "Strength: mean |NAP|; distinctness: split-half cosine distance between class NAPs (zero for noise); "
+        "confidence groups: equal-count fifths per snapshot; ρ controlled: partial rank correlation given the "
+        "logit spread, which sharpens the softmax whatever the weights learned.")
+        for layer in dict.fromkeys(claims["layer"])]
     final = ctx.calibrations["max softmax (paper)"].iloc[-1]
     end = Text((
         f"At the end of training ({ctx.final_label}) the probe accuracy is "
         f"{final.get('accuracy', np.nan):.3f}, the mean confidence {final.get('mean_confidence', np.nan):.3f} "
-        f"and the ECE {final.get('ece_width', np.nan):.3f}. Trend p-values treat the snapshots of one run as "
-        "exchangeable and so overstate significance; compare across seeds before concluding.",
+        f"and the ECE {final.get('ece_width', np.nan):.3f}"
+        + (" (this run; the maps below are of this run)." if n_runs > 1 else "."),
     ))
-    table = frame_table(claims[[c for c in CLAIM_COLUMNS if c in claims]], collapsed="claim table")
-    return Section("findings", "Findings", [banner, verdicts, end, table])
+    table = frame_table(_claim_rows(claims), collapsed="claim table")
+    return Section("findings", "Findings", [banner, scope, verdicts, *figures, end, table])
 
 
 # --------------------------------------------------------------------------- training, confidence
@@ -107,6 +128,12 @@ def confidence_section(ctx: ReportContext) -> Section:
 
 
 # --------------------------------------------------------------------------- layout
+#: Repeats per method of the report's layout comparison: enough to show each method's
+#: spread next to the gaps between methods; the full comparison (all methods, input
+#: re-draws, 10+ repeats) is notebook 03's (``compare_layouts(run, repeats=10, redraw="inputs")``).
+COMPARE_REPEATS = 2
+
+
 def layout_section(ctx: ReportContext) -> Section:
     """The layout's provenance and quality; with ``ctx.compare`` the paper's method comparison."""
     from .. import layout as layout_mod
@@ -118,18 +145,24 @@ def layout_section(ctx: ReportContext) -> Section:
         f" ({ctx.layout_origin}); profiles: contrastive class NAPs at the final snapshot, cosine distances. "
         "One layout serves every snapshot.",
     ))
-    quality = layout_mod.layout_quality(layout, np.asarray(layout_mod.layout_profiles(ctx.run, ctx.layer)))
+    profiles = np.asarray(layout_mod.layout_profiles(ctx.run, ctx.layer))
+    quality = layout_mod.layout_quality(layout, profiles)
     table = Table(rows=tuple((k, f"{v:.3f}") for k, v in quality.items()), columns=("quality measure", "value"))
-    note = Text(("resize/blur AUC: the TAM paper's smoothness (lower is better); trustworthiness, "
-                 "continuity, Spearman and kNN preservation: neighbourhoods kept (higher is better).",))
+    note = Text(("resize/blur AUC: actconf's masked smoothness — the error after down-/up-scaling and "
+                 "blurring each map, blanks outside the hull treated as missing data (lower is better; the TAM "
+                 "authors' own measure scores their rendered images, where blank is white, and ranks methods "
+                 "differently: see docs/layout-quality.md); trustworthiness, continuity, Spearman and kNN "
+                 "preservation: neighbourhoods kept (higher is better).",))
     blocks = [about, table, note]
     if ctx.compare:
-        frame = layout_mod.compare_layouts(ctx.run, layer=ctx.layer, repeats=3, seed=ctx.seed, progress=False,
+        # the same profiles as above (compare_layouts would compute them again from the run)
+        frame = layout_mod.compare_layouts(profiles, repeats=COMPARE_REPEATS, seed=ctx.seed, progress=False,
                                            methods=COMPARED_METHODS)
         blocks.append(ctx.figure(
             plots.plot_layout_comparison(frame), "layout_comparison.png",
-            "Layout methods compared as in the TAM paper (3 repeats each): map error after "
-            "down-/up-scaling and blurring (lower = smoother maps) and neighbourhood scores."))
+            f"Layout methods compared as in the TAM paper ({COMPARE_REPEATS} seeds each): map error after "
+            "down-/up-scaling and blurring (lower = smoother maps) and neighbourhood scores. The full "
+            "comparison (every method, re-drawn probe samples, more repeats) is notebook 03's."))
     return Section("layout", "Neuron layout", blocks, nav="Layout")
 
 
@@ -306,21 +339,25 @@ def animation_section(ctx: ReportContext) -> Section:
 
 # --------------------------------------------------------------------------- statistics
 def statistics_section(ctx: ReportContext) -> Section:
-    """Sample-level activity–confidence correlation, and strength/distinctness per confidence bin and layer."""
+    """Sample-level activity–confidence correlation (raw and controlled), and statistics per confidence group."""
     from .. import analysis, plots
 
     run = ctx.run
     corr = analysis.activity_confidence(run, measure=ctx.measure, seed=ctx.seed, n_boot=500)
     figures = [ctx.figure(
         plots.plot_correlation(corr, x="progress"), "correlation.png",
-        "Sample-level Spearman correlation between a sample's confidence and its layer activity "
-        "(mean activation), with a 95% bootstrap interval, over training.")]
+        "Sample-level Spearman correlation between a sample's confidence and its layer activity (mean "
+        "activation) over training, with 95% bootstrap intervals (over probe samples, within each snapshot). "
+        "Dashed: the untrained state — the relation a network has before learning anything, because larger "
+        "activations give larger logits and a sharper softmax. Dotted: the same correlation controlled for "
+        "that scale (partialled on the logit spread).")]
     bins = analysis.bin_statistics(run, measure=ctx.measure)
     for layer in run.layers:
         figures.append(ctx.figure(
             plots.plot_bin_statistics(bins, layer=layer, x="progress"), f"bins_{layer}.png",
-            f"{layer}: strength (mean |NAP|) and distinctness (mean pairwise cosine "
-            "distance between class NAPs) per confidence bin over training."))
+            f"{layer}: strength (mean |NAP|) and distinctness (split-half mean pairwise cosine distance between "
+            "class NAPs: zero when classes do not differ, however small a group) per confidence fifth "
+            "(equal-count groups recomputed at every snapshot) over training; dashed: the untrained state."))
     return Section("stats", "Activity and confidence", figures, nav="Statistics")
 
 
