@@ -165,7 +165,7 @@ def test_same_colour_convention_as_the_static_grid(pos, tmp_path):
 
     from actconf.plots import plot_map_grid
 
-    nap = np.abs(make_naps(by="class", snapshots=2))
+    nap = np.abs(synthetic_naps(by="class", n_snapshots=2))
     nap[0] = 0.0
     nap[1] = float(nap.max()) if float(nap.max()) > 0 else 1.0
     static = plot_map_grid(nap, pos, rows="snapshot").axes[0].images[-1]
