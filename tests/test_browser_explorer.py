@@ -20,11 +20,10 @@ import os
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 
 from actconf import _browser
-from actconf.testing import write_synthetic_run
+from actconf.testing import synthetic_arrays, write_synthetic_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,24 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 WHY_NOT = _browser.browser_available()
 if WHY_NOT and os.environ.get("ACTCONF_REQUIRE_BROWSER") != "1":
     pytest.skip(f"no browser here: {WHY_NOT}", allow_module_level=True)
-
-
-def tiny_arrays(n_snap=6, n_samples=120, n_classes=4, sizes=(24, 12), seed=0):
-    """Activations that grow with training and confidence (as in test_widgets), small."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n_samples) % n_classes
-    protos = {f"dense{'_' + str(i) if i else ''}": rng.random((n_classes, n)) for i, n in enumerate(sizes)}
-    acts = {name: [] for name in protos}
-    logits = []
-    for s in range(n_snap):
-        t = s / (n_snap - 1)
-        z = rng.normal(0, 1, (n_samples, n_classes)) + 5 * t * np.eye(n_classes)[labels] * rng.random((n_samples, 1))
-        logits.append(z)
-        conf = (np.exp(z) / np.exp(z).sum(1, keepdims=True)).max(1)
-        for name, proto in protos.items():
-            acts[name].append((0.3 + 2 * t * conf[:, None]) * proto[labels] + 0.2 * rng.random(proto[labels].shape))
-    return dict(activations={k: np.stack(v) for k, v in acts.items()}, labels=labels, logits=np.stack(logits),
-                logs=[{"accuracy": 0.2 + 0.7 * s / n_snap} for s in range(n_snap)])
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +46,7 @@ def notebook_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab-root")
     from actconf.layout import layout_from_run
 
-    run = write_synthetic_run(root / "run", **tiny_arrays())
+    run = write_synthetic_run(root / "run", **synthetic_arrays(n_samples=120, n_classes=4, sizes=(24, 12)))
     for layer in run.layers:  # saved layouts: the explorer loads them (no UMAP in the kernel)
         layout_from_run(run, layer, method="pca").save(run)
     _browser.explorer_notebook(root / "explorer.ipynb", run.path, by="class")
@@ -113,7 +94,7 @@ def test_controls_keys_and_play_change_the_frame(session, artifacts):
         assert page.locator(selector).is_visible(), selector
     assert page.locator(".ac-group").all_inner_texts() == ["class", "confidence", "correct / wrong",
                                                             "class × confidence"]
-    assert frame(s) == 5 and page.locator(".ac-snapshot").inner_text() == "epoch 5"
+    assert frame(s) == 5 and page.locator(".ac-snapshot").inner_text() == "epoch 3"  # initial, 2 batches, 3 epochs
     page.locator(".ac-slider").focus()
     latencies, before = [], maps_pixels(s)
     for expected in (4, 3, 2, 1, 0):

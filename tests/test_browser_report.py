@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from actconf import _browser
-from report_helpers import N_SNAPSHOTS, make_run
+from actconf.testing import report_arrays, write_synthetic_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,12 +36,13 @@ def artifacts(tmp_path_factory):
 def report(tmp_path_factory):
     from actconf.report import build_report
 
-    run = make_run(tmp_path_factory.mktemp("report-browser") / "run")
-    return build_report(run, method="pca", compare=False, progress=False)
+    run = write_synthetic_run(tmp_path_factory.mktemp("report-browser") / "run", **report_arrays())
+    return build_report(run, method="pca", compare=False, progress=False), run.n_snapshots
 
 
 @pytest.fixture(scope="module")
 def page(report, artifacts):
+    report, _ = report
     with _browser.Browser(width=1280, height=900) as chromium:
         page, log = chromium.page()
         page.goto(report.as_uri())
@@ -68,8 +69,9 @@ def test_every_image_loads_at_its_natural_size(page, artifacts):
     page.screenshot(path=str(artifacts / "02-maps.png"))
 
 
-def test_sliders_change_the_frame(page, artifacts):
+def test_sliders_change_the_frame(page, report, artifacts):
     page, _ = page
+    n_snapshots = report[1]
     sliders = page.locator("figure.slider")
     assert sliders.count() == 3
     for k in range(3):
@@ -77,10 +79,10 @@ def test_sliders_change_the_frame(page, artifacts):
         img = figure.locator("img.slider-frame")
         last = img.get_attribute("src")
         label = figure.locator(".slider-label").inner_text()
-        assert figure.get_attribute("data-frame") == str(N_SNAPSHOTS - 1)
+        assert figure.get_attribute("data-frame") == str(n_snapshots - 1)
         figure.locator("input[type=range]").focus()
         page.keyboard.press("ArrowLeft")
-        assert figure.get_attribute("data-frame") == str(N_SNAPSHOTS - 2)
+        assert figure.get_attribute("data-frame") == str(n_snapshots - 2)
         assert img.get_attribute("src") != last and figure.locator(".slider-label").inner_text() != label
         page.keyboard.press("Home")
         assert figure.get_attribute("data-frame") == "0"
@@ -88,7 +90,7 @@ def test_sliders_change_the_frame(page, artifacts):
     first.scroll_into_view_if_needed()
     first.locator("button.play").click()
     page.wait_for_function("() => document.querySelector('figure.slider').dataset.frame === "
-                           f"'{N_SNAPSHOTS - 1}'", timeout=20_000)
+                           f"'{n_snapshots - 1}'", timeout=20_000)
     page.locator("#animation").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "03-sliders.png"))
 

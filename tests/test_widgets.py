@@ -15,7 +15,7 @@ from matplotlib import colormaps
 from matplotlib.colors import Normalize
 from PIL import Image
 from scipy.interpolate import griddata
-from scipy.stats import spearmanr
+from scipy.stats import pearsonr, rankdata, spearmanr
 
 from actconf.errors import InvalidInputError, InvalidParameterError
 from actconf.store import open_run
@@ -196,26 +196,59 @@ def test_correlation_values_match_scipy(synthetic_run):
     w.close()
 
 
-def test_room_for_a_second_curve_and_a_reference_line(synthetic_run):
-    """The correlation chart draws further curves and horizontal reference lines when the series has them."""
+def _partial_spearman_by_residuals(x, y, z):
+    """Independent reference of a partial Spearman correlation: rank, regress the ranks of x and y on
+    the ranks of z (least squares), correlate the residuals (Pearson)."""
+    rx, ry, rz = (rankdata(v) for v in (x, y, z))
+    design = np.column_stack([np.ones_like(rz), rz])
+    res_x = rx - design @ np.linalg.lstsq(design, rx, rcond=None)[0]
+    res_y = ry - design @ np.linalg.lstsq(design, ry, rcond=None)[0]
+    return pearsonr(res_x, res_y).statistic
+
+
+def test_correlation_view_shows_the_untrained_baseline_and_the_scale_control(synthetic_run):
+    """Issue 10: the chart and the static figure show the raw ρ, the ρ partialled on the logit spread (with its
+    CI) and snapshot 0's ρ as a dashed reference line, as plot_correlation does."""
     from actconf.plots import correlation_figure
+    from actconf.widgets._states import CONTROLLED, UNTRAINED
 
     run, layouts = synthetic_run
-    w = explore_correlation(run, "dense", layout=layouts, n_boot=0, progress=False)
+    w = explore_correlation(run, "dense", layout=layouts, n_boot=200, progress=False)
+    # independent references from the raw arrays: confidence, layer activity, norm of the centred logits
+    confidence = run.read("outputs/probabilities").max(axis=-1)
+    activity = run.read("activations/dense").mean(axis=-1)
+    logits = run.read("outputs/logits")
+    spread = np.linalg.norm(logits - logits.mean(axis=-1, keepdims=True), axis=-1)
+    rho0 = spearmanr(confidence[0], activity[0]).statistic
+    ctrl = [_partial_spearman_by_residuals(confidence[s], activity[s], spread[s]) for s in range(run.n_snapshots)]
     series = w.corr.series
-    series.curves["scale-controlled ρ"] = series.rho / 2
-    series.references["untrained network"] = 0.25
-    chart = w.corr.scene()["chart"]
-    assert [ln["label"] for ln in chart["lines"]] == ["Spearman ρ", "scale-controlled ρ"]
-    np.testing.assert_allclose(chart["lines"][1]["y"], series.rho / 2)
-    assert [(r["y"], r["label"]) for r in chart["references"]] == [(0.0, ""), (0.25, "untrained network")]
-    assert "band" not in chart["lines"][0]  # n_boot=0: no CI
-    fig = correlation_figure(series, w.corr.renderer, label="epoch 3")
-    ax = fig.axes[2]
-    labels = [ln.get_label() for ln in ax.get_lines()]
-    assert "scale-controlled ρ" in labels and "untrained network" in labels
-    dashed = [ln for ln in ax.get_lines() if ln.get_label() == "untrained network"][0]
-    assert dashed.get_linestyle() == "--" and set(dashed.get_ydata()) == {0.25}
+    np.testing.assert_allclose(series.curves[CONTROLLED], ctrl, rtol=1e-6, atol=1e-9)
+    assert series.references == {UNTRAINED: pytest.approx(rho0, rel=1e-6)}
+    low, high = series.bands[CONTROLLED]
+    assert np.all(low < high) and np.mean((low <= ctrl) & (np.asarray(ctrl) <= high)) >= 0.8
+    assert not np.allclose(ctrl, w.corr.rho, atol=0.02)  # the control changes the curve in this run
+    # the browser's chart: raw with its band, the controlled curve dotted with its band, the reference dashed
+    chart = w.scene_correlation["chart"]
+    assert [ln["label"] for ln in chart["lines"]] == ["Spearman ρ", CONTROLLED]
+    np.testing.assert_allclose(chart["lines"][1]["y"], ctrl, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(chart["lines"][1]["band"], [low, high])
+    assert chart["lines"][1]["dash"] and chart["lines"][0]["band"]
+    refs = [(r["y"], r["label"]) for r in chart["references"]]
+    assert refs[0] == (0.0, "") and refs[1] == (pytest.approx(rho0, rel=1e-6), UNTRAINED)
+    assert chart["references"][1]["dash"]
+    # the static figure (saved notebooks, reports): the same three curves
+    ax = correlation_figure(series, w.corr.renderer, label="epoch 3").axes[2]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    np.testing.assert_allclose(lines[CONTROLLED].get_ydata(), ctrl, rtol=1e-6, atol=1e-9)
+    assert lines[CONTROLLED].get_linestyle() == ":"
+    assert lines[UNTRAINED].get_linestyle() == "--"
+    np.testing.assert_allclose(lines[UNTRAINED].get_ydata(), [rho0, rho0], rtol=1e-6)
+    w.close()
+    # without a bootstrap: no bands, the curves still drawn
+    w = explore_correlation(run, "dense", layout=layouts, n_boot=0, progress=False)
+    chart = w.scene_correlation["chart"]
+    assert "band" not in chart["lines"][0] and "band" not in chart["lines"][1]
+    np.testing.assert_allclose(chart["lines"][1]["y"], ctrl, rtol=1e-6, atol=1e-9)
     w.close()
 
 

@@ -141,9 +141,10 @@ class CorrelationSeries:
     """What the correlation views show, per snapshot.
 
     ``curves`` are further curves of the correlation chart (label -> (S,) values,
-    e.g. a scale-controlled correlation) and ``references`` horizontal reference
-    lines (label -> value, e.g. the untrained network's correlation); both empty by
-    default.
+    e.g. the scale-controlled correlation, drawn dotted), ``bands`` their confidence
+    bands (label -> (low, high)), and ``references`` horizontal reference lines
+    (label -> value, e.g. the untrained network's correlation, drawn dashed); all
+    empty by default.
     """
 
     confidence: np.ndarray  # (S, N) per-sample confidence
@@ -157,6 +158,7 @@ class CorrelationSeries:
     measure: str
     layer: str
     curves: dict[str, np.ndarray] = field(default_factory=dict)
+    bands: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     references: dict[str, float] = field(default_factory=dict)
     #: Colours of the further curves and reference lines, in order.
     EXTRA_COLORS: ClassVar[tuple[str, ...]] = ("#ff7f0e", "#2ca02c", "#8c564b")
@@ -258,7 +260,9 @@ def _rho_curve_panel(ax: Any, series: CorrelationSeries, index: int) -> tuple[An
         ax.fill_between(series.x, series.ci_low, series.ci_high, color="tab:blue", alpha=0.2, lw=0, label="95% CI")
     ax.plot(series.x, series.rho, color="tab:blue", lw=1.2, label="Spearman ρ")
     for (name, values), color in zip(series.curves.items(), series.EXTRA_COLORS, strict=False):
-        ax.plot(series.x, values, color=color, lw=1.2, label=name)
+        if name in series.bands and np.isfinite(series.bands[name][0]).any():
+            ax.fill_between(series.x, *series.bands[name], color=color, alpha=0.15, lw=0)
+        ax.plot(series.x, values, color=color, lw=1.4, ls=":", label=name)
     ax.set_ylim(-1.02, 1.02)
     ax.set_xlabel("epochs of training", fontsize=8)
     ax.set_ylabel("ρ(confidence, activity)", fontsize=8)

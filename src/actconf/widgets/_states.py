@@ -20,6 +20,9 @@ from . import _scene
 #: Colour-index bytes of all frames of one view above which frames stay in the kernel
 #: and the browser asks for each one (a kernel round trip per slider move).
 FRAME_BUDGET_BYTES = 64 << 20
+#: Labels of the correlation chart's scale-controlled curve and untrained reference line.
+CONTROLLED = "controlled for logit spread"
+UNTRAINED = "untrained (snapshot 0)"
 
 Step = Callable[[str], None]
 
@@ -173,7 +176,7 @@ class CorrelationState:
         confidence = np.asarray(conf.values, dtype=float)
         activity = np.asarray(sample_activity(run, layer=layer).values, dtype=float)
         step("correlation")
-        table = activity_confidence(run, layers=layer, measure=measure, n_boot=settings.n_boot)
+        table = activity_confidence(run, layers=layer, measure=measure, n_boot=settings.n_boot, control=True)
         step("per-neuron correlation")
         self.rho_n = rho_n = np.asarray(neuron_correlation(run, layer=layer, measure=measure).values, dtype=float)
         if self.renderer.n_neurons != rho_n.shape[1]:
@@ -181,12 +184,17 @@ class CorrelationState:
                                     f"its layout has {self.renderer.n_neurons}.")
         s = confidence.shape[0]
         correct = np.asarray(conf["prediction"].values) == np.asarray(run.labels)[None, :]
-        column = {name: table[name].to_numpy(dtype=float)[:s] for name in ("rho", "ci_low", "ci_high", "progress")}
+        names = ("rho", "ci_low", "ci_high", "rho_ctrl", "ci_low_ctrl", "ci_high_ctrl", "progress")
+        column = {name: table[name].to_numpy(dtype=float)[:s] for name in names}
         return CorrelationSeries(
             confidence=confidence, activity=activity,
             colors=sample_colors(run.labels, correct, list(run.class_names), settings.color_by),
             maps=self.renderer.render(rho_n), x=column["progress"], rho=column["rho"], ci_low=column["ci_low"],
-            ci_high=column["ci_high"], measure=measure, layer=layer)
+            ci_high=column["ci_high"], measure=measure, layer=layer,
+            # issue 10: the scale control beside the raw curve, and the untrained state as the baseline
+            curves={CONTROLLED: column["rho_ctrl"]},
+            bands={CONTROLLED: (column["ci_low_ctrl"], column["ci_high_ctrl"])},
+            references={UNTRAINED: float(column["rho"][0])} if np.isfinite(column["rho"][0]) else {})
 
     # what tests and users read: the statistics
     conf = property(lambda self: self.series.confidence)
@@ -223,8 +231,10 @@ class CorrelationState:
         s = self.series
         band = (s.ci_low, s.ci_high) if np.isfinite(s.ci_low).any() else None
         lines = [_scene.line(s.x, s.rho, label="Spearman ρ", color="#1f77b4", band=band, marker=True)]
-        lines += [_scene.line(s.x, values, label=name, color=color)
-                  for (name, values), color in zip(s.curves.items(), s.EXTRA_COLORS, strict=False)]
+        for (name, values), color in zip(s.curves.items(), s.EXTRA_COLORS, strict=False):
+            curve_band = s.bands.get(name)
+            curve_band = curve_band if curve_band is not None and np.isfinite(curve_band[0]).any() else None
+            lines.append(_scene.line(s.x, values, label=name, color=color, band=curve_band, dash="2 3"))
         refs = [{"y": 0.0, "label": "", "color": "#999999", "dash": None}]
         refs += [{"y": float(value), "label": name, "color": color, "dash": "5 3"}
                  for (name, value), color in zip(s.references.items(), s.EXTRA_COLORS, strict=False)]

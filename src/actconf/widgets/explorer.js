@@ -423,7 +423,10 @@ class Axes {
       if (kind === "dot") g.append(svg("circle", { cx: x + 5, cy: yy - 4, r: 3.5, fill: color }));
       else if (kind === "band") {
         g.append(svg("rect", { x, y: yy - 9, width: 12, height: 9, fill: color, "fill-opacity": 0.2 }));
-      } else g.append(svg("line", { x1: x, x2: x + 12, y1: yy - 4, y2: yy - 4, stroke: color, "stroke-width": 2 }));
+      } else {
+        g.append(svg("line", { x1: x, x2: x + 12, y1: yy - 4, y2: yy - 4, stroke: color, "stroke-width": 2,
+          "stroke-dasharray": kind === "line" ? "none" : kind }));
+      }
       g.append(svg("text", { x: x + 16, y: yy, class: "ac-tick" }, label));
     });
     this.node.append(g);
@@ -465,13 +468,12 @@ class Chart {
     plot.append(this.vline, this.dot);
     this.node.append(plot);
     if (spec.legend) {
-      const entries = [];
-      for (const l of spec.lines) {
-        entries.push([l.label, l.color, "line"]);
-        if (l.band) entries.push(["95% CI", l.color, "band"]);
-      }
-      for (const ref of spec.references || []) if (ref.label) entries.push([ref.label, ref.color, "line"]);
-      a.legend(entries, a.x1 - 118, a.y1 - 8 - 14 * (entries.length - 1));
+      // one entry per line (with its dash pattern) and reference line; one for the bands
+      const entries = spec.lines.map((l) => [l.label, l.color, l.dash || "line"]);
+      for (const ref of spec.references || []) if (ref.label) entries.push([ref.label, ref.color, ref.dash || "line"]);
+      const banded = spec.lines.find((l) => l.band);
+      if (banded) entries.push(["95% CI (bootstrap)", banded.color, "band"]);
+      a.legend(entries, a.x0 + 8, a.y1 - 8 - 14 * (entries.length - 1));
     }
     this.marker = spec.lines.find((l) => l.marker) || spec.lines[0];
   }
