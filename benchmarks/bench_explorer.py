@@ -30,8 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 OUT = HERE / "out"
@@ -54,22 +52,11 @@ def digits_run(folder: Path, given: str | None) -> Path:
 def wide_run(folder: Path, n_neurons: int = 2048, n_snap: int = 30, n_samples: int = 500) -> Path:
     """A synthetic run shaped like digits (30 snapshots, 500 samples, 10 classes), one wide layer."""
     from actconf.layout import layout_from_run
-    from actconf.testing import write_synthetic_run
+    from actconf.testing import synthetic_arrays, write_synthetic_run
 
-    rng = np.random.default_rng(0)
-    labels = np.arange(n_samples) % 10
-    proto = rng.random((10, n_neurons)).astype(np.float32)
-    acts, logits = [], []
-    for s in range(n_snap):
-        t = s / (n_snap - 1)
-        z = rng.normal(0, 1, (n_samples, 10)) + 6 * t * np.eye(10)[labels] * rng.random((n_samples, 1))
-        conf = (np.exp(z) / np.exp(z).sum(1, keepdims=True)).max(1)
-        acts.append(((0.3 + 2 * t * conf[:, None]) * proto[labels]).astype(np.float32))
-        logits.append(z)
-    run = write_synthetic_run(folder / "wide", activations={"wide": np.stack(acts)}, labels=labels,
-                              logits=np.stack(logits), logs=[{"accuracy": 0.1 + 0.85 * s / n_snap}
-                                                             for s in range(n_snap)])
-    layout_from_run(run, "wide", method="pca").save(run)
+    arrays = synthetic_arrays(n_snapshots=n_snap, n_samples=n_samples, sizes=(n_neurons,))
+    run = write_synthetic_run(folder / "wide", **arrays)
+    layout_from_run(run, run.layers[0], method="pca").save(run)
     return run.path
 
 
@@ -113,6 +100,19 @@ def settings(s) -> dict[str, float]:
     return out
 
 
+def screenshots(s, name: str) -> None:
+    """The explorer at 1280 and 1920 px wide (file browser open), as a user's screen shows it."""
+    page = s.page
+    page.locator(".ac-group", has_text="class × confidence").click()
+    page.wait_for_timeout(3000)
+    for width, height in ((1280, 800), (1920, 1080)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(1500)  # the explorer re-lays itself out on resize
+        page.locator(".actconf-explorer").scroll_into_view_if_needed()
+        page.screenshot(path=str(OUT / f"explorer-{name}-{width}.png"))
+    page.set_viewport_size({"width": 1440, "height": 1000})
+
+
 def summary(ms: list[float]) -> dict[str, float]:
     return {"median_ms": round(statistics.median(ms), 1), "max_ms": round(max(ms), 1), "n": len(ms)}
 
@@ -136,6 +136,7 @@ def bench_one(lab, browser, root: Path, name: str, run_path: Path, n_keys: int) 
             entry["play fps at 30"] = round(play_fps(s, 30), 1)
             entry["settings ms"] = {k: round(v) for k, v in settings(s).items()}
             s.page.screenshot(path=str(OUT / f"explorer-{name}.png"))
+            screenshots(s, name)
         entry["console errors"] = len(s.log.console_errors) + len(s.log.page_errors)
         entry["blocked requests"] = len(s.log.blocked)
         result[variant] = entry

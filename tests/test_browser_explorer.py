@@ -117,7 +117,7 @@ def test_controls_keys_and_play_change_the_frame(session, artifacts):
 
 def test_grouping_and_dropdowns_change_the_frame(session, artifacts):
     s, page = session, session.page
-    scenes, record, titles = set(), {}, {}
+    scenes, seen, record, titles, sources = set(), {}, {}, {}, {}
     for name, action, kind in [
         ("grouping", lambda: page.locator(".ac-group", has_text="confidence").first.click(), "click"),
         ("layer", lambda: page.select_option(".ac-layer", "dense_1"), "change"),
@@ -130,12 +130,21 @@ def test_grouping_and_dropdowns_change_the_frame(session, artifacts):
         record[name] = result["ms"]
         assert result["scene"] not in scenes and maps_pixels(s) != before
         scenes.add(result["scene"])
+        seen[name] = result["scene"]
         titles[name] = page.locator(".ac-title").first.inner_text()
+        sources[name] = page.evaluate("() => document.querySelector('.actconf-explorer').dataset.drawnFrom")
         page.screenshot(path=str(artifacts / f"03-{name.replace(' ', '-')}.png"))
     assert titles["grouping"].startswith("layer dense ·") and "by confidence" in titles["grouping"]
     assert titles["layer"].startswith("layer dense_1 ·")
     assert "margin" in titles["measure"] and "by class" in titles["grouping back"]
+    # new settings come from the kernel; a setting seen before is drawn at once from the page's own copy
+    assert set(sources.values()) == {"kernel"}
     assert page.locator(".ac-col-label").all_inner_texts()[:4] == ["class 0", "class 1", "class 2", "class 3"]
+    result = s.measure(lambda: page.locator(".ac-group", has_text="correct / wrong").click(), "click", scene=True)
+    record["grouping correct (seen before)"] = result["ms"]
+    maps_key = lambda scene: scene.split("|corr|")[0]  # noqa: E731 - the maps' part of "maps|...|corr|..."
+    assert maps_key(result["scene"]) == maps_key(seen["grouping correct"])
+    assert page.evaluate("() => document.querySelector('.actconf-explorer').dataset.drawnFrom") == "page"
     (artifacts / "latencies-settings.json").write_text(json.dumps(record, indent=1))
     print(record)
 

@@ -160,8 +160,11 @@ class CorrelationSeries:
     curves: dict[str, np.ndarray] = field(default_factory=dict)
     bands: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     references: dict[str, float] = field(default_factory=dict)
-    #: Colours of the further curves and reference lines, in order.
+    #: Colours of the further curves, in order.
     EXTRA_COLORS: ClassVar[tuple[str, ...]] = ("#ff7f0e", "#2ca02c", "#8c564b")
+    #: Colours of the reference lines, in order: the first in the raw curve's colour (it is the raw
+    #: correlation of the untrained network, as in ``plot_correlation``).
+    REFERENCE_COLORS: ClassVar[tuple[str, ...]] = ("#1f77b4", "#9467bd", "#7f7f7f")
 
 
 def correlation_figure(series: CorrelationSeries, renderer: Any, *, label: str, index: int = -1,
@@ -254,7 +257,7 @@ def _rho_map_panel(fig: Any, ax: Any, renderer: Any, image: np.ndarray) -> Any:
 
 def _rho_curve_panel(ax: Any, series: CorrelationSeries, index: int) -> tuple[Any, Any]:
     ax.axhline(0, color="0.6", lw=0.6)
-    for (name, value), color in zip(series.references.items(), series.EXTRA_COLORS, strict=False):
+    for (name, value), color in zip(series.references.items(), series.REFERENCE_COLORS, strict=False):
         ax.axhline(value, color=color, lw=0.9, ls="--", label=name)
     if np.isfinite(series.ci_low).any():
         ax.fill_between(series.x, series.ci_low, series.ci_high, color="tab:blue", alpha=0.2, lw=0, label="95% CI")

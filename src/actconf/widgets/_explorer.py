@@ -268,8 +268,9 @@ class Explorer(anywidget.AnyWidget):
                 run, layer, by, measure, layout, settings, resolution=res, step=step))
             self.curve = self._cached(("curve", n, measure), lambda: CurveState(run, measure, conf))
             self.index = min(self.index, self.maps.n_frames - 1)
-            self.scene_curves = self.curve.scene()
-            self.scene_maps = self.maps.scene(self.index)  # on its way to the browser before the rest
+            # `setting`: what the browser files a scene under, to draw it again at once when the user comes back
+            self.scene_curves = {**self.curve.scene(), "setting": measure}
+            self.scene_maps = {**self.maps.scene(self.index), "setting": f"{layer}|{self.grouping_value}|{measure}"}
         self.status_text = note
         if not settings.correlation:
             return False
@@ -287,7 +288,7 @@ class Explorer(anywidget.AnyWidget):
 
     def _show_correlation(self, key: tuple, state: CorrelationState, note: str) -> None:
         self.corr = state
-        self.scene_correlation = state.scene()
+        self.scene_correlation = {**state.scene(), "setting": f"{state.series.layer}|{state.series.measure}"}
         self.status_text = note
 
     def _correlation_job(self, key: tuple, make: Callable[[], CorrelationState], note: str) -> None:

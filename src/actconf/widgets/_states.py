@@ -237,7 +237,7 @@ class CorrelationState:
             lines.append(_scene.line(s.x, values, label=name, color=color, band=curve_band, dash="2 3"))
         refs = [{"y": 0.0, "label": "", "color": "#999999", "dash": None}]
         refs += [{"y": float(value), "label": name, "color": color, "dash": "5 3"}
-                 for (name, value), color in zip(s.references.items(), s.EXTRA_COLORS, strict=False)]
+                 for (name, value), color in zip(s.references.items(), s.REFERENCE_COLORS, strict=False)]
         return _scene.chart_scene("correlation", lines, xlabel="epochs of training",
                                   ylabel="ρ(confidence, activity)", ylim=(-1.02, 1.02), references=refs,
                                   legend=True, height=230)

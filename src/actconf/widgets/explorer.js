@@ -588,7 +588,33 @@ function render({ model, el: root }) {
   const corrRow = el("div", { class: "ac-row" });
   root.append(c.top, c.settings, mapsRow, corrRow);
   const state = { index: model.get("index"), playing: false, grid: null, charts: [], scatter: null, rho: null,
-    rhoChart: null, drawn: 0, syncTimer: 0, raf: 0, last: 0 };
+    rhoChart: null, drawn: 0, syncTimer: 0, raf: 0, last: 0, mapsKey: "", curvesKey: "", corrKey: "" };
+  // Scenes seen in this page, by the setting they show (the kernel names it in `setting`): going back
+  // to a setting draws at once from here; the kernel's copy, when it arrives with the same key, is skipped.
+  const cache = { maps: new Map(), curves: new Map(), corr: new Map() };
+  const CACHED_SETTINGS = 12;
+
+  function remember(kind, scene) {
+    if (!scene || !scene.key || scene.setting === undefined || scene.remote) return;
+    const m = cache[kind];
+    m.delete(scene.setting);
+    m.set(scene.setting, scene);
+    while (m.size > CACHED_SETTINGS) m.delete(m.keys().next().value);
+  }
+
+  function showCached() {
+    const layer = model.get("layer");
+    const measure = model.get("measure");
+    const maps = cache.maps.get(`${layer}|${model.get("grouping_value")}|${measure}`);
+    const curves = cache.curves.get(measure);
+    const corr = cache.corr.get(`${layer}|${measure}`);
+    if (model.get("show_maps") && maps && curves) buildMaps(maps, curves);
+    if (model.get("show_correlation") && corr) buildCorrelation(corr);
+    if ((maps && curves) || corr) {
+      root.dataset.drawnFrom = "page"; // what the browser test checks: no kernel round trip
+      drawFrame(state.index);
+    }
+  }
 
   function n() {
     return model.get("labels").length;
@@ -671,9 +697,9 @@ function render({ model, el: root }) {
     return Math.max(320, root.clientWidth || root.getBoundingClientRect().width || 900);
   }
 
-  function buildMaps() {
-    const maps = model.get("scene_maps");
-    const curves = model.get("scene_curves");
+  function buildMaps(maps = model.get("scene_maps"), curves = model.get("scene_curves")) {
+    state.mapsKey = (maps && maps.key) || "";
+    state.curvesKey = (curves && curves.key) || "";
     mapsRow.replaceChildren();
     state.grid = null;
     state.charts = [];
@@ -694,8 +720,8 @@ function render({ model, el: root }) {
     state.grid.layout(width(), 330);
   }
 
-  function buildCorrelation() {
-    const corr = model.get("scene_correlation");
+  function buildCorrelation(corr = model.get("scene_correlation")) {
+    state.corrKey = (corr && corr.key) || "";
     corrRow.replaceChildren();
     state.scatter = state.rho = state.rhoChart = null;
     if (!model.get("show_correlation") || !corr || !corr.key) return;
@@ -720,6 +746,7 @@ function render({ model, el: root }) {
         b.addEventListener("click", () => {
           if (!push(model, { grouping_value: g })) c.status.textContent = "settings need a running kernel";
           syncControls();
+          showCached();
         });
         c.groups.append(b);
       }
@@ -762,20 +789,26 @@ function render({ model, el: root }) {
   for (const [select, trait] of [[c.layer, "layer"], [c.measure, "measure"]]) {
     select.addEventListener("change", () => {
       if (!push(model, { [trait]: select.value })) c.status.textContent = "settings need a running kernel";
+      showCached();
     });
   }
 
   // -- events from the kernel
   const handlers = {
-    "change:scene_maps": () => {
-      buildMaps();
-      drawFrame(state.index);
-    },
-    "change:scene_curves": () => {
+    "change:scene_maps change:scene_curves": () => {
+      const maps = model.get("scene_maps");
+      const curves = model.get("scene_curves");
+      remember("maps", maps);
+      remember("curves", curves);
+      if (maps && curves && maps.key === state.mapsKey && curves.key === state.curvesKey && !maps.remote) return;
+      root.dataset.drawnFrom = "kernel";
       buildMaps();
       drawFrame(state.index);
     },
     "change:scene_correlation": () => {
+      const corr = model.get("scene_correlation");
+      remember("corr", corr);
+      if (corr && corr.key && corr.key === state.corrKey) return;
       buildCorrelation();
       drawFrame(state.index);
     },
@@ -783,6 +816,7 @@ function render({ model, el: root }) {
       if (model.get("index") !== state.index && !state.playing) setIndex(model.get("index"), { sync: false });
     },
     "change:labels": () => {
+      Object.values(cache).forEach((m) => m.clear()); // a live run grew: every scene has more frames now
       syncControls();
       setIndex(Math.min(state.index, n() - 1), { sync: false });
     },
@@ -812,6 +846,9 @@ function render({ model, el: root }) {
   if (!model.get("frontend") || hello.pixel_ratio) push(model, hello);
   syncControls();
   syncBusy();
+  remember("maps", model.get("scene_maps"));
+  remember("curves", model.get("scene_curves"));
+  remember("corr", model.get("scene_correlation"));
   buildMaps();
   buildCorrelation();
   drawFrame(state.index);
