@@ -167,6 +167,13 @@ def explore_correlation(
     layer's map (diverging scale, -1 to 1), and the correlation over training with
     a marker at the snapshot. Axis and colour limits are fixed across snapshots.
 
+    The chart over training shows, as :func:`actconf.plots.plot_correlation` does,
+    the raw correlation (solid, with its CI), the correlation controlled for the logit
+    spread (dotted, with its CI; ``activity_confidence(control=True)``'s ``rho_ctrl``:
+    how much of the relation is more than a sharper softmax) and the untrained
+    network's correlation (snapshot 0) as a dashed reference line: only the change
+    from it is learned.
+
     Parameters
     ----------
     run : Run
