@@ -40,7 +40,7 @@ def digits_run(folder: Path, given: str | None) -> Path:
     from actconf.cli import main as cli
     from actconf.layout import layout_from_run, list_layouts
 
-    path = Path(given) if given else folder / "digits"
+    path = Path(given).resolve() if given else folder / "digits"
     if not given:
         assert cli(["run", "--out", str(path), "--record-only", "--quiet"]) == 0
     run = actconf.open_run(path)

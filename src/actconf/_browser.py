@@ -366,12 +366,19 @@ class LabSession:
             " return k && k.status === 'idle'; }", timeout=timeout)
 
     def run_all(self, timeout: float = 300_000) -> None:
+        """Run all cells; wait until the last one ran, or raise at once when a cell fails."""
         self.command("notebook:run-all-cells")
-        self.page.wait_for_function(
+        done = self.page.wait_for_function(
             "() => { const n = window.jupyterapp.shell.currentWidget; const cells = n.content.widgets;"
+            " for (const c of cells) { const o = c.model.outputs; if (!o) continue;"
+            "   for (let i = 0; i < o.length; i++) { const out = o.get(i);"
+            "     if (out.type === 'error') return 'error: ' + JSON.stringify(out.toJSON()).slice(0, 3000); } }"
             " const last = cells[cells.length - 1];"
-            " return last.model.executionCount !== null && n.sessionContext.session.kernel.status === 'idle'; }",
-            timeout=timeout)
+            " return last.model.executionCount !== null && n.sessionContext.session.kernel.status === 'idle'"
+            "   ? 'ok' : false; }",
+            timeout=timeout).json_value()
+        if done != "ok":
+            raise RuntimeError(f"a cell of {self.notebook} failed: {done}")
 
     def explorer(self, timeout: float = 120_000) -> Any:
         self.page.wait_for_selector(".actconf-explorer[data-frame]", timeout=timeout)
