@@ -675,7 +675,8 @@ function render({ model, el: root }) {
     if (!state.playing) return;
     const interval = 1000 / Number(model.get("fps") || 15);
     if (t - state.last >= interval - 1) {
-      state.last = t;
+      // keep the cadence (a late frame does not delay the next ones), never more than one frame behind
+      state.last = Math.max(state.last + interval, t - interval);
       if (state.index >= n() - 1) {
         stop();
         return;
