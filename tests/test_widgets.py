@@ -209,8 +209,7 @@ def _partial_spearman_by_residuals(x, y, z):
 def test_correlation_view_shows_the_untrained_baseline_and_the_scale_control(synthetic_run):
     """Issue 10: the chart and the static figure show the raw ρ, the ρ partialled on the logit spread (with its
     CI) and snapshot 0's ρ as a dashed reference line, as plot_correlation does."""
-    from actconf.plots import correlation_figure
-    from actconf.widgets._states import CONTROLLED, UNTRAINED
+    from actconf.plots import CONTROLLED, UNTRAINED, correlation_figure
 
     run, layouts = synthetic_run
     w = explore_correlation(run, "dense", layout=layouts, n_boot=200, progress=False)

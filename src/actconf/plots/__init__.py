@@ -25,13 +25,16 @@ for :mod:`actconf.widgets` and :mod:`actconf.animate` (not for users; it may cha
 ``new_figure``, ``Blitter``, ``MapGridFigure``, ``build_panels``, ``check_panels_fit``,
 ``grid_limits``, ``grid_colours`` (the colour convention of map grids), ``style_with_aliases``, ``map_renderer``, ``draw_map_axes``, ``draw_map_image``,
 ``draw_markers`` and the explorer figures (``curve_figure``, ``correlation_figure``, ``map_mosaic_figure``, ``correlation_frames``,
-``CorrelationSeries``, ``sample_colors``, ``correlation_text``).
+``CorrelationSeries``, ``baseline_and_control``, ``sample_colors``, ``correlation_text``).
 """
 
 # named internal API: re-exported with "as" (see the module docstring), not in __all__
 from ._claims import *  # noqa: F403
 from ._claims import __all__ as _claims_all
+from ._explorer import CONTROLLED as CONTROLLED
+from ._explorer import UNTRAINED as UNTRAINED
 from ._explorer import CorrelationSeries as CorrelationSeries
+from ._explorer import baseline_and_control as baseline_and_control
 from ._explorer import correlation_figure as correlation_figure
 from ._explorer import correlation_frames as correlation_frames
 from ._explorer import correlation_text as correlation_text

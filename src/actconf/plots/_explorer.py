@@ -167,6 +167,22 @@ class CorrelationSeries:
     REFERENCE_COLORS: ClassVar[tuple[str, ...]] = ("#1f77b4", "#9467bd", "#7f7f7f")
 
 
+#: Labels of the correlation chart's scale-controlled curve and untrained reference line.
+CONTROLLED = "controlled for logit spread"
+UNTRAINED = "untrained (snapshot 0)"
+
+
+def baseline_and_control(table: Any, n: int | None = None) -> dict[str, Any]:
+    """``curves``, ``bands`` and ``references`` of a :class:`CorrelationSeries` from one layer's
+    ``activity_confidence(..., control=True)`` table (its first ``n`` rows): the scale-controlled
+    correlation with its CI, and the first snapshot's (untrained) raw correlation."""
+    col = {name: table[name].to_numpy(dtype=float)[:n] for name in ("rho", "rho_ctrl", "ci_low_ctrl", "ci_high_ctrl")}
+    first = float(col["rho"][0]) if len(col["rho"]) else float("nan")
+    return {"curves": {CONTROLLED: col["rho_ctrl"]},
+            "bands": {CONTROLLED: (col["ci_low_ctrl"], col["ci_high_ctrl"])},
+            "references": {UNTRAINED: first} if np.isfinite(first) else {}}
+
+
 def correlation_figure(series: CorrelationSeries, renderer: Any, *, label: str, index: int = -1,
                        dpi: int | None = None, figsize: tuple[float, float] = (10.5, 3.2)):
     """Scatter (left), per-neuron correlation map (middle), correlation over training (right) at ``index``."""

@@ -308,14 +308,16 @@ def _correlation_slider(ctx: ReportContext) -> Slider:
         confidence=values, activity=np.asarray(sample_activity(run, layer=layer).values, dtype=float),
         colors=plots.sample_colors(run.labels, correct, list(run.class_names), "class"),
         maps=renderer.render(rho_n), x=column["progress"], rho=column["rho"], ci_low=column["ci_low"],
-        ci_high=column["ci_high"], measure=ctx.measure, layer=layer)
+        ci_high=column["ci_high"], measure=ctx.measure, layer=layer, **plots.baseline_and_control(table))
     labels = [str(x) for x in run.snapshots["label"]]
     pixels = list(plots.correlation_frames(series, renderer, labels, dpi=105))
     return frames_slider("correlation", pixels, labels,
                          "Activity and confidence at every snapshot: each probe sample's confidence against its "
                          "mean activation (title: Spearman ρ with its 95% bootstrap interval), each neuron's "
                          "correlation with confidence as a map (diverging scale, −1 blue to 1 red), and the "
-                         "correlation over training with the snapshot marked.", fps=4)
+                         "correlation over training with the snapshot marked — raw (solid), controlled for the "
+                         "logit spread (dotted: what is more than a sharper softmax) and the untrained value "
+                         "(dashed: only the change from it is learned).", fps=4)
 
 
 def animation_section(ctx: ReportContext) -> Section:

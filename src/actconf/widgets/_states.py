@@ -20,9 +20,6 @@ from . import _scene
 #: Colour-index bytes of all frames of one view above which frames stay in the kernel
 #: and the browser asks for each one (a kernel round trip per slider move).
 FRAME_BUDGET_BYTES = 64 << 20
-#: Labels of the correlation chart's scale-controlled curve and untrained reference line.
-CONTROLLED = "controlled for logit spread"
-UNTRAINED = "untrained (snapshot 0)"
 
 Step = Callable[[str], None]
 
@@ -170,7 +167,7 @@ class CorrelationState:
     def _series(self, run: Any, layer: str, measure: str, conf: Any, settings: Settings, step: Step):
         """The statistics the views show, from :mod:`actconf.analysis`."""
         from ..analysis import activity_confidence, neuron_correlation, sample_activity
-        from ..plots import CorrelationSeries, sample_colors
+        from ..plots import CorrelationSeries, baseline_and_control, sample_colors
 
         step("activity")
         confidence = np.asarray(conf.values, dtype=float)
@@ -184,17 +181,13 @@ class CorrelationState:
                                     f"its layout has {self.renderer.n_neurons}.")
         s = confidence.shape[0]
         correct = np.asarray(conf["prediction"].values) == np.asarray(run.labels)[None, :]
-        names = ("rho", "ci_low", "ci_high", "rho_ctrl", "ci_low_ctrl", "ci_high_ctrl", "progress")
-        column = {name: table[name].to_numpy(dtype=float)[:s] for name in names}
+        column = {name: table[name].to_numpy(dtype=float)[:s] for name in ("rho", "ci_low", "ci_high", "progress")}
         return CorrelationSeries(
             confidence=confidence, activity=activity,
             colors=sample_colors(run.labels, correct, list(run.class_names), settings.color_by),
             maps=self.renderer.render(rho_n), x=column["progress"], rho=column["rho"], ci_low=column["ci_low"],
             ci_high=column["ci_high"], measure=measure, layer=layer,
-            # issue 10: the scale control beside the raw curve, and the untrained state as the baseline
-            curves={CONTROLLED: column["rho_ctrl"]},
-            bands={CONTROLLED: (column["ci_low_ctrl"], column["ci_high_ctrl"])},
-            references={UNTRAINED: float(column["rho"][0])} if np.isfinite(column["rho"][0]) else {})
+            **baseline_and_control(table, s))  # issue 10: the scale control and the untrained baseline
 
     # what tests and users read: the statistics
     conf = property(lambda self: self.series.confidence)
