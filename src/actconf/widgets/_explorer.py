@@ -276,8 +276,13 @@ class Explorer(anywidget.AnyWidget):
             return False
         key = ("corr", n, layer, measure, res)
 
+        def corr_step(what: str) -> None:
+            # a worker job the user has left (another setting is wanted) stays silent
+            if threading.current_thread() is threading.main_thread() or self._wanted == key:
+                step(what)
+
         def make() -> CorrelationState:
-            return CorrelationState(run, layer, measure, conf, layout, settings, resolution=res, step=step)
+            return CorrelationState(run, layer, measure, conf, layout, settings, resolution=res, step=corr_step)
 
         if key in self._cache or not self.frontend:
             self._show_correlation(key, self._cached(key, make), note)
