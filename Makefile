@@ -36,8 +36,13 @@ test: install-test
 test-fast: install-test
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-## make lab: open JupyterLab on the notebooks (notebooks/ links to src/actconf/study_notebooks)
-lab: install
+## make lab: open JupyterLab on the notebooks (notebooks/ links to src/actconf/study_notebooks);
+## this venv's JupyterLab saves widget state in notebooks (the explorer then works without a kernel)
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/actconf.json
+$(LAB_OVERRIDES): | $(BIN)/python
+	mkdir -p $(@D) && echo '{"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": true}}' > $@
+
+lab: install $(LAB_OVERRIDES)
 	$(BIN)/jupyter lab notebooks --allow-root
 
 lint: install-test

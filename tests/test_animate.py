@@ -156,3 +156,30 @@ def test_style_and_deprecated_keywords(pos, tmp_path):
             animate_maps(nap, pos, tmp_path / "default.gif", progress=False)) as c:
         assert a.size == b.size
         assert c.size[0] == pytest.approx(2 * a.size[0], abs=2)  # default dpi 80
+
+
+def test_same_colour_convention_as_the_static_grid(pos, tmp_path):
+    """Non-negative values (plain mean activations): the sequential scale from 0 of plot_map_grid, not
+    the diverging one; the frame whose maps sit at the maximum shows the scale's top colour."""
+    from matplotlib import colormaps
+
+    from actconf.plots import plot_map_grid
+
+    nap = np.abs(synthetic_naps(by="class", n_snapshots=2))
+    nap[0] = 0.0
+    nap[1] = float(nap.max()) if float(nap.max()) > 0 else 1.0
+    static = plot_map_grid(nap, pos, rows="snapshot").axes[0].images[-1]
+    assert static.get_cmap().name.startswith("Reds") and static.norm.vmin == 0.0
+    out = animate_maps(nap, pos, tmp_path / "plain.gif", progress=False)
+    with Image.open(out) as im:
+        im.seek(1)
+        top_frame = np.asarray(im.convert("RGB"), dtype=int)
+        im.seek(0)
+        zero_frame = np.asarray(im.convert("RGB"), dtype=int)
+    top = (np.array(colormaps["Reds"](1.0)[:3]) * 255).round()
+    bottom = (np.array(colormaps["Reds"](0.0)[:3]) * 255).round()
+    blue = (np.array(colormaps["RdBu_r"](0.0)[:3]) * 255).round()
+    assert (np.abs(top_frame - top).sum(-1) < 12).mean() > 0.1
+    inside = np.abs(zero_frame - bottom).sum(-1) < 12  # zero is the scale's lightest colour
+    assert inside.mean() > 0.1
+    assert (np.abs(zero_frame - blue).sum(-1) < 12).mean() < 0.001  # nothing on the diverging scale's blue

@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import base64
 import io
 
 import numpy as np
@@ -14,7 +15,7 @@ from matplotlib import colormaps
 from matplotlib.colors import Normalize
 from PIL import Image
 from scipy.interpolate import griddata
-from scipy.stats import spearmanr
+from scipy.stats import pearsonr, rankdata, spearmanr
 
 from actconf.errors import InvalidInputError, InvalidParameterError
 from actconf.store import open_run
@@ -22,8 +23,22 @@ from actconf.testing import SyntheticRecording, synthetic_arrays, write_syntheti
 from actconf.widgets import explore, explore_correlation
 
 
+def _scene_rgba(scene, frame):
+    """Decode a map-grid scene as the browser does (independent of the kernel's own decoder):
+    colour table[index] per pixel, missing pixels transparent; (R, C, H, W, 4) uint8, row 0 at the top."""
+    r, c, h, w = len(scene["rows"]), len(scene["cols"]), scene["height"], scene["width"]
+    lut = np.frombuffer(scene["lut"], dtype=np.uint8).reshape(256, 4)
+    first = 0 if scene["remote"] else frame
+    idx = np.frombuffer(scene["indices"], dtype=np.uint8).reshape(-1, r, c, h, w)[first]
+    bits = np.frombuffer(scene["nan"], dtype=np.uint8).reshape(-1, r, c, (h * w + 7) // 8)[first]
+    missing = np.unpackbits(bits, axis=-1, count=h * w).astype(bool).reshape(r, c, h, w)  # big-endian bit order
+    out = lut[idx].copy()
+    out[missing] = 0
+    return out
+
+
 def _image_arrays(explorer):
-    return [np.array(im.get_array()) for im in explorer.maps.grid.images.ravel()]
+    return [explorer.maps.rgba(explorer.slider.value)[idx] for idx in np.ndindex(*explorer.maps.shape)]
 
 
 def _griddata_image(pos, values, resolution=100):
@@ -55,67 +70,77 @@ def _class_naps(run, layer, snapshot):
     return means - means.mean(axis=0)
 
 
+def _jpeg(data):
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        return im
+
+
 def test_explore_structure(synthetic_run):
     run, layouts = synthetic_run
     w = explore(run, layout=layouts, by="class+confidence", progress=False)
-    assert w.maps.grid.shape == (3, 10)  # 3 confidence bins x 10 classes
+    assert w.maps.shape == (3, 10)  # 3 confidence bins x 10 classes
     assert w.slider.max == run.n_snapshots - 1 and w.slider.value == run.n_snapshots - 1
     assert w.snapshot_label.value == "epoch 3"
     assert list(w.layer_dropdown.options) == ["dense", "dense_1"]
     assert w.measure_dropdown.value == "max_softmax" and "energy" in w.measure_dropdown.options
     assert "mc_dropout" not in w.measure_dropdown.options  # not recorded
-    assert w.maps_view.value[:2] == b"\xff\xd8" and w.curve_view.value[:4] == b"\x89PNG"
-    assert w.correlation_view.value
+    # every snapshot's maps are in the browser's scene: one colour index per pixel of every map
+    scene = w.scene_maps
+    h, wd = scene["height"], scene["width"]
+    assert scene["frames"] == run.n_snapshots and not scene["remote"]
+    assert len(scene["indices"]) == run.n_snapshots * 3 * 10 * h * wd
+    assert scene["rows"] == ["conf. Q1/3", "conf. Q2/3", "conf. Q3/3"] and scene["cols"][3] == "class 3"
+    assert len(scene["notes"]) == run.n_snapshots and scene["notes"][-1][0][0].startswith("n=")
+    assert [c["name"] for c in w.scene_curves["charts"]] == ["accuracy", "confidence"]
+    assert w.scene_correlation["scatter"]["frames"] == run.n_snapshots
     w.close()
 
 
-def test_slider_changes_images_in_place(synthetic_run):
+@pytest.mark.slow
+def test_static_image_beside_the_widget(synthetic_run):
+    """The output carries a static JPEG of the explorer beside the widget (saved/exported notebooks)."""
+    run, layouts = synthetic_run
+    w = explore(run, layout=layouts, by="class+confidence", progress=False)
+    data, _ = w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    im = _jpeg(base64.b64decode(data["image/jpeg"]))
+    assert im.format == "JPEG" and im.width > 800 and im.height > 400
+    assert len(im.convert("RGB").getcolors(maxcolors=1 << 20) or range(1 << 20)) > 200
+    w.close()
+
+
+def test_frames_are_sent_once_and_show_the_interpolated_naps(synthetic_run):
     run, layouts = synthetic_run
     w = explore(run, layout=layouts, by="class", progress=False)
-    grid = w.maps.grid
-    images_before = list(grid.images.ravel())
-    fig_before = grid.fig
+    sent = []
+    w.observe(lambda change: sent.append(change["name"]), names=["scene_maps", "scene_curves", "scene_correlation"])
     last = _image_arrays(w)
-    view_last = w.maps_view.value
     w.slider.value = 0
-    first = _image_arrays(w)
-    # the same artists and figure, new pixel data
-    assert list(grid.images.ravel()) == images_before and grid.fig is fig_before
-    assert any(not np.array_equal(a, b) for a, b in zip(first, last, strict=True))
-    assert w.maps_view.value != view_last
+    assert sent == []  # the slider changes nothing that is sent: the browser has every frame
     assert w.snapshot_label.value == "initial"
-    # the displayed frame is the snapshot's class-3 NAP, interpolated and colour-mapped (independent reference:
-    # numpy NAPs, SciPy's griddata, matplotlib's colormap; one colour scale, symmetric over all snapshots)
+    first = _image_arrays(w)
+    assert any(not np.array_equal(a, b) for a, b in zip(first, last, strict=True))
+    # frame 0 as the browser decodes it is the snapshot's class-3 NAP, interpolated and colour-mapped
+    # (independent reference: numpy NAPs, SciPy's griddata, matplotlib's colormap; one colour scale,
+    # symmetric over all snapshots; image row 0 at the top)
     m = max(np.abs(_class_naps(run, "dense", s)).max() for s in range(run.n_snapshots))
-    pos = layouts["dense"]
-    image, xs, ys = _griddata_image(pos, _class_naps(run, "dense", 0)[3])
-    expected = _rgba(image, -m, m)
+    image, _, _ = _griddata_image(layouts["dense"], _class_naps(run, "dense", 0)[3])
+    expected = _rgba(image, -m, m)[::-1]
+    _assert_colours_close(_scene_rgba(w.scene_maps, 0)[0, 3], expected)
     _assert_colours_close(first[3], expected)
-    # and the JPEG the widget shows has these colours where the map is (compression: small tolerance)
-    shown = np.asarray(Image.open(io.BytesIO(w.maps_view.value)).convert("RGB"), dtype=int)
-    ax = grid.axes[0, 3]
-    height = grid.fig.bbox.height
-    inner = np.argwhere(np.isfinite(image))
-    rng = np.random.default_rng(0)
-    errors = []
-    for i, j in inner[rng.choice(len(inner), 40, replace=False)]:
-        window = image[max(i - 1, 0):i + 2, max(j - 1, 0):j + 2]
-        if window.shape != (3, 3) or not np.isfinite(window).all():
-            continue
-        px, py = ax.transData.transform((xs[j], ys[i]))
-        errors.append(np.abs(shown[int(height - py), int(px)] - expected[i, j, :3].astype(int)).max())
-    assert len(errors) >= 20 and np.median(errors) <= 6 and max(errors) <= 30
-    # the marker of the accuracy curve moved to the first snapshot
-    assert w.curve.markers[0].get_xdata()[0] == run.snapshots["progress"].iloc[0]
-    # correlation views follow the same slider
-    offsets = w.corr.scatter.get_offsets()
-    np.testing.assert_allclose(offsets[:, 0], w.corr.conf[0])
-    assert w.corr.scatter_title.get_text().startswith("initial: ρ = ")
-    box = w.corr.scatter_title.get_window_extent()
-    assert w.corr.fig.bbox.contains(box.x0, box.y0) and w.corr.fig.bbox.contains(box.x1, box.y1)  # on canvas
-    w.slider.value = 4
-    np.testing.assert_allclose(w.corr.scatter.get_offsets()[:, 0], w.corr.conf[4])
-    assert w.corr.marker.get_xdata()[0] == w.corr.x[4]
+    # the curves' marker and the correlation views follow the same slider in the browser: their data
+    charts = w.scene_curves["charts"]
+    np.testing.assert_allclose(charts[0]["lines"][0]["x"], run.snapshots["progress"])
+    assert charts[0]["lines"][0]["marker"]
+    scatter = w.scene_correlation["scatter"]
+    x = np.frombuffer(scatter["x"], dtype="<f4").reshape(run.n_snapshots, -1)
+    np.testing.assert_allclose(x[0], w.corr.conf[0], rtol=1e-6)
+    np.testing.assert_allclose(x[4], w.corr.conf[4], rtol=1e-6)
+    assert scatter["titles"][0].startswith("initial: ρ = ")
+    # fixed axis limits: one pair for all snapshots, covering every snapshot's points
+    assert scatter["xlim"][0] <= np.nanmin(w.corr.conf) and scatter["xlim"][1] >= np.nanmax(w.corr.conf)
+    assert scatter["ylim"][0] <= np.nanmin(w.corr.act) and scatter["ylim"][1] >= np.nanmax(w.corr.act)
     w.close()
 
 
@@ -123,27 +148,30 @@ def test_slider_changes_images_in_place(synthetic_run):
 def test_settings_recompute(synthetic_run):
     run, layouts = synthetic_run
     w = explore(run, layout=layouts, by="class", progress=False)
-    assert w.maps.grid.shape == (1, 10)
+    assert w.maps.shape == (1, 10)
+    first = w.maps
     w.grouping.value = "correct / wrong"
-    assert w.maps.grid.shape == (1, 2)
+    assert w.maps.shape == (1, 2) and w.scene_maps["cols"] == ["correct", "wrong"]
     w.grouping.value = "confidence"
-    assert w.maps.grid.shape == (1, 5)
+    assert w.maps.shape == (1, 5)
     w.layer_dropdown.value = "dense_1"
-    assert w.maps.renderer.n_neurons == 16 and w.corr.maps.shape[0] == run.n_snapshots
+    assert w.maps.renderer.n_neurons == 16 and w.corr.maps.indices.shape[0] == run.n_snapshots
     before = w.maps
     w.measure_dropdown.value = "margin"
     assert w.maps is not before and "margin" in w.maps.panels.title
+    assert "margin" in w.scene_correlation["scatter"]["xlabel"]
     w.layer_dropdown.value = "dense"
     w.measure_dropdown.value = "max_softmax"
     w.grouping.value = "class"
-    assert w.maps.grid.shape == (1, 10)  # cached state comes back
+    assert w.maps is first  # the cached state comes back
+    assert not w.busy and w.progress == 1.0
     w.close()
 
 
 def test_correlation_values_match_scipy(synthetic_run):
     run, layouts = synthetic_run
     w = explore_correlation(run, "dense", layout=layouts, n_boot=50, color_by="correct", progress=False)
-    assert w.maps is None and w.corr is not None
+    assert w.maps is None and w.corr is not None and w.scene_maps == {}
     # independent reference: Spearman's rho of max-softmax confidence and mean activation, from the raw arrays
     confidence = run.read("outputs/probabilities").max(axis=-1)
     acts = run.read("activations/dense")
@@ -151,18 +179,168 @@ def test_correlation_values_match_scipy(synthetic_run):
     rho = [spearmanr(confidence[s], activity[s]).statistic for s in range(run.n_snapshots)]
     np.testing.assert_allclose(w.corr.rho, rho, rtol=1e-6)
     assert w.corr.rho[-1] > 0.5  # activity follows confidence in this synthetic run
+    chart = w.scene_correlation["chart"]
+    np.testing.assert_allclose(chart["lines"][0]["y"], rho, rtol=1e-6)
+    assert chart["lines"][0]["band"] and chart["references"][0]["y"] == 0.0
     # the per-neuron map: each neuron's rho at the last snapshot, griddata-interpolated and colour-mapped
     rho_n = np.array([spearmanr(acts[-1][:, k], confidence[-1]).statistic for k in range(acts.shape[-1])])
     image, _, _ = _griddata_image(layouts["dense"], rho_n)
-    _assert_colours_close(w.corr.image.get_array(), _rgba(image, -1, 1))
-    # fixed axis limits across snapshots
-    ax = w.corr.scatter.axes
-    lim = (ax.get_xlim(), ax.get_ylim())
-    w.slider.value = 0
-    assert (ax.get_xlim(), ax.get_ylim()) == lim
-    colors = w.corr.scatter.get_facecolor()
-    assert len(np.unique(colors.round(3), axis=0)) <= 2  # correct / wrong
+    _assert_colours_close(w.corr.map_rgba(-1), _rgba(image, -1, 1)[::-1])
+    _assert_colours_close(_scene_rgba(w.scene_correlation["map"], run.n_snapshots - 1)[0, 0], _rgba(image, -1, 1)[::-1])
+    # colours: correct / wrong, from the predictions
+    scatter = w.scene_correlation["scatter"]
+    codes = np.frombuffer(scatter["colors"], dtype=np.uint8).reshape(run.n_snapshots, -1)
+    pred = run.read("outputs/probabilities").argmax(axis=-1)
+    np.testing.assert_array_equal(codes == 0, pred == np.asarray(run.labels)[None, :])
+    assert len(scatter["palette"]) == 2 and [label for label, _ in scatter["legend"]] == ["correct", "wrong"]
     w.close()
+
+
+def _partial_spearman_by_residuals(x, y, z):
+    """Independent reference of a partial Spearman correlation: rank, regress the ranks of x and y on
+    the ranks of z (least squares), correlate the residuals (Pearson)."""
+    rx, ry, rz = (rankdata(v) for v in (x, y, z))
+    design = np.column_stack([np.ones_like(rz), rz])
+    res_x = rx - design @ np.linalg.lstsq(design, rx, rcond=None)[0]
+    res_y = ry - design @ np.linalg.lstsq(design, ry, rcond=None)[0]
+    return pearsonr(res_x, res_y).statistic
+
+
+def test_correlation_view_shows_the_untrained_baseline_and_the_scale_control(synthetic_run):
+    """Issue 10: the chart and the static figure show the raw ρ, the ρ partialled on the logit spread (with its
+    CI) and snapshot 0's ρ as a dashed reference line, as plot_correlation does."""
+    from actconf.plots import CONTROLLED, UNTRAINED, correlation_figure
+
+    run, layouts = synthetic_run
+    w = explore_correlation(run, "dense", layout=layouts, n_boot=200, progress=False)
+    # independent references from the raw arrays: confidence, layer activity, norm of the centred logits
+    confidence = run.read("outputs/probabilities").max(axis=-1)
+    activity = run.read("activations/dense").mean(axis=-1)
+    logits = run.read("outputs/logits")
+    spread = np.linalg.norm(logits - logits.mean(axis=-1, keepdims=True), axis=-1)
+    rho0 = spearmanr(confidence[0], activity[0]).statistic
+    ctrl = [_partial_spearman_by_residuals(confidence[s], activity[s], spread[s]) for s in range(run.n_snapshots)]
+    series = w.corr.series
+    np.testing.assert_allclose(series.curves[CONTROLLED], ctrl, rtol=1e-6, atol=1e-9)
+    assert series.references == {UNTRAINED: pytest.approx(rho0, rel=1e-6)}
+    low, high = series.bands[CONTROLLED]
+    assert np.all(low < high) and np.mean((low <= ctrl) & (np.asarray(ctrl) <= high)) >= 0.8
+    assert not np.allclose(ctrl, w.corr.rho, atol=0.02)  # the control changes the curve in this run
+    # the browser's chart: raw with its band, the controlled curve dotted with its band, the reference dashed
+    chart = w.scene_correlation["chart"]
+    assert [ln["label"] for ln in chart["lines"]] == ["Spearman ρ", CONTROLLED]
+    np.testing.assert_allclose(chart["lines"][1]["y"], ctrl, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(chart["lines"][1]["band"], [low, high])
+    assert chart["lines"][1]["dash"] and chart["lines"][0]["band"]
+    refs = [(r["y"], r["label"]) for r in chart["references"]]
+    assert refs[0] == (0.0, "") and refs[1] == (pytest.approx(rho0, rel=1e-6), UNTRAINED)
+    assert chart["references"][1]["dash"]
+    # the static figure (saved notebooks, reports): the same three curves
+    ax = correlation_figure(series, w.corr.renderer, label="epoch 3").axes[2]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    np.testing.assert_allclose(lines[CONTROLLED].get_ydata(), ctrl, rtol=1e-6, atol=1e-9)
+    assert lines[CONTROLLED].get_linestyle() == ":"
+    assert lines[UNTRAINED].get_linestyle() == "--"
+    np.testing.assert_allclose(lines[UNTRAINED].get_ydata(), [rho0, rho0], rtol=1e-6)
+    w.close()
+    # without a bootstrap: no bands, the curves still drawn
+    w = explore_correlation(run, "dense", layout=layouts, n_boot=0, progress=False)
+    chart = w.scene_correlation["chart"]
+    assert "band" not in chart["lines"][0] and "band" not in chart["lines"][1]
+    np.testing.assert_allclose(chart["lines"][1]["y"], ctrl, rtol=1e-6, atol=1e-9)
+    w.close()
+
+
+def test_with_a_live_page_the_correlation_views_follow_from_a_worker(synthetic_run):
+    """The maps of a new setting are sent at once; the correlation views follow from a worker thread."""
+    run, layouts = synthetic_run
+    w = explore(run, layout=layouts, by="confidence", progress=False)
+    first = w.corr
+    w.frontend = True  # what the browser sets when it renders the widget
+    w.measure_dropdown.value = "margin"
+    assert "margin" in w.maps.panels.title  # the maps are there when the setting returns
+    w._worker().submit(lambda: None).result(timeout=120)  # one worker: the job above has finished
+    assert w.corr is not first and "margin" in w.scene_correlation["scatter"]["xlabel"]
+    assert not w.busy and w.progress == 1.0
+    w.measure_dropdown.value = "max_softmax"  # cached: no worker needed
+    assert w.corr is first and not w.busy
+    w.close()
+
+
+def test_frames_over_the_budget_stay_in_the_kernel(synthetic_run):
+    run, layouts = synthetic_run
+    full = explore(run, layout=layouts, by="class", correlation=False, progress=False)
+    w = explore(run, layout=layouts, by="class", correlation=False, progress=False, frame_budget=1000)
+    assert w.maps.remote and w.scene_maps["remote"] and w.scene_maps["frame"] == run.n_snapshots - 1
+    h, wd = w.scene_maps["height"], w.scene_maps["width"]
+    assert len(w.scene_maps["indices"]) == 10 * h * wd  # only the frame shown
+    sent = []
+    w.send = lambda content, buffers=None: sent.append((content, buffers))
+    w._on_message(w, {"type": "frame", "index": 2}, [])  # what the browser asks when the slider reaches 2
+    (content, buffers), = sent
+    assert content == {"type": "frame", "key": w.maps.key, "index": 2}
+    np.testing.assert_array_equal(np.frombuffer(buffers[0], dtype=np.uint8), full.maps.frames.indices[2].ravel())
+    w.slider.value = 1  # a slider move from Python sends that frame too
+    assert sent[-1][0]["index"] == 1
+    full.close()
+    w.close()
+
+
+@pytest.mark.slow
+def test_colour_convention_follows_the_map_grids(synthetic_run):
+    """Signed (contrastive) NAPs: diverging scale around 0; plain mean activations: sequential from 0 —
+    the same colours and limits as plot_map_grid draws for the same NAPs."""
+    from actconf.naps import naps
+    from actconf.plots import plot_map_grid
+
+    run, layouts = synthetic_run
+    for contrastive, cmap in ((True, "RdBu_r"), (False, "Reds")):
+        w = explore(run, layout=layouts, by="class", contrastive=contrastive, correlation=False, progress=False)
+        fig = plot_map_grid(naps(run, "dense", by="class", contrastive=contrastive), layouts["dense"],
+                            rows="snapshot")
+        image = fig.axes[0].images[-1]
+        assert image.get_cmap().name.startswith(cmap) and w.scene_maps["cmap"] == cmap
+        np.testing.assert_allclose(w.scene_maps["limits"][0], [image.norm.vmin, image.norm.vmax], rtol=1e-9)
+        if not contrastive:
+            assert w.scene_maps["limits"][0][0] == 0.0
+        w.close()
+
+
+def test_pixel_ratio_renders_at_the_device_resolution(synthetic_run):
+    run, layouts = synthetic_run
+    w = explore(run, layout=layouts, by="class", correlation=False, progress=False)
+    assert w.scene_maps["height"] == 100
+    w.pixel_ratio = 2.0  # what the browser reports on a high-DPI screen
+    assert w.maps.renderer.shape == (200, 200) and w.scene_maps["height"] == 200
+    w.pixel_ratio = 2.0000001  # same resolution: nothing recomputed
+    assert w.scene_maps["height"] == 200
+    w.close()
+
+
+def test_progress_in_a_notebook_ends_as_text(monkeypatch):
+    """A finished progress bar becomes one line of text (no widget left in the saved notebook)."""
+    from actconf.widgets import _progress
+
+    updates, shown = [], []
+
+    class Handle:
+        def update(self, data, raw=False):
+            updates.append((data, raw))
+
+    monkeypatch.setattr(_progress, "in_notebook", lambda: True)
+    monkeypatch.setattr("IPython.display.display", lambda obj, display_id=None: shown.append(obj) or Handle())
+    with _progress.progress_bar(3, "maps") as bar:
+        bar.update()
+        bar.set_description("NAPs")
+        bar.update(2)
+    (box,) = shown
+    assert box.children[1].value == 3 and box.children[0].value == "maps: NAPs"
+    ((data, raw),) = updates
+    assert raw and list(data) == ["text/plain"] and data["text/plain"].startswith("maps: done in ")
+    assert box.comm is None  # closed
+    with pytest.raises(RuntimeError), _progress.progress_bar(3, "fails") as bar:
+        raise RuntimeError("x")
+    assert updates[-1][0]["text/plain"] == "fails: stopped at 0/3"
 
 
 @pytest.mark.slow
@@ -206,6 +384,8 @@ def test_bad_arguments(synthetic_run):
         explore_correlation(run, layout=layouts, color_by="size")
     with pytest.raises(InvalidInputError, match="layer 'dense'"):
         explore(run, layout={"dense": np.zeros((5, 2)), "dense_1": layouts["dense_1"]}, progress=False)
+    with pytest.raises(InvalidParameterError, match="'frame_budget'"):
+        explore(run, layout=layouts, frame_budget=-1)
 
 
 def test_layout_from_the_run_is_used_and_never_saved(tmp_path, monkeypatch, capsys):
@@ -235,3 +415,32 @@ def test_layout_from_the_run_is_used_and_never_saved(tmp_path, monkeypatch, caps
     assert calls == [("dense", "umap")] and w.status.value == ""
     np.testing.assert_array_equal(w.maps.renderer.positions, saved.positions)
     w.close()
+
+
+# ---------------------------------------------------------------------------- the wire format
+def test_colour_indices_are_matplotlibs():
+    """The browser's colour of a value is exactly the one matplotlib's colormap picks (256 colours)."""
+    from actconf.widgets._scene import colour_indices, colour_table
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(0, 1, 5000), [-3.0, -1.5, 1.5, 3.0, 0.0, -1.5 + 3 / 256]])
+    table = np.frombuffer(colour_table("RdBu_r"), dtype=np.uint8).reshape(256, 4)
+    got = table[colour_indices(values, -1.5, 1.5)]
+    expected = colormaps["RdBu_r"](Normalize(-1.5, 1.5)(values), bytes=True)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_missing_pixels_and_ticks():
+    from actconf.widgets._scene import nan_bits, ticks
+
+    images = np.ones((2, 3, 5, 7))
+    images[0, 1, 2, 3] = images[1, 2, 4, 6] = np.nan
+    bits = nan_bits(images)
+    assert bits.shape == (2, 3, 5)  # ceil(35 / 8) bytes per map
+    flat = [[int(b[p >> 3]) >> (7 - (p & 7)) & 1 for p in range(35)] for b in bits.reshape(-1, 5)]
+    np.testing.assert_array_equal(np.array(flat).reshape(images.shape), np.isnan(images))
+    marks = ticks(-0.83, 0.83)
+    values = [v for v, _ in marks]
+    assert all(-0.83 <= v <= 0.83 for v in values) and len(values) >= 3 and 0.0 in values
+    assert dict(marks)[0.0] == "0.0" and all("-" not in label for _, label in marks)  # a real minus sign
+    assert ticks(1.0, 1.0) == []

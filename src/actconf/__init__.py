@@ -7,15 +7,25 @@ inputs, and quantify how activity and confidence relate over training.
 
 Heavy dependencies (Keras, UMAP, matplotlib) load on first use, so ``import actconf``
 is quick; every public name below is importable from the top level.
+
+Importing actconf sets ``TF_CPP_MIN_LOG_LEVEL=2`` unless it is set already, so that
+TensorFlow, when it is first imported after actconf, does not print its C++ start-up
+lines (oneDNN notes, CPU features, absl's pre-init warning) as a red stderr block;
+warnings and errors from Python are unaffected. Set the variable yourself (e.g. to
+``0``) before importing actconf to see them.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
-from .errors import *  # noqa: F403  (every error class is public at the top level)
-from .errors import __all__ as _errors_all
+# before anything can import TensorFlow (keras, umap): its C++ logging reads this once
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from .errors import *  # noqa: E402, F403  (every error class is public at the top level)
+from .errors import __all__ as _errors_all  # noqa: E402
 
 __version__ = "0.1.0"
 

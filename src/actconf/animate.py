@@ -6,6 +6,12 @@ epoch/batch and accuracy in the title. All frames are rendered with one call of 
 layout's interpolation operator, the colour scale is shared by all frames (so
 colour change means activity change), and only the images, size notes and title
 are redrawn per frame.
+
+Colours follow the one convention of the static map grids
+(:func:`actconf.plots.grid_colours`): signed values such as contrastive NAPs on the
+diverging ``RdBu_r`` scale symmetric around 0, non-negative values such as plain
+mean activations on the sequential ``Reds`` scale from 0 — so an animation and the
+static figure of the same data look the same.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from ._validation import check_float, check_option
 from .errors import InvalidInputError, MissingDataError
 
 __all__ = ["animate_maps", "find_ffmpeg"]
+# named internal API (for the report): grid_frames, GridFrames
 
 
 def find_ffmpeg() -> str | None:
@@ -108,11 +115,13 @@ def animate_maps(
     style : actconf.plots.MapStyle, optional
         The look, as in :func:`actconf.plots.plot_map_grid` (``vlim``, ``share``,
         ``markers``, ``cmap``, ``method``/``mask``, ``panel_size``); the colour
-        limits cover all frames. Defaults here: ``cmap="RdBu_r"``, ``dpi=80``. The
-        keywords ``vlim``, ``share``, ``markers``, ``cmap`` and ``dpi`` are
-        deprecated aliases of its fields.
+        limits cover all frames. Defaults as in :func:`~actconf.plots.plot_map_grid`
+        (``RdBu_r`` symmetric around 0 for signed values, ``Reds`` from 0 for
+        non-negative ones), and ``dpi=80``. The keywords ``vlim``, ``share``,
+        ``markers``, ``cmap`` and ``dpi`` are deprecated aliases of its fields.
     progress : bool, default=True
-        Show a tqdm progress bar while frames are drawn.
+        Show a progress bar while frames are drawn (in a notebook it becomes one
+        line of text when done).
 
     Returns
     -------
@@ -125,39 +134,61 @@ def animate_maps(
         ``.mp4`` requested but no ffmpeg found (write a ``.gif`` instead, or install
         ffmpeg, e.g. ``apt-get install ffmpeg`` or ``pip install imageio-ffmpeg``).
     """
-    from .plots import (
-        MapGridFigure,
-        build_panels,
-        check_panels_fit,
-        grid_limits,
-        map_renderer,
-        style_with_aliases,
-    )
+    from .plots import style_with_aliases
+    from .widgets import progress_bar
 
     caller = "animate_maps()"
     path = Path(path)
     fps = check_float("fps", fps, caller, min_value=0, min_inclusive=False, max_value=100)
     ffmpeg = _check_output(path, caller)
     style = style_with_aliases(style, deprecated, caller, _STYLE_KEYWORDS)
-    style = style.with_defaults(cmap="RdBu_r", dpi=80, markers=False, contours=0, panel_size=1.5)
+    frames = grid_frames(naps, layout, run=run, rows=rows, cols=cols, snapshots=snapshots,
+                         style=style.with_defaults(dpi=80), caller=caller)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with progress_bar(len(frames), f"frames → {path.name}", enabled=progress) as bar:
+        if ffmpeg is None:
+            _write_gif(frames, path, fps, frames.cmap, bar)
+        else:
+            _write_mp4(frames, path, fps, ffmpeg, bar)
+    return path
+
+
+def grid_frames(naps: Any, layout: Any, *, run: Any = None, rows: str | None = None, cols: str | None = "auto",
+                snapshots: Any = None, style: Any = None, quantity: str | None = None,
+                caller: str = "grid_frames()") -> GridFrames:
+    """Every frame of a map grid over snapshots, blitted from one frozen figure (named internal API).
+
+    The frames of :func:`animate_maps` and of the report's sliders: the grid of
+    :func:`actconf.plots.plot_map_grid` per snapshot, one colour scale for all
+    frames, by the static grids' colour convention. ``quantity`` replaces the
+    colour bar's label (e.g. a shorter one for a grid of one short row).
+    """
+    import dataclasses
+
+    from .plots import (
+        MapGridFigure,
+        MapStyle,
+        build_panels,
+        check_panels_fit,
+        grid_colours,
+        map_renderer,
+    )
+
+    style = (style if style is not None else MapStyle()).with_defaults(markers=False, contours=0, panel_size=1.5)
     renderer = map_renderer(layout, style)
     panels = build_panels(naps, rows=rows, cols=cols, snapshots=snapshots, frames=True, caller=caller)
     check_panels_fit(panels, renderer, caller)
-    grid = MapGridFigure(panels, renderer, limits=grid_limits(panels.values, style), style=style)
+    if quantity is not None:
+        panels = dataclasses.replace(panels, quantity=quantity)
+    style, limits = grid_colours(panels.values, style)  # the static grids' colour convention
+    grid = MapGridFigure(panels, renderer, limits=limits, style=style)
     titles = _frame_titles(panels.title, panels.frame_labels, run, panels.frame_snapshots)
     images = renderer.render(panels.values)  # every map of every frame in one product
     grid.show(images[0], panels.notes[0], titles[0])
     grid.freeze()
-    frames = _Frames(grid, images, panels.notes, titles)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from tqdm.auto import tqdm
-
-    with tqdm(total=len(titles), desc=f"frames → {path.name}", disable=not progress, unit="frame") as bar:
-        if ffmpeg is None:
-            _write_gif(frames, path, fps, style.cmap, bar)
-        else:
-            _write_mp4(frames, path, fps, ffmpeg, bar)
-    return path
+    prefix = f"{panels.title} · " if panels.title else ""
+    labels = [t[len(prefix):] for t in titles]  # the snapshot part of each title
+    return GridFrames(grid, images, panels.notes, titles, labels, str(style.cmap))
 
 
 _STYLE_KEYWORDS = ("vlim", "share", "markers", "cmap", "dpi")
@@ -178,11 +209,17 @@ def _check_output(path: Path, caller: str) -> str | None:
     return ffmpeg
 
 
-class _Frames:
-    """The frames of an animation, blitted one by one from a frozen map grid."""
+class GridFrames:
+    """The frames of an animation, blitted one by one from a frozen map grid.
 
-    def __init__(self, grid: Any, images: np.ndarray, notes: np.ndarray, titles: list[str]) -> None:
+    ``titles`` are the frames' titles, ``labels`` their snapshot labels (with
+    accuracy when the run is known), ``cmap`` the colormap used.
+    """
+
+    def __init__(self, grid: Any, images: np.ndarray, notes: np.ndarray, titles: list[str], labels: list[str],
+                 cmap: str) -> None:
         self.grid, self.images, self.notes, self.titles = grid, images, notes, titles
+        self.labels, self.cmap = labels, cmap
 
     def __len__(self) -> int:
         return len(self.titles)
@@ -192,7 +229,7 @@ class _Frames:
         return self.grid.blit(self.images[k], self.notes[k], self.titles[k])
 
 
-def _write_gif(frames: _Frames, path: Path, fps: float, cmap: str, bar: Any) -> None:
+def _write_gif(frames: GridFrames, path: Path, fps: float, cmap: str, bar: Any) -> None:
     from PIL import Image
 
     shots = []
@@ -218,7 +255,7 @@ def _gif_palette(cmap: str):
     return pal
 
 
-def _write_mp4(frames: _Frames, path: Path, fps: float, ffmpeg: str, bar: Any) -> None:
+def _write_mp4(frames: GridFrames, path: Path, fps: float, ffmpeg: str, bar: Any) -> None:
     """Pipe raw RGB frames into ffmpeg (H.264, yuv420p, even frame size)."""
     first = frames.rgba(0)
     h, w = first.shape[:2]

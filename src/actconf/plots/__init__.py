@@ -23,18 +23,23 @@ module                 owns
 Besides the public names in ``__all__``, this package exports a named internal API
 for :mod:`actconf.widgets` and :mod:`actconf.animate` (not for users; it may change):
 ``new_figure``, ``Blitter``, ``MapGridFigure``, ``build_panels``, ``check_panels_fit``,
-``grid_limits``, ``style_with_aliases``, ``map_renderer``, ``draw_map_axes``, ``draw_map_image``,
-``draw_markers`` and the explorer figures (``curve_figure``, ``correlation_figure``,
-``CorrelationSeries``, ``sample_colors``, ``correlation_text``).
+``grid_limits``, ``grid_colours`` (the colour convention of map grids), ``style_with_aliases``, ``map_renderer``, ``draw_map_axes``, ``draw_map_image``,
+``draw_markers`` and the explorer figures (``curve_figure``, ``correlation_figure``, ``map_mosaic_figure``, ``correlation_frames``,
+``CorrelationSeries``, ``baseline_and_control``, ``sample_colors``, ``correlation_text``).
 """
 
 # named internal API: re-exported with "as" (see the module docstring), not in __all__
 from ._claims import *  # noqa: F403
 from ._claims import __all__ as _claims_all
+from ._explorer import CONTROLLED as CONTROLLED
+from ._explorer import UNTRAINED as UNTRAINED
 from ._explorer import CorrelationSeries as CorrelationSeries
+from ._explorer import baseline_and_control as baseline_and_control
 from ._explorer import correlation_figure as correlation_figure
+from ._explorer import correlation_frames as correlation_frames
 from ._explorer import correlation_text as correlation_text
 from ._explorer import curve_figure as curve_figure
+from ._explorer import map_mosaic_figure as map_mosaic_figure
 from ._explorer import sample_colors as sample_colors
 from ._figure import new_figure as new_figure
 from ._grid_engine import Blitter as Blitter
@@ -47,6 +52,7 @@ from ._mapaxes import draw_markers as draw_markers
 from ._mapaxes import map_renderer as map_renderer
 from ._maps import *  # noqa: F403
 from ._maps import __all__ as _maps_all
+from ._maps import grid_colours as grid_colours
 from ._panels import build_panels as build_panels
 from ._panels import check_panels_fit as check_panels_fit
 from ._run import *  # noqa: F403

@@ -218,7 +218,7 @@ def plot_map_grid(
     if fig is not None:
         fig = figure_for(fig, (1.0, 1.0), caller)
     images = renderer.render(panels.values[0])  # one product for all maps: (R, C, H, W)
-    style, limits = _grid_colours(panels.values, style)
+    style, limits = grid_colours(panels.values, style)
     grid = MapGridFigure(panels, renderer, limits=limits, style=style, fig=fig)
     frame = panels.frame_labels[0]
     grid.show(images, panels.notes[0], title if title is not None else " · ".join(p for p in (panels.title, frame) if p))
@@ -240,8 +240,14 @@ def _snapshot_alias(snapshots: Any, deprecated: dict[str, Any], caller: str) -> 
     return old
 
 
-def _grid_colours(values: np.ndarray, style: MapStyle) -> tuple[MapStyle, np.ndarray]:
-    """The grid's style with defaults filled in, and its colour limits per row."""
+def grid_colours(values: np.ndarray, style: MapStyle) -> tuple[MapStyle, np.ndarray]:
+    """The grid's style with defaults filled in, and its colour limits per row.
+
+    The one colour convention of maps (static grids, animations, the explorer):
+    without ``style.cmap``, signed values (contrastive NAPs, differences) use the
+    diverging ``RdBu_r`` with limits symmetric around 0, and non-negative values
+    (with ``vlim`` None) the sequential ``Reds`` from 0.
+    """
     limits = grid_limits(values, style)
     cmap = style.cmap
     if cmap is None:

@@ -1,11 +1,14 @@
 """What a report page is made of, and how it becomes HTML.
 
 A page is a list of :class:`Section` values; a section is an ordered list of
-blocks (:class:`Figure`, :class:`Table`, :class:`Text`, :class:`Verdicts`,
-:class:`Code`). :func:`render_page` turns them into one self-contained HTML file
-with the Jinja2 template ``actconf/templates/report.html.j2`` (and its stylesheet
-``report.css``), read with :mod:`importlib.resources` so that it works from an
-installed wheel. Autoescaping is on: every string in a block is plain text.
+blocks (:class:`Figure`, :class:`Slider`, :class:`Table`, :class:`Text`,
+:class:`Verdicts`, :class:`Code`). :func:`render_page` turns them into one
+self-contained HTML file with the Jinja2 template ``actconf/templates/report.html.j2``
+(its stylesheet ``report.css`` and its script ``report.js`` inlined), read with
+:mod:`importlib.resources` so that it works from an installed wheel. Autoescaping is
+on: every string in a block is plain text. A :class:`Slider` is an image with an
+epoch slider and a Play button over embedded frames, driven by the page's own
+script: no kernel, no network.
 """
 
 from __future__ import annotations
@@ -38,11 +41,55 @@ class Figure:
     data: str
     mime: str = "image/png"
     alt: str = ""
+    collapsed: str | None = None  # summary of a <details> element the figure is folded into
     kind: ClassVar[str] = "figure"
 
     @property
     def alt_text(self) -> str:
         return self.alt or self.caption[:80]
+
+
+@dataclass(frozen=True)
+class Slider:
+    """Frames (one per snapshot) shown one at a time with a slider and a Play button.
+
+    ``frames`` are base64 images of one size (``width`` x ``height`` pixels, shown at
+    that size divided by ``scale``), ``labels`` their snapshot labels; the last frame
+    is shown first (and without script).
+    """
+
+    key: str
+    caption: str
+    frames: tuple[str, ...]
+    labels: tuple[str, ...]
+    width: int
+    height: int
+    mime: str = "image/webp"
+    scale: float = 1.0
+    fps: float = 4.0
+    alt: str = ""
+    kind: ClassVar[str] = "slider"
+
+    @property
+    def alt_text(self) -> str:
+        return self.alt or self.caption[:80]
+
+    @property
+    def css_width(self) -> int:
+        return int(round(self.width / self.scale))
+
+    @property
+    def css_height(self) -> int:
+        return int(round(self.height / self.scale))
+
+    @property
+    def sources(self) -> list[str]:
+        return [f"data:{self.mime};base64,{frame}" for frame in self.frames]
+
+    @property
+    def script_data(self) -> dict[str, Any]:
+        """What the page's script reads (rendered with Jinja's HTML-safe ``tojson``)."""
+        return {"frames": self.sources, "labels": list(self.labels), "fps": self.fps}
 
 
 @dataclass(frozen=True)
@@ -107,7 +154,7 @@ class Code:
     kind: ClassVar[str] = "code"
 
 
-Block = Figure | Table | Text | Verdicts | Code
+Block = Figure | Slider | Table | Text | Verdicts | Code
 
 
 @dataclass
@@ -131,6 +178,10 @@ class Section:
         return [b for b in self.blocks if isinstance(b, Figure)]
 
     @property
+    def sliders(self) -> list[Slider]:
+        return [b for b in self.blocks if isinstance(b, Slider)]
+
+    @property
     def tables(self) -> list[Table]:
         return [b for b in self.blocks if isinstance(b, Table)]
 
@@ -152,10 +203,25 @@ def save_figure(fig: Any, path: Path, caption: str, *, dpi: int = 110) -> Figure
     return Figure(name=path.name, caption=caption, data=base64.b64encode(data).decode("ascii"))
 
 
-def file_figure(path: Path, caption: str, *, mime: str) -> Figure:
-    """Embed an image file that is already written (e.g. a GIF)."""
+def file_figure(path: Path, caption: str, *, mime: str, collapsed: str | None = None) -> Figure:
+    """Embed an image file that is already written (e.g. a GIF); ``collapsed``: folded into a ``<details>``."""
     return Figure(name=path.name, caption=caption, data=base64.b64encode(path.read_bytes()).decode("ascii"),
-                  mime=mime)
+                  mime=mime, collapsed=collapsed)
+
+
+def frames_slider(key: str, frames: list[Any], labels: list[str], caption: str, *, fps: float = 4.0,
+                  quality: int = 85) -> Slider:
+    """A :class:`Slider` of RGB(A) pixel arrays ``(H, W, 3|4)`` of one size, encoded as WebP."""
+    from PIL import Image
+
+    encoded = []
+    for pixels in frames:
+        buf = io.BytesIO()
+        Image.fromarray(pixels[..., :3]).save(buf, format="WEBP", quality=quality, method=4)
+        encoded.append(base64.b64encode(buf.getvalue()).decode("ascii"))
+    height, width = frames[0].shape[:2]
+    return Slider(key=key, caption=caption, frames=tuple(encoded), labels=tuple(str(x) for x in labels),
+                  width=int(width), height=int(height), fps=fps)
 
 
 def format_cell(value: Any, float_format: str = "{:.3g}") -> str:

@@ -16,6 +16,7 @@ from .context import ReportContext
 from .page import (
     Code,
     Section,
+    Slider,
     Strong,
     Table,
     Text,
@@ -23,6 +24,7 @@ from .page import (
     Verdicts,
     file_figure,
     frame_table,
+    frames_slider,
     mapping_table,
 )
 
@@ -165,56 +167,73 @@ def layout_section(ctx: ReportContext) -> Section:
 
 
 # --------------------------------------------------------------------------- maps
-def _class_maps(ctx: ReportContext, rows: list[int]):
+#: Inches per map in the report's grids: the widest grid (6 snapshots) stays within the page
+#: (about 1,150 px at the figures' 110 dpi), so no text is shrunk below its 7-9 pt.
+MAP_PANEL = 1.35
+#: Dots per inch of the slider frames (as the page's static figures).
+FRAME_DPI = 110
+
+
+def colour_note(fig) -> str:
+    """The colour convention a map figure follows, in words (for its caption)."""
+    name = fig.axes[0].images[-1].get_cmap().name
+    if name.startswith("Reds"):
+        return ("Colour: sequential scale from 0 (white) to the largest value (dark red), as for all "
+                "non-negative maps in this report.")
+    return ("Colour: diverging scale centred on 0 (red above, blue below, white at 0), as for all signed "
+            "maps in this report.")
+
+
+def _grid(ctx: ReportContext, naps, filename: str, caption: str, **options):
     from .. import plots
+
+    fig = plots.plot_map_grid(naps, ctx.layout, style=plots.MapStyle(panel_size=MAP_PANEL), **options)
+    return ctx.figure(fig, filename, f"{caption} {colour_note(fig)}")
+
+
+def _class_maps(ctx: ReportContext, rows: list[int]):
     from ..naps import naps
 
     by_class = naps(ctx.run, ctx.layer, by="class", snapshots=rows, contrastive=True)
-    fig = plots.plot_map_grid(by_class, ctx.layout, rows="snapshot", cols="class",
-                              title=f"{ctx.layer}: contrastive NAPs per class over training")
-    return ctx.figure(fig, "maps_class.png",
-                      "One map per class (columns) at six moments of training (rows): the contrastive NAP "
-                      "(a class's mean activation minus the mean over classes) laid out on the fixed layout. "
-                      "Red: more active than average for this class; blue: less. One colour scale for all maps.")
+    return _grid(ctx, by_class, "maps_class.png",
+                 "One map per class (rows) at six moments of training (columns): the contrastive NAP (a class's "
+                 "mean activation minus the mean over classes) laid out on the fixed layout. Red: more active "
+                 "than average for this class; blue: less. One colour scale for all maps.",
+                 rows="class", cols="snapshot", title=f"{ctx.layer}: contrastive NAPs per class over training")
 
 
 def _confidence_maps(ctx: ReportContext, rows: list[int]):
-    from .. import plots
     from ..naps import naps
 
     by_conf = naps(ctx.run, ctx.layer, by="confidence", measure=ctx.measure, bins="quantile:5",
                    snapshots=rows, contrastive=False)
-    fig = plots.plot_map_grid(by_conf, ctx.layout, rows="snapshot", cols="confidence",
-                              title=f"{ctx.layer}: mean activation per confidence quintile")
-    return ctx.figure(fig, "maps_confidence.png",
-                      f"Mean activation (not contrastive) of the probe samples in each fifth of the {ctx.measure} "
-                      "ranking (columns: least to most confident at that moment; the ranges are printed under "
-                      "each map) over training (rows). The paper's question: does activity grow stronger and "
-                      "more distinct with confidence and with training?")
+    return _grid(ctx, by_conf, "maps_confidence.png",
+                 f"Mean activation (not contrastive) of the probe samples in each fifth of the {ctx.measure} "
+                 "ranking (columns: least to most confident at that moment; the ranges are printed under "
+                 "each map) over training (rows). The paper's question: does activity grow stronger and "
+                 "more distinct with confidence and with training?",
+                 rows="snapshot", cols="confidence", title=f"{ctx.layer}: mean activation per confidence quintile")
 
 
 def _class_confidence_maps(ctx: ReportContext):
-    from .. import plots
     from ..naps import naps
 
     cc = naps(ctx.run, ctx.layer, by="class+confidence", measure=ctx.measure, bins=[0.0, 0.5, 0.8, 0.95, 1.0],
               snapshots=[ctx.run.n_snapshots - 1], contrastive=True)
-    fig = plots.plot_map_grid(cc, ctx.layout, rows="confidence", cols="class",
-                              title=f"{ctx.layer}: class × confidence, {ctx.final_label}")
-    return ctx.figure(fig, "maps_class_confidence.png",
-                      "Contrastive NAPs per class (columns) and confidence range (rows) at the end of training; "
-                      "blank: fewer than 5 samples.")
+    return _grid(ctx, cc, "maps_class_confidence.png",
+                 "Contrastive NAPs per class (rows) and confidence range (columns) at the end of training; "
+                 "blank: fewer than 5 samples.",
+                 rows="class", cols="confidence", title=f"{ctx.layer}: class × confidence, {ctx.final_label}")
 
 
 def _correct_wrong_maps(ctx: ReportContext, rows: list[int]):
-    from .. import plots
     from ..naps import naps
 
     cw = naps(ctx.run, ctx.layer, by="correct", snapshots=rows, contrastive=False)
-    fig = plots.plot_map_grid(cw, ctx.layout, rows="correct", cols="snapshot", difference=("correct", "wrong"),
-                              title=f"{ctx.layer}: correct − wrong")
-    return ctx.figure(fig, "maps_correct_wrong.png",
-                      "Mean activation of correctly minus wrongly predicted samples over training.")
+    return _grid(ctx, cw, "maps_correct_wrong.png",
+                 "Mean activation of correctly minus wrongly predicted samples over training.",
+                 rows="correct", cols="snapshot", difference=("correct", "wrong"),
+                 title=f"{ctx.layer}: correct − wrong")
 
 
 def _correlation_map(ctx: ReportContext):
@@ -227,7 +246,8 @@ def _correlation_map(ctx: ReportContext):
     return ctx.figure(fig, "map_neuron_correlation.png",
                       "Rank correlation between each neuron's activation and the sample's confidence at the end "
                       "of training, drawn as a map: where does activity follow confidence? Grey holes: neurons "
-                      "that are constant over the probe set (dead ReLUs), where no correlation exists.")
+                      "that are constant over the probe set (dead ReLUs), where no correlation exists. Colour: "
+                      "diverging scale from −1 (blue) to 1 (red).")
 
 
 def maps_section(ctx: ReportContext) -> Section:
@@ -240,18 +260,83 @@ def maps_section(ctx: ReportContext) -> Section:
     return Section("maps", "Topographic activation maps", figures, nav="Maps")
 
 
+# --------------------------------------------------------------------------- animation: sliders over snapshots
+def _maps_slider(ctx: ReportContext, key: str, naps, caption: str, *, cols: str, panel_size: float,
+                 quantity: str | None = None) -> Slider:
+    from ..animate import grid_frames
+    from ..plots import MapStyle
+
+    frames = grid_frames(naps, ctx.layout, run=ctx.run, cols=cols, caller="report", quantity=quantity,
+                         style=MapStyle(dpi=FRAME_DPI, panel_size=panel_size))
+    pixels = [frames.rgba(k).copy() for k in range(len(frames))]
+    note = colour_note(frames.grid.fig)
+    return frames_slider(key, pixels, frames.labels, f"{caption} {note}", fps=4)
+
+
+def _maps_confidence_slider(ctx: ReportContext, nap) -> Slider:
+    return _maps_slider(ctx, "maps-confidence", nap,
+                        "Mean activation per confidence quintile at every snapshot (the slider, the arrow keys "
+                        "or ▶ step through training); one colour scale for all snapshots, so colour change means "
+                        "activity change.", cols="confidence", panel_size=1.5)
+
+
+def _maps_class_slider(ctx: ReportContext) -> Slider:
+    from ..naps import naps
+
+    nap = naps(ctx.run, ctx.layer, by="class", contrastive=True)
+    return _maps_slider(ctx, "maps-class", nap,
+                        "Contrastive NAPs per class (a class's mean activation minus the mean over classes) at "
+                        "every snapshot; one colour scale for all snapshots.",
+                        cols="class", panel_size=0.9 if ctx.run.n_classes > 6 else 1.5, quantity="contrastive NAP")
+
+
+def _correlation_slider(ctx: ReportContext) -> Slider:
+    """The explorer's correlation views at every snapshot: scatter, per-neuron map, correlation curve."""
+    from .. import plots
+    from ..analysis import activity_confidence, neuron_correlation, sample_activity
+    from ..confidence import confidence
+
+    run, layer = ctx.run, ctx.layer
+    conf = confidence(run, measure=ctx.measure)
+    values = np.asarray(conf.values, dtype=float)
+    correct = np.asarray(conf["prediction"].values) == np.asarray(run.labels)[None, :]
+    table = activity_confidence(run, layers=layer, measure=ctx.measure, seed=ctx.seed, n_boot=500)
+    renderer = plots.map_renderer(ctx.layout, plots.MapStyle())
+    rho_n = np.asarray(neuron_correlation(run, layer=layer, measure=ctx.measure).values, dtype=float)
+    column = {name: table[name].to_numpy(dtype=float) for name in ("rho", "ci_low", "ci_high", "progress")}
+    series = plots.CorrelationSeries(
+        confidence=values, activity=np.asarray(sample_activity(run, layer=layer).values, dtype=float),
+        colors=plots.sample_colors(run.labels, correct, list(run.class_names), "class"),
+        maps=renderer.render(rho_n), x=column["progress"], rho=column["rho"], ci_low=column["ci_low"],
+        ci_high=column["ci_high"], measure=ctx.measure, layer=layer, **plots.baseline_and_control(table))
+    labels = [str(x) for x in run.snapshots["label"]]
+    pixels = list(plots.correlation_frames(series, renderer, labels, dpi=105))
+    return frames_slider("correlation", pixels, labels,
+                         "Activity and confidence at every snapshot: each probe sample's confidence against its "
+                         "mean activation (title: Spearman ρ with its 95% bootstrap interval), each neuron's "
+                         "correlation with confidence as a map (diverging scale, −1 blue to 1 red), and the "
+                         "correlation over training with the snapshot marked — raw (solid), controlled for the "
+                         "logit spread (dotted: what is more than a sharper softmax) and the untrained value "
+                         "(dashed: only the change from it is learned).", fps=4)
+
+
 def animation_section(ctx: ReportContext) -> Section:
-    """A GIF of the maps per confidence quintile over every snapshot (``maps_confidence.gif``)."""
+    """Sliders over every snapshot (maps per confidence quintile, per class; correlation views) and the GIF."""
     from ..animate import animate_maps
     from ..naps import naps
 
-    frames = naps(ctx.run, ctx.layer, by="confidence", measure=ctx.measure, bins="quantile:5",
-                  contrastive=False)
-    gif = animate_maps(frames, ctx.layout, ctx.folder / "maps_confidence.gif",
+    by_conf = naps(ctx.run, ctx.layer, by="confidence", measure=ctx.measure, bins="quantile:5",
+                   contrastive=False)
+    first = _maps_confidence_slider(ctx, by_conf)
+    blocks: list = [first, _maps_class_slider(ctx), _correlation_slider(ctx)]
+    gif = animate_maps(by_conf, ctx.layout, ctx.folder / "maps_confidence.gif",
                        run=ctx.run, cols="confidence", progress=False, fps=3)
-    figure = file_figure(gif, "Animation: mean activation per confidence quintile at every snapshot.",
-                         mime="image/gif")
-    return Section("animation", "Animation", [figure])
+    note = first.caption[first.caption.index("Colour:"):]
+    blocks.append(file_figure(
+        gif, "Animation: mean activation per confidence quintile at every snapshot (the first slider as a GIF, "
+        f"also saved as maps_confidence.gif next to this page). {note}", mime="image/gif",
+        collapsed="the same animation as a GIF"))
+    return Section("animation", "Maps over training", blocks, nav="Over training")
 
 
 # --------------------------------------------------------------------------- statistics
