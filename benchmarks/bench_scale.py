@@ -16,7 +16,7 @@
    x 3, ``weights=None``) on a 10,000-sample probe set in float16: time per snapshot and
    the peak memory the recording adds.
 
-Run: ``.venv/bin/python benchmarks/bench_scale.py [--quick] [--only write,naps,layout,record]``
+Run: ``.venv/bin/python benchmarks/bench_scale.py [--quick | --size F] [--only write,naps,layout,record]``
 (the full run takes about 20-30 minutes on 2 cores; ``--quick`` is a 1/16 size smoke run).
 The run is written into a temporary folder under ``$ACTCONF_BENCH_DIR`` (default: the
 folder of this checkout) and deleted afterwards.
@@ -260,13 +260,17 @@ def bench_record(folder: Path, *, n_probe: int = 10000, size: int = 64, batch: i
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1/16 of the size (a smoke run)")
+    parser.add_argument("--size", type=float, default=1.0,
+                        help="fraction of the 20,000 probe samples of the run and the 10,000 of the ResNet probe "
+                             "(e.g. 0.5 on a slow machine; --quick is 1/16)")
     parser.add_argument("--only", default="write,naps,layout,record")
     parser.add_argument("--out", default=str(HERE / "bench_scale.json"))
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
     root = Path(os.environ.get("ACTCONF_BENCH_DIR", HERE.parent))
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=root))
-    sizes = {"n_neurons": 2048, "n_samples": 20000 // (16 if args.quick else 1), "n_snapshots": 50}
+    fraction = 1 / 16 if args.quick else args.size
+    sizes = {"n_neurons": 2048, "n_samples": max(100, round(20000 * fraction)), "n_snapshots": 50}
     results: dict = {"sizes": sizes}
     try:
         if parts & {"write", "naps"}:
@@ -280,7 +284,7 @@ def main(argv: list[str] | None = None) -> dict:
             results["layout"] = bench_layout(out=HERE / "bench_scale_maps.png")
             print(json.dumps(results["layout"]), flush=True)
         if "record" in parts:
-            results["record"] = bench_record(folder, n_probe=10000 // (16 if args.quick else 1))
+            results["record"] = bench_record(folder, n_probe=max(100, round(10000 * fraction)))
             print(json.dumps(results["record"]), flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
