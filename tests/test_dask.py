@@ -486,3 +486,49 @@ def test_the_same_analyses_run_on_a_local_cluster_of_two_workers(runs, cluster, 
     assert len(log) == 2 and all(n > 0 for n in log.values())
     _same(naps.naps(open_run(memory_url), by="class+confidence", bins="quantile:3"), expected["naps"],
           exact=True)
+
+
+# --------------------------------------------------------------------------- maps of 2,048 neurons
+def _brute_neighbour_means(pos, values, k):
+    """Mean over each neuron and its k nearest neighbours (full distance matrix), NaNs left out."""
+    dist = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+    near = np.argsort(dist, axis=1)[:, : k + 1]
+    return np.nanmean(values[..., near], axis=-1)
+
+
+def test_maps_of_many_neurons_draw_neighbour_means_and_few_neurons_their_values():
+
+    from actconf.plots import MapStyle, plot_map, plot_map_grid
+    from actconf.render import TopoRenderer
+
+    rng = np.random.default_rng(2)
+    for n, k in ((600, 8), (300, 0)):  # above and below 512 neurons
+        pos = rng.random((n, 2))
+        values = rng.standard_normal(n)
+        values[7] = np.nan  # a NaN neuron blanks its own pixels, not its neighbourhood's mean
+        expected = _brute_neighbour_means(pos, values, k) if k else values
+        fig = plot_map(values, pos, style=MapStyle(contours=0, markers=False))
+        image = fig.axes[0].images[-1].get_array()
+        base = TopoRenderer(pos, resolution=image.shape[0])  # a finer grid for many neurons: 108 pixels
+        assert image.shape[0] == (108 if k else 100)
+        ref = base.render(expected)
+        np.testing.assert_allclose(np.ma.filled(image, np.nan), ref, rtol=1e-12, atol=1e-12)
+        assert np.isfinite(expected).sum() == n - (0 if k else 1)
+        lo, hi = fig.axes[0].images[-1].get_clim()
+        assert np.isclose(hi, np.nanmax(np.abs(expected)))  # colour limits from what is drawn
+        plain = plot_map(values, pos, style=MapStyle(contours=0, markers=False, smooth=0))
+        np.testing.assert_allclose(np.ma.filled(plain.axes[0].images[-1].get_array(), np.nan),
+                                   base.render(values), rtol=1e-12, atol=1e-12)
+    nap = testing.synthetic_naps(n_neurons=600, n_classes=3, by="class", n_snapshots=1)
+    pos = rng.random((600, 2))
+    fig = plot_map_grid(nap, pos, style=MapStyle(smooth=3))
+    got = np.ma.filled(fig.axes[0].images[-1].get_array(), np.nan)
+    np.testing.assert_allclose(got, TopoRenderer(pos, resolution=got.shape[0]).render(
+        _brute_neighbour_means(pos, nap.values[0, 0], 3)), rtol=1e-12, atol=1e-12)
+
+
+def test_map_smoothing_is_checked():
+    from actconf.plots import MapStyle
+
+    with pytest.raises(InvalidParameterError, match="smooth"):
+        MapStyle(smooth=-1)
