@@ -264,9 +264,10 @@ def main(argv: list[str] | None = None) -> dict:
                         help="fraction of the 20,000 probe samples of the run and the 10,000 of the ResNet probe "
                              "(e.g. 0.5 on a slow machine; --quick is 1/16)")
     parser.add_argument("--only", default="write,naps,layout,record")
-    parser.add_argument("--out", default=str(HERE / "bench_scale.json"))
+    parser.add_argument("--out", default=str(HERE / "out" / "scale.json"))
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     root = Path(os.environ.get("ACTCONF_BENCH_DIR", HERE.parent))
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=root))
     fraction = 1 / 16 if args.quick else args.size
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(json.dumps(results["naps"]), flush=True)
             shutil.rmtree(folder / "run")
         if "layout" in parts:
-            results["layout"] = bench_layout(out=HERE / "bench_scale_maps.png")
+            results["layout"] = bench_layout(out=Path(args.out).with_name("scale_maps.png"))
             print(json.dumps(results["layout"]), flush=True)
         if "record" in parts:
             results["record"] = bench_record(folder, n_probe=max(100, round(10000 * fraction)))
