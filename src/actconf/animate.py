@@ -129,6 +129,7 @@ def animate_maps(
         MapGridFigure,
         build_panels,
         check_panels_fit,
+        drawn_values,
         grid_limits,
         map_renderer,
         style_with_aliases,
@@ -143,7 +144,7 @@ def animate_maps(
     renderer = map_renderer(layout, style)
     panels = build_panels(naps, rows=rows, cols=cols, snapshots=snapshots, frames=True, caller=caller)
     check_panels_fit(panels, renderer, caller)
-    grid = MapGridFigure(panels, renderer, limits=grid_limits(panels.values, style), style=style)
+    grid = MapGridFigure(panels, renderer, limits=grid_limits(drawn_values(renderer, panels.values), style), style=style)
     titles = _frame_titles(panels.title, panels.frame_labels, run, panels.frame_snapshots)
     images = renderer.render(panels.values)  # every map of every frame in one product
     grid.show(images[0], panels.notes[0], titles[0])
