@@ -221,7 +221,7 @@ def _rss() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def bench_record(folder: Path, *, n_probe: int = 10000, size: int = 64, batch: int = 256) -> dict:
+def bench_record(folder: Path, *, n_probe: int = 10000, size: int = 64, batch: int = 256, epochs: int = 2) -> dict:
     """Record ResNet50's last block on ``n_probe`` samples: seconds per snapshot, memory added."""
     import keras
 
@@ -237,13 +237,13 @@ def bench_record(folder: Path, *, n_probe: int = 10000, size: int = 64, batch: i
     model.fit(x_train, y_train, epochs=1, batch_size=32, verbose=0)  # compile the training step
     model.predict_on_batch(x_probe[:batch])
     t0 = time.perf_counter()
-    model.fit(x_train, y_train, epochs=2, batch_size=32, verbose=0)
+    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
     fit_alone = time.perf_counter() - t0
     recorder = ActivationRecorder(folder / "resnet", x_probe, y_probe, layers=["conv5_block3_out"],
                                   probe_batch_size=batch, dtype="float16", store_inputs=False)
     with _PeakRSS() as mem:
         t0 = time.perf_counter()
-        model.fit(x_train, y_train, epochs=2, batch_size=32, verbose=0, callbacks=[recorder])
+        model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0, callbacks=[recorder])
         fit_recorded = time.perf_counter() - t0
     from actconf import open_run
 
@@ -264,6 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="fraction of the 20,000 probe samples of the run and the 10,000 of the ResNet probe "
                              "(e.g. 0.5 on a slow machine; --quick is 1/16)")
     parser.add_argument("--only", default="write,naps,layout,record")
+    parser.add_argument("--epochs", type=int, default=2, help="training epochs of the ResNet50 recording")
     parser.add_argument("--out", default=str(HERE / "out" / "scale.json"))
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> dict:
             results["layout"] = bench_layout(out=Path(args.out).with_name("scale_maps.png"))
             print(json.dumps(results["layout"]), flush=True)
         if "record" in parts:
-            results["record"] = bench_record(folder, n_probe=max(100, round(10000 * fraction)))
+            results["record"] = bench_record(folder, n_probe=max(100, round(10000 * fraction)), epochs=args.epochs)
             print(json.dumps(results["record"]), flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
