@@ -16,8 +16,11 @@
    x 3, ``weights=None``) on a 10,000-sample probe set in float16: time per snapshot and
    the peak memory the recording adds.
 
-Run: ``.venv/bin/python benchmarks/bench_scale.py [--quick | --size F] [--only write,naps,layout,record]``
-(the full run takes about 20-30 minutes on 2 cores; ``--quick`` is a 1/16 size smoke run).
+Run: ``.venv/bin/python benchmarks/bench_scale.py [--quick | --size F] [--epochs E] [--only write,naps,layout,record]``
+(on a loaded 2-core VM: write + NAPs about 10 minutes, layouts 2, the ResNet50 recording
+about 10 minutes per snapshot at 10,000 samples; ``--quick`` is a 1/16 size smoke run,
+``--size 0.25 --epochs 1`` what benchmarks/README.md reports for the recording). Results
+go to ``benchmarks/out/scale.json`` and the map grid to ``benchmarks/out/scale_maps.png``.
 The run is written into a temporary folder under ``$ACTCONF_BENCH_DIR`` (default: the
 folder of this checkout) and deleted afterwards.
 """
