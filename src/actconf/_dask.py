@@ -15,8 +15,8 @@ computation needs it (all neurons of a sample for per-sample activity, all sampl
 a neuron for ranks over the probe set).
 
 Internal API (not in ``__all__``): :func:`chunk_bytes`, :func:`block_chunks`,
-:func:`activation_blocks`, :func:`snapshot_blocks`, :func:`per_snapshot`,
-:func:`sum_over_samples`, :func:`compute`.
+:func:`activation_blocks`, :func:`snapshot_blocks`, :func:`as_blocks`,
+:func:`per_snapshot`, :func:`sum_over_samples`, :func:`compute`.
 """
 
 from __future__ import annotations
@@ -102,8 +102,9 @@ def sum_over_samples(func: Any, acts: Any, *per_sample: np.ndarray, shapes: Sequ
 
     ``acts`` (n, N) is a dask array (see :func:`as_blocks`); every ``per_sample``
     array has the samples on its first axis and is sliced like the blocks. ``func``
-    returns a tuple of float64 arrays of the given ``shapes`` (partial sums); they are summed over the blocks by dask (a tree: memory is a few blocks
-    and partials, not the snapshot). Returns the list of the summed arrays.
+    returns a tuple of float64 arrays of the given ``shapes`` (partial sums); dask sums
+    them over the blocks in a tree, so memory is a few blocks and partials, not the
+    snapshot. Returns the list of the summed arrays.
     """
     import dask
     import dask.array as da
