@@ -65,6 +65,8 @@ class SmoothedRenderer:
                                           shape=(n, n))
 
     def __getattr__(self, name: str) -> Any:
+        if name in ("base", "k", "smoother"):  # not set yet (copying, unpickling)
+            raise AttributeError(name)
         return getattr(self.base, name)
 
     def smooth(self, values: Any) -> np.ndarray:
