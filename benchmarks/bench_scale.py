@@ -16,8 +16,11 @@
    x 3, ``weights=None``) on a 10,000-sample probe set in float16: time per snapshot and
    the peak memory the recording adds.
 
-Run: ``.venv/bin/python benchmarks/bench_scale.py [--quick] [--only write,naps,layout,record]``
-(the full run takes about 20-30 minutes on 2 cores; ``--quick`` is a 1/16 size smoke run).
+Run: ``.venv/bin/python benchmarks/bench_scale.py [--quick | --size F] [--epochs E] [--only write,naps,layout,record]``
+(on a loaded 2-core VM: write + NAPs about 10 minutes, layouts 2, the ResNet50 recording
+about 10 minutes per snapshot at 10,000 samples; ``--quick`` is a 1/16 size smoke run,
+``--size 0.25 --epochs 1`` what benchmarks/README.md reports for the recording). Results
+go to ``benchmarks/out/scale.json`` and the map grid to ``benchmarks/out/scale_maps.png``.
 The run is written into a temporary folder under ``$ACTCONF_BENCH_DIR`` (default: the
 folder of this checkout) and deleted afterwards.
 """
@@ -221,7 +224,7 @@ def _rss() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def bench_record(folder: Path, *, n_probe: int = 10000, size: int = 64, batch: int = 256) -> dict:
+def bench_record(folder: Path, *, n_probe: int = 10000, size: int = 64, batch: int = 256, epochs: int = 2) -> dict:
     """Record ResNet50's last block on ``n_probe`` samples: seconds per snapshot, memory added."""
     import keras
 
@@ -237,13 +240,13 @@ def bench_record(folder: Path, *, n_probe: int = 10000, size: int = 64, batch: i
     model.fit(x_train, y_train, epochs=1, batch_size=32, verbose=0)  # compile the training step
     model.predict_on_batch(x_probe[:batch])
     t0 = time.perf_counter()
-    model.fit(x_train, y_train, epochs=2, batch_size=32, verbose=0)
+    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
     fit_alone = time.perf_counter() - t0
     recorder = ActivationRecorder(folder / "resnet", x_probe, y_probe, layers=["conv5_block3_out"],
                                   probe_batch_size=batch, dtype="float16", store_inputs=False)
     with _PeakRSS() as mem:
         t0 = time.perf_counter()
-        model.fit(x_train, y_train, epochs=2, batch_size=32, verbose=0, callbacks=[recorder])
+        model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0, callbacks=[recorder])
         fit_recorded = time.perf_counter() - t0
     from actconf import open_run
 
@@ -260,13 +263,19 @@ def bench_record(folder: Path, *, n_probe: int = 10000, size: int = 64, batch: i
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1/16 of the size (a smoke run)")
+    parser.add_argument("--size", type=float, default=1.0,
+                        help="fraction of the 20,000 probe samples of the run and the 10,000 of the ResNet probe "
+                             "(e.g. 0.5 on a slow machine; --quick is 1/16)")
     parser.add_argument("--only", default="write,naps,layout,record")
-    parser.add_argument("--out", default=str(HERE / "bench_scale.json"))
+    parser.add_argument("--epochs", type=int, default=2, help="training epochs of the ResNet50 recording")
+    parser.add_argument("--out", default=str(HERE / "out" / "scale.json"))
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     root = Path(os.environ.get("ACTCONF_BENCH_DIR", HERE.parent))
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=root))
-    sizes = {"n_neurons": 2048, "n_samples": 20000 // (16 if args.quick else 1), "n_snapshots": 50}
+    fraction = 1 / 16 if args.quick else args.size
+    sizes = {"n_neurons": 2048, "n_samples": max(100, round(20000 * fraction)), "n_snapshots": 50}
     results: dict = {"sizes": sizes}
     try:
         if parts & {"write", "naps"}:
@@ -277,10 +286,10 @@ def main(argv: list[str] | None = None) -> dict:
             print(json.dumps(results["naps"]), flush=True)
             shutil.rmtree(folder / "run")
         if "layout" in parts:
-            results["layout"] = bench_layout(out=HERE / "bench_scale_maps.png")
+            results["layout"] = bench_layout(out=Path(args.out).with_name("scale_maps.png"))
             print(json.dumps(results["layout"]), flush=True)
         if "record" in parts:
-            results["record"] = bench_record(folder, n_probe=10000 // (16 if args.quick else 1))
+            results["record"] = bench_record(folder, n_probe=max(100, round(10000 * fraction)), epochs=args.epochs)
             print(json.dumps(results["record"]), flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

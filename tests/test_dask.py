@@ -215,6 +215,186 @@ def test_claim_trajectories_equal_the_array_version(runs):
         np.testing.assert_allclose(got, values, rtol=1e-12, atol=1e-12, err_msg=key)
 
 
+# --------------------------------------------------------------------------- bounded reads
+def _read_sizes(monkeypatch):
+    """Record the number of values of every read of an activations array (eager or by dask)."""
+    from actconf.store import _reader
+
+    sizes = []
+    original = _reader._SnapshotArray.__getitem__
+
+    def recording(self, key):
+        out = original(self, key)
+        if self._name.startswith("activations/"):
+            sizes.append(int(np.asarray(out).size))
+        return out
+
+    monkeypatch.setattr(_reader._SnapshotArray, "__getitem__", recording)
+    return sizes
+
+
+@pytest.mark.slow
+def test_every_analysis_of_activations_reads_only_blocks(runs, monkeypatch):
+    """NAPs of every grouping, statistics, claims, correlations, layout profiles, the explorers' data and
+    compare_layouts' subsamples never read more than one block of a snapshot at once."""
+    from actconf.layout._compare import _profile_source, subsampled_profiles
+
+    _, chunked = runs
+    shape, storage, _ = chunked.chunking("activations/dense")
+    with dask.config.set(SMALL_BLOCKS):
+        bound = max(int(np.prod(block_chunks(shape, storage, whole=w))) for w in ("neuron", "sample"))
+    snapshot = shape[1] * shape[2]
+    assert bound < snapshot  # a block is part of a snapshot (all samples of 21 of the 40 neurons at most)
+    calls = {f"naps {by}": (lambda r, by=by: naps.naps(r, "dense", by=by, bins="quantile:3")) for by in GROUPINGS}
+    calls.update({
+        "bin_statistics": lambda r: analysis.bin_statistics(r, layers="dense"),
+        "trajectories": lambda r: analysis.statement_trajectories(r, layers="dense"),
+        "claims": lambda r: analysis.claim_summary(r, layers="dense", n_boot=50),
+        "sample_activity": lambda r: analysis.sample_activity(r, "dense"),
+        "activity_confidence": lambda r: analysis.activity_confidence(r, layers="dense", n_boot=20),
+        "neuron_correlation": lambda r: analysis.neuron_correlation(r, "dense"),
+        "layout_profiles": lambda r: layout_profiles(r, "dense", by="class+confidence"),
+        "explorer_data": lambda r: analysis.explorer_data(r, "dense", by="class+confidence", n_boot=20),
+        "compare_layouts subsample": lambda r: subsampled_profiles(
+            *_profile_source(r, "inputs", "dense", "class", "final", True, "t")[1], 0.5,
+            np.random.default_rng(0), True, 2),
+    })
+    sizes = _read_sizes(monkeypatch)
+    for name, call in calls.items():
+        sizes.clear()
+        with dask.config.set(SMALL_BLOCKS):
+            call(chunked)
+        assert sizes, name
+        assert max(sizes) <= bound, f"{name}: read {max(sizes)} values at once, a block is {bound}"
+
+
+def test_bootstrap_of_two_snapshots_in_blocks_equals_in_memory(runs):
+    """The claims' paired bootstrap on dask blocks of samples equals the in-memory product version."""
+    from actconf._dask import as_blocks
+    from actconf.analysis import _statements as st
+
+    whole, _ = runs
+    acts = whole.read("activations/dense").astype(np.float64)
+    conf = whole.read("outputs/probabilities").max(axis=-1).astype(np.float64)
+    spread = st.logit_spread(whole.read("outputs/logits"), whole.read("outputs/probabilities"))
+    weights = np.random.default_rng(3).multinomial(acts.shape[1], np.full(acts.shape[1], 1 / acts.shape[1]),
+                                                   size=40).astype(np.int32)
+
+    def inputs(i, lazy):
+        a = acts[i]
+        with dask.config.set(SMALL_BLOCKS):
+            a = as_blocks(a) if lazy else a
+        return st.SnapshotInputs(a, conf[i], spread[i], st.quantile_groups(conf[i], 3), acts[i].mean(-1))
+
+    for groups in ("moving", "fixed"):
+        ref = st.bootstrap_pair(inputs(0, False), inputs(-1, False), whole.labels, k=3, groups=groups,
+                                weights=weights)
+        with dask.config.set(SMALL_BLOCKS):
+            got = st.bootstrap_pair(inputs(0, True), inputs(-1, True), whole.labels, k=3, groups=groups,
+                                    weights=weights)
+        assert inputs(0, True).acts.numblocks[0] > 3
+        for key in ref:
+            assert np.isfinite(ref[key]).mean() > 0.5, key
+            np.testing.assert_allclose(got[key], ref[key], rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+def test_subsampled_profiles_in_blocks_equal_a_loop_over_groups(runs):
+    from actconf._dask import as_blocks
+    from actconf.layout._compare import subsampled_profiles
+
+    whole, _ = runs
+    acts = whole.read("activations/dense")[-1].astype(np.float64)
+    codes = whole.labels
+    n_groups = int(codes.max()) + 1
+    rng = np.random.default_rng(5)
+    ref = []
+    for g in range(n_groups):  # the reference draws as the function does: one choice per group
+        members = np.flatnonzero(codes == g)
+        ref.append(acts[rng.choice(members, size=round(0.6 * members.size), replace=False)].mean(axis=0))
+    ref = np.array(ref)
+    ref -= ref.mean(axis=0)
+    with dask.config.set(SMALL_BLOCKS):
+        got = subsampled_profiles(as_blocks(acts), codes, n_groups, 0.6, np.random.default_rng(5), True, 2)
+    np.testing.assert_allclose(got, ref.T, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_the_explorer_data_in_blocks_equals_the_analyses_of_the_whole_run(runs):
+    whole, chunked = runs
+    with dask.config.set(SMALL_BLOCKS):
+        got = analysis.explorer_data(chunked, "dense_1", by="class+confidence", bins="quantile:3", n_boot=40)
+    acts = whole.read("activations/dense_1").astype(np.float64)
+    np.testing.assert_allclose(got["activity"].values, acts.mean(axis=-1), rtol=1e-12)
+    _same(got["activity"], analysis.sample_activity(whole, "dense_1"))
+    _same(got["naps"], naps.naps(whole, "dense_1", by="class+confidence", bins="quantile:3"))
+    _same(got["neuron_correlation"], analysis.neuron_correlation(whole, "dense_1"))
+    _same(got["activity_confidence"], analysis.activity_confidence(whole, layers="dense_1", n_boot=40))
+    conf = got["confidence"]
+    np.testing.assert_allclose(conf.values, whole.read("outputs/probabilities").max(axis=-1), rtol=1e-6)
+    assert "prediction" in conf.coords
+
+
+_CAPPED_CHILD = r"""
+import json, resource, sys
+import dask, numpy as np
+from actconf import naps, open_run
+run = open_run(sys.argv[1])
+with dask.config.set({"actconf.chunk-size": "2MiB", "scheduler": "threads", "num_workers": 2}):
+    naps.naps(run, by="class+confidence", bins="quantile:3", snapshots=[0])  # imports and threads first
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    with open("/proc/self/statm") as fh:
+        vm = int(fh.read().split()[0]) * resource.getpagesize()
+    cap = vm + (384 << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    nap = naps.naps(run, by="class+confidence", bins="quantile:3")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+np.save(sys.argv[2], nap.values)
+print(json.dumps({"added": peak - base}))
+"""
+
+
+@pytest.mark.slow
+def test_naps_of_a_run_larger_than_the_memory_cap_in_a_subprocess(tmp_path):
+    """A float16 run whose float64 copy (256 MB) is bigger than the child's cap: the NAPs are right and the
+    child's resident memory grows by far less than one float64 copy of the activations."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    s, n, m = 8, 4000, 1024
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % 10
+    acts = (rng.random((s, n, m), dtype=np.float32) + labels[None, :, None] / 10).astype(np.float16)
+    logits = rng.standard_normal((s, n, 10)).astype(np.float32)
+    layout = run_layout(labels=labels, class_names=[str(c) for c in range(10)],
+                        layers=[{"name": "big", "kind": "dense", "n_neurons": m, "output_shape": [None, m]}],
+                        logits=True, dtype="float16", dataset={"name": "t"}, model={"name": "t"}, recorder={})
+    with RunWriter(tmp_path / "run", manifest=layout.manifest, arrays=layout.arrays, static=layout.static,
+                   chunk_samples=500) as writer:
+        for i in range(s):
+            writer.begin()
+            writer.write("outputs/logits", logits[i], start=0)
+            writer.write("outputs/probabilities", softmax(logits[i]).astype(np.float32), start=0)
+            writer.write(layout.manifest["layers"][0]["array"], acts[i], start=0)
+            row = {"kind": "epoch", "epoch": i, "batch": 0, "step": i, "progress": float(i), "time": float(i),
+                   "wall_time": float(i), "nonfinite": False, "logs": {}}
+            row["label"] = snapshot_label(row)
+            writer.commit(row)
+    src = Path(naps.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(src), "MALLOC_ARENA_MAX": "2", "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", _CAPPED_CHILD, str(tmp_path / "run"), str(tmp_path / "nap.npy")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    added = json.loads(out.stdout.strip().splitlines()[-1])["added"]
+    assert added < acts.nbytes  # the whole float16 run (64 MB) never sat in memory at once, nor its float64 copy
+    run = open_run(tmp_path / "run")
+    ref = _reference_naps(run, "big", naps.group_samples(run, by="class+confidence", bins="quantile:3"), True)
+    np.testing.assert_allclose(np.load(tmp_path / "nap.npy"), ref, rtol=1e-10, atol=1e-10)
+
+
 # --------------------------------------------------------------------------- object storage
 @pytest.fixture
 def memory_url(runs):
@@ -306,3 +486,49 @@ def test_the_same_analyses_run_on_a_local_cluster_of_two_workers(runs, cluster, 
     assert len(log) == 2 and all(n > 0 for n in log.values())
     _same(naps.naps(open_run(memory_url), by="class+confidence", bins="quantile:3"), expected["naps"],
           exact=True)
+
+
+# --------------------------------------------------------------------------- maps of 2,048 neurons
+def _brute_neighbour_means(pos, values, k):
+    """Mean over each neuron and its k nearest neighbours (full distance matrix), NaNs left out."""
+    dist = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+    near = np.argsort(dist, axis=1)[:, : k + 1]
+    return np.nanmean(values[..., near], axis=-1)
+
+
+def test_maps_of_many_neurons_draw_neighbour_means_and_few_neurons_their_values():
+
+    from actconf.plots import MapStyle, plot_map, plot_map_grid
+    from actconf.render import TopoRenderer
+
+    rng = np.random.default_rng(2)
+    for n, k in ((600, 8), (300, 0)):  # above and below 512 neurons
+        pos = rng.random((n, 2))
+        values = rng.standard_normal(n)
+        values[7] = np.nan  # a NaN neuron blanks its own pixels, not its neighbourhood's mean
+        expected = _brute_neighbour_means(pos, values, k) if k else values
+        fig = plot_map(values, pos, style=MapStyle(contours=0, markers=False))
+        image = fig.axes[0].images[-1].get_array()
+        base = TopoRenderer(pos, resolution=image.shape[0])  # a finer grid for many neurons: 108 pixels
+        assert image.shape[0] == (108 if k else 100)
+        ref = base.render(expected)
+        np.testing.assert_allclose(np.ma.filled(image, np.nan), ref, rtol=1e-12, atol=1e-12)
+        assert np.isfinite(expected).sum() == n - (0 if k else 1)
+        lo, hi = fig.axes[0].images[-1].get_clim()
+        assert np.isclose(hi, np.nanmax(np.abs(expected)))  # colour limits from what is drawn
+        plain = plot_map(values, pos, style=MapStyle(contours=0, markers=False, smooth=0))
+        np.testing.assert_allclose(np.ma.filled(plain.axes[0].images[-1].get_array(), np.nan),
+                                   base.render(values), rtol=1e-12, atol=1e-12)
+    nap = testing.synthetic_naps(n_neurons=600, n_classes=3, by="class", n_snapshots=1)
+    pos = rng.random((600, 2))
+    fig = plot_map_grid(nap, pos, style=MapStyle(smooth=3))
+    got = np.ma.filled(fig.axes[0].images[-1].get_array(), np.nan)
+    np.testing.assert_allclose(got, TopoRenderer(pos, resolution=got.shape[0]).render(
+        _brute_neighbour_means(pos, nap.values[0, 0], 3)), rtol=1e-12, atol=1e-12)
+
+
+def test_map_smoothing_is_checked():
+    from actconf.plots import MapStyle
+
+    with pytest.raises(InvalidParameterError, match="smooth"):
+        MapStyle(smooth=-1)

@@ -15,7 +15,8 @@ computation needs it (all neurons of a sample for per-sample activity, all sampl
 a neuron for ranks over the probe set).
 
 Internal API (not in ``__all__``): :func:`chunk_bytes`, :func:`block_chunks`,
-:func:`activation_blocks`, :func:`per_snapshot`, :func:`compute`.
+:func:`activation_blocks`, :func:`snapshot_blocks`, :func:`as_blocks`,
+:func:`per_snapshot`, :func:`sum_over_samples`, :func:`compute`.
 """
 
 from __future__ import annotations
@@ -77,6 +78,48 @@ def activation_blocks(run: Any, layer: str, idx: np.ndarray, *, whole: str = "ne
     if idx.size == shape[0] and np.array_equal(idx, np.arange(shape[0])):
         return data
     return data[idx]
+
+
+def snapshot_blocks(run: Any, layer: str, snapshot: int):
+    """One snapshot's activations (n, N) as a dask array in blocks of samples (all neurons each)."""
+    return activation_blocks(run, layer, np.array([int(snapshot)]), whole="neuron")[0]
+
+
+def as_blocks(acts: Any):
+    """``acts`` (n, N) as a dask array: dask arrays as they are, numpy in blocks of :func:`chunk_bytes`."""
+    import dask.array as da
+
+    if hasattr(acts, "dask"):
+        return acts
+    acts = np.asarray(acts)
+    n, m = acts.shape
+    return da.from_array(acts, chunks=(max(1, min(n, chunk_bytes() // max(8 * m, 1))), m))
+
+
+def sum_over_samples(func: Any, acts: Any, *per_sample: np.ndarray, shapes: Sequence[tuple[int, ...]],
+                     **kwargs: Any) -> list[np.ndarray]:
+    """``sum_b func(acts_b, *[a[b] for a in per_sample], **kwargs)`` over the sample blocks b of ``acts``.
+
+    ``acts`` (n, N) is a dask array (see :func:`as_blocks`); every ``per_sample``
+    array has the samples on its first axis and is sliced like the blocks. ``func``
+    returns a tuple of float64 arrays of the given ``shapes`` (partial sums); dask sums
+    them over the blocks in a tree, so memory is a few blocks and partials, not the
+    snapshot. Returns the list of the summed arrays.
+    """
+    import dask
+    import dask.array as da
+
+    acts = as_blocks(acts)
+    if len(acts.chunks[1]) > 1:
+        acts = acts.rechunk({1: -1})
+    bounds = np.cumsum((0, *acts.chunks[0]))
+    blocks = acts.to_delayed().ravel()
+    call = dask.delayed(func, pure=True, nout=len(shapes))
+    parts = [call(block, *[a[lo:hi] for a in per_sample], **kwargs)
+             for lo, hi, block in zip(bounds[:-1], bounds[1:], blocks, strict=True)]
+    totals = [da.stack([da.from_delayed(p[j], shape=tuple(shape), dtype=np.float64) for p in parts]).sum(axis=0)
+              for j, shape in enumerate(shapes)]
+    return list(compute(*totals))
 
 
 def per_snapshot(array: Any, values: np.ndarray):

@@ -170,6 +170,7 @@ def grid_frames(naps: Any, layout: Any, *, run: Any = None, rows: str | None = N
         MapStyle,
         build_panels,
         check_panels_fit,
+        drawn_values,
         grid_colours,
         map_renderer,
     )
@@ -180,7 +181,8 @@ def grid_frames(naps: Any, layout: Any, *, run: Any = None, rows: str | None = N
     check_panels_fit(panels, renderer, caller)
     if quantity is not None:
         panels = dataclasses.replace(panels, quantity=quantity)
-    style, limits = grid_colours(panels.values, style)  # the static grids' colour convention
+    # the static grids' colour convention, on the values as drawn (smoothed above 512 neurons)
+    style, limits = grid_colours(drawn_values(renderer, panels.values), style)
     grid = MapGridFigure(panels, renderer, limits=limits, style=style)
     titles = _frame_titles(panels.title, panels.frame_labels, run, panels.frame_snapshots)
     images = renderer.render(panels.values)  # every map of every frame in one product

@@ -46,6 +46,7 @@ from ._inference import (
     verdict,
 )
 from ._samples import activity_confidence, neuron_correlation, sample_activity
+from ._samples import explorer_data as explorer_data  # internal API (widgets)
 from ._spearman import spearman
 
 __all__ = [

@@ -86,20 +86,15 @@ class _RunLayer:
         probs = run.read("outputs/probabilities", idx)
         logits = run.read("outputs/logits", idx) if run.has_logits else None
         self.spread = st.logit_spread(logits, probs)
-        self.array = run.layer_info(layer)["array"]
-
-    def acts(self, i: int) -> np.ndarray:
-        return self.run.read(self.array, [int(self.idx[i])])[0].astype(np.float64)
-
-    def activity_of(self, acts: np.ndarray) -> np.ndarray:
-        from ._samples import activity_from
-
-        return activity_from(acts, self.activity, 0.0)
 
     def inputs(self, i: int, k: int) -> st.SnapshotInputs:
-        a = self.acts(i)
-        return st.SnapshotInputs(a, self.conf[i], self.spread[i], st.quantile_groups(self.conf[i], k),
-                                 self.activity_of(a))
+        """Snapshot position ``i``: activations as dask blocks of samples (never read whole), the rest in memory."""
+        from ._samples import lazy_activity
+
+        acts = activation_blocks(self.run, self.layer, self.idx[i:i + 1], whole="neuron")
+        (activity,) = compute(lazy_activity(acts, self.activity, 0.0))
+        return st.SnapshotInputs(acts[0], self.conf[i], self.spread[i], st.quantile_groups(self.conf[i], k),
+                                 activity[0])
 
     def trajectories(self, k: int, groups: str, n_splits: int, seed: int) -> dict[str, np.ndarray]:
         """:func:`~actconf.analysis._statements.trajectories` of this layer, as one dask graph.

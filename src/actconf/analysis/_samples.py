@@ -91,15 +91,18 @@ def sample_activity(
     -------
     xarray.DataArray (snapshot, sample)
     """
-    import xarray as xr
-
     caller = "sample_activity()"
     run = check_run(run, caller)
     layer = run.check_layer(layer)
     activity = check_option("activity", activity, ACTIVITIES, caller)
     threshold = check_float("threshold", threshold, caller)
     idx = run.snapshot_index(snapshots)
-    values = _layer_activity(run, layer, idx, activity, threshold)
+    return _activity_array(run, layer, idx, _layer_activity(run, layer, idx, activity, threshold), activity)
+
+
+def _activity_array(run: Run, layer: str, idx: np.ndarray, values: np.ndarray, activity: str):
+    import xarray as xr
+
     coords = {**run.snapshot_coords(idx), "sample": np.arange(run.n_samples), "label": ("sample", run.labels)}
     return xr.DataArray(values, dims=("snapshot", "sample"), coords=coords, name=activity,
                         attrs={"layer": layer, "activity": activity})
@@ -208,8 +211,6 @@ def activity_confidence(
         dead layer). The first row of each layer (usually the untrained state) is the
         baseline every later value should be compared with.
     """
-    import pandas as pd
-
     caller = "activity_confidence()"
     run = check_run(run, caller)
     layer_list = check_layers(run, layers, caller)
@@ -226,6 +227,16 @@ def activity_confidence(
     warn_constant_confidence(conf, name, caller)
     acts = {layer: _layer_activity(run, layer, idx, activity, threshold) for layer in layer_list}
     control = check_bool("control", control, caller)
+    return _correlation_table(run, idx, name, conf, acts, activity, n_boot=n_boot, ci=ci, control=control,
+                              rng=rng)
+
+
+def _correlation_table(run: Run, idx: np.ndarray, name: str, conf: np.ndarray, acts: dict[str, np.ndarray],
+                       activity: str, *, n_boot: int, ci: float, control: bool, rng: np.random.Generator):
+    """The table of :func:`activity_confidence` from confidence (S, n) and each layer's activity (S, n)."""
+    import pandas as pd
+
+    layer_list = list(acts)
     spread = _spread(run, idx) if control else None
     results = {layer: spearman(conf, acts[layer]) for layer in layer_list}
     nan = np.full(idx.size, np.nan)
@@ -270,8 +281,6 @@ def neuron_correlation(
         over the probe set at a snapshot (e.g. dead ReLUs) get NaN. Draw it as a
         topographic map to see where activity follows confidence.
     """
-    import xarray as xr
-
     caller = "neuron_correlation()"
     run = check_run(run, caller)
     layer = run.check_layer(layer)
@@ -280,13 +289,65 @@ def neuron_correlation(
     idx = run.snapshot_index(snapshots)
     name, conf = confidence_values(run, measure, idx, caller)
     warn_constant_confidence(conf, name, caller)
-    n_neurons = run.layer_sizes[layer]
-    zc = standardise(ranks(conf, 1), 1)  # (S, n)
-    acts = activation_blocks(run, layer, idx, whole="sample")
-    (rho,) = compute(acts.map_blocks(_block_rho, per_snapshot(acts, zc)[:, :, None], drop_axis=1,
-                                     dtype=np.float64, meta=np.empty((0, 0))))
+    (rho,) = compute(_rho_graph(run, layer, idx, conf))
+    return _rho_array(run, layer, idx, rho, name)
+
+
+def _rho_array(run: Run, layer: str, idx: np.ndarray, rho: np.ndarray, measure: str):
+    import xarray as xr
+
     rho = np.clip(rho, -1.0, 1.0)
-    coords = {**run.snapshot_coords(idx), "neuron": np.arange(n_neurons),
+    coords = {**run.snapshot_coords(idx), "neuron": np.arange(rho.shape[1]),
               "p_value": (("snapshot", "neuron"), p_values(rho, run.n_samples))}
     return xr.DataArray(rho, dims=("snapshot", "neuron"), coords=coords, name="rho",
-                        attrs={"layer": layer, "measure": name})
+                        attrs={"layer": layer, "measure": measure})
+
+
+def _rho_graph(run: Run, layer: str, idx: np.ndarray, conf: np.ndarray):
+    """Per-neuron Spearman rho (S, N) against ``conf`` (S, n) as a dask graph (blocks of neurons)."""
+    zc = standardise(ranks(conf, 1), 1)  # (S, n)
+    acts = activation_blocks(run, layer, idx, whole="sample")
+    return acts.map_blocks(_block_rho, per_snapshot(acts, zc)[:, :, None], drop_axis=1, dtype=np.float64,
+                           meta=np.empty((0, 0)))
+
+
+def explorer_data(run: Run, layer: str | None = None, *, by: str = "class", measure: Any = "max_softmax",
+                  bins: Any = "quantile:5", contrastive: bool = True, n_boot: int = 1000,
+                  seed: int | np.random.Generator = 0) -> dict[str, Any]:
+    """Everything the explorers show for one layer, read block by block (internal API of the widgets).
+
+    One dask computation reads the activations twice (blocks of samples for the
+    per-sample activity, blocks of neurons for the per-neuron correlation), a third
+    time for the NAPs; memory is bounded by a block (:mod:`actconf._dask`), so the
+    explorers open runs bigger than memory and run on a ``dask.distributed`` Client.
+
+    Returns
+    -------
+    dict
+        ``"naps"``: :func:`actconf.naps.naps` (snapshot, group, neuron) with ``by``,
+        ``measure``, ``bins``, ``contrastive``; ``"confidence"`` the
+        :func:`~actconf.confidence.confidence` DataArray (snapshot, sample) with its
+        ``prediction`` coordinate; ``"activity"`` (snapshot, sample) mean activation as
+        :func:`sample_activity`; ``"activity_confidence"`` the table of
+        :func:`activity_confidence` (``n_boot``, ``seed``); ``"neuron_correlation"``
+        as :func:`neuron_correlation`.
+    """
+    from ..confidence import confidence
+    from ..naps import naps
+
+    caller = "explorer_data()"
+    run = check_run(run, caller)
+    layer = run.check_layer(layer)
+    check_measure(measure, caller)
+    n_boot = check_int("n_boot", n_boot, caller, min_value=0)
+    rng = check_random_state(seed, caller)
+    idx = run.snapshot_index(None)
+    conf = confidence(run, measure=measure) if isinstance(measure, str) else measure
+    name, values = confidence_values(run, measure, idx, caller)
+    activity, rho = compute(lazy_activity(activation_blocks(run, layer, idx, whole="neuron"), "mean", 0.0),
+                            _rho_graph(run, layer, idx, values))
+    table = _correlation_table(run, idx, name, values, {layer: activity}, "mean", n_boot=n_boot, ci=0.95,
+                               control=True, rng=rng)
+    return {"naps": naps(run, layer, by=by, measure=measure, bins=bins, contrastive=contrastive),
+            "confidence": conf, "activity": _activity_array(run, layer, idx, activity, "mean"),
+            "activity_confidence": table, "neuron_correlation": _rho_array(run, layer, idx, rho, name)}

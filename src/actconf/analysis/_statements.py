@@ -161,7 +161,7 @@ def _nanmean_rows(values: np.ndarray) -> np.ndarray:
 class SnapshotInputs:
     """What the statistics of one snapshot need (arrays of one run and layer)."""
 
-    acts: np.ndarray  # (n, N)
+    acts: Any  # (n, N): numpy, or dask in blocks of samples (read block by block)
     conf: np.ndarray  # (n,)
     spread: np.ndarray  # (n,)
     groups: np.ndarray  # (n,) quantile group, -1 for none
@@ -312,6 +312,50 @@ def _cell_sums_boot(member: np.ndarray, acts: np.ndarray, cells: np.ndarray, n_c
     return sums, counts
 
 
+def _boot_block(acts: np.ndarray, member: np.ndarray, cell_sets: np.ndarray, *, n_cells: int) -> tuple:
+    """One block of samples: its partial :func:`_cell_sums_boot` for every half-split (sums, counts, ...).
+
+    ``acts`` (b, N), ``member`` (b, B, Q) and ``cell_sets`` (b, H) have the block's
+    samples on their first axis (as :func:`actconf._dask.sum_over_samples` slices them).
+    """
+    acts = np.asarray(acts, dtype=np.float64)
+    member = member.transpose(1, 0, 2)
+    out: list[np.ndarray] = []
+    for h in range(cell_sets.shape[1]):
+        out.extend(_cell_sums_boot(member, acts, cell_sets[:, h], n_cells))
+    return tuple(out)
+
+
+def _boot_sums(member: np.ndarray, acts: Any, cell_sets: np.ndarray, n_cells: int):
+    """Group sums (B, Q, N) and, per half-split, cell sums and counts of one chunk of resamples.
+
+    ``acts`` in memory: one einsum and one sparse product per split. ``acts`` a dask
+    array (n, N) in blocks of samples: one pass over the blocks, summing each block's
+    partials (memory: a few blocks and partials, not the snapshot).
+    """
+    if not hasattr(acts, "dask"):
+        sums = np.einsum("bnq,nm->bqm", member, acts, optimize=True)  # bottom and top groups
+        return sums, [_cell_sums_boot(member, acts, cells, n_cells) for cells in cell_sets.T]
+    from .._dask import sum_over_samples
+
+    b, _, q = member.shape
+    neurons = acts.shape[1]
+    shapes = [(b, q, n_cells, neurons), (b, q, n_cells)] * cell_sets.shape[1]
+    parts = sum_over_samples(_boot_block, acts, member.transpose(1, 0, 2), cell_sets, shapes=shapes,
+                             n_cells=n_cells)
+    cells = [(parts[j], parts[j + 1]) for j in range(0, len(parts), 2)]
+    return cells[0][0].sum(axis=2), cells  # every sample is in one (class, half) cell of each split
+
+
+def _boot_chunk(inp: SnapshotInputs, n_cells: int, n_splits: int, chunk: int) -> int:
+    """Resamples per chunk: ``chunk``, fewer for dask activations (partials of about a block)."""
+    if not hasattr(inp.acts, "dask"):
+        return chunk
+    from .._dask import chunk_bytes
+
+    return int(max(1, min(chunk, chunk_bytes() // (2 * n_cells * inp.acts.shape[1] * 8 * n_splits))))
+
+
 def _boot_groups(inp: SnapshotInputs, labels: np.ndarray, halves: np.ndarray, weights: np.ndarray,
                  k: int, n_classes: int, fixed_groups: np.ndarray | None, min_count: int,
                  chunk: int) -> tuple[np.ndarray, np.ndarray]:
@@ -320,17 +364,18 @@ def _boot_groups(inp: SnapshotInputs, labels: np.ndarray, halves: np.ndarray, we
     strength = np.empty(b_total)
     dist = np.zeros(b_total)
     used = np.zeros(b_total)
+    cell_sets = np.stack([labels * 2 + h for h in halves], axis=1)  # (n, H)
+    chunk = _boot_chunk(inp, n_classes * 2, len(halves), chunk)
     for start in range(0, b_total, chunk):
         w = weights[start:start + chunk].astype(np.float64)
         if fixed_groups is None:
             member = quantile_membership(inp.conf, w, k)[:, :, [0, k - 1]]  # (b, n, 2)
         else:
             member = np.stack([w * (fixed_groups == 0), w * (fixed_groups == k - 1)], axis=-1)
-        sums = np.einsum("bnq,nm->bqm", member, inp.acts, optimize=True)  # bottom and top groups
+        sums, cells = _boot_sums(member, inp.acts, cell_sets, n_classes * 2)
         s = _strength(sums, member.sum(axis=1))
         strength[start:start + chunk] = s[:, 1] - s[:, 0]
-        for h in halves:
-            csum, ccount = _cell_sums_boot(member, inp.acts, labels * 2 + h, n_classes * 2)
+        for csum, ccount in cells:
             csum = csum.reshape(member.shape[0], 2, n_classes, 2, -1)
             ccount = ccount.reshape(member.shape[0], 2, n_classes, 2)
             d, _ = cv_distinctness(csum[..., 0, :], ccount[..., 0], csum[..., 1, :], ccount[..., 1],

@@ -81,19 +81,28 @@ def _given_spec(spec: Any, caller: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- profiles
-def subsampled_profiles(acts: np.ndarray, codes: np.ndarray, n_groups: int, fraction: float,
+def subsampled_profiles(acts: Any, codes: np.ndarray, n_groups: int, fraction: float,
                         rng: np.random.Generator, contrastive: bool, min_size: int) -> np.ndarray:
-    """Profiles (neuron, group) from a random subset (``fraction`` of each group's samples)."""
-    means = np.full((n_groups, acts.shape[1]), np.nan)
+    """Profiles (neuron, group) from a random subset (``fraction`` of each group's samples).
+
+    ``acts`` (sample, neuron) in memory or as a dask array: the drawn samples' group
+    means are one pass over its blocks of samples (:func:`actconf.naps.lazy_group_sums`).
+    """
+    from .._dask import as_blocks, compute
+    from ..naps import lazy_group_sums
+
+    drawn = np.full(codes.shape, -1, dtype=np.int64)
+    takes = np.zeros(n_groups)
     for g in range(n_groups):
         members = np.flatnonzero(codes == g)
         take = max(1, int(round(fraction * members.size))) if members.size else 0
         if take < min_size:
             continue
-        chosen = rng.choice(members, size=take, replace=False)
-        means[g] = acts[chosen].mean(axis=0)
-    ok = np.isfinite(means).all(axis=1)
-    means = means[ok]
+        drawn[rng.choice(members, size=take, replace=False)] = g
+        takes[g] = take
+    ok = takes > 0
+    (sums,) = compute(lazy_group_sums(as_blocks(acts)[None], drawn[None], n_groups))
+    means = sums[0][ok] / takes[ok, None]
     if contrastive and len(means):
         means = means - means.mean(axis=0, keepdims=True)
     return means.T
@@ -125,8 +134,9 @@ def _profile_source(data: Any, redraw: str, layer: Any, by: str, snapshot: Any, 
     snap = prof.attrs["snapshot"]
     grouping = group_samples(run, by=by, snapshots=[snap])
     codes = np.asarray(grouping.assignment.values)[0]
-    acts = run.read(run.layer_info(prof.attrs["layer"])["array"], [snap])[0].astype(np.float64)
-    return fixed, (acts, codes, grouping.n_groups)
+    from .._dask import snapshot_blocks
+
+    return fixed, (snapshot_blocks(run, prof.attrs["layer"], snap), codes, grouping.n_groups)
 
 
 def _repeat_profiles(fixed: np.ndarray, sampler: Any, repeat: int, seed: int, subsample: float,

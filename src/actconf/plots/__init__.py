@@ -23,7 +23,7 @@ module                 owns
 Besides the public names in ``__all__``, this package exports a named internal API
 for :mod:`actconf.widgets` and :mod:`actconf.animate` (not for users; it may change):
 ``new_figure``, ``Blitter``, ``MapGridFigure``, ``build_panels``, ``check_panels_fit``,
-``grid_limits``, ``grid_colours`` (the colour convention of map grids), ``style_with_aliases``, ``map_renderer``, ``draw_map_axes``, ``draw_map_image``,
+``grid_limits``, ``grid_colours`` (the colour convention of map grids), ``style_with_aliases``, ``map_renderer``, ``drawn_values``, ``draw_map_axes``, ``draw_map_image``,
 ``draw_markers`` and the explorer figures (``curve_figure``, ``correlation_figure``, ``map_mosaic_figure``, ``correlation_frames``,
 ``CorrelationSeries``, ``baseline_and_control``, ``sample_colors``, ``correlation_text``).
 """
@@ -49,6 +49,7 @@ from ._layouts import __all__ as _layouts_all
 from ._mapaxes import draw_map_axes as draw_map_axes
 from ._mapaxes import draw_map_image as draw_map_image
 from ._mapaxes import draw_markers as draw_markers
+from ._mapaxes import drawn_values as drawn_values
 from ._mapaxes import map_renderer as map_renderer
 from ._maps import *  # noqa: F403
 from ._maps import __all__ as _maps_all

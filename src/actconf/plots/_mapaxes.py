@@ -2,7 +2,9 @@
 
 Named internal API (used by :mod:`actconf.plots`, :mod:`actconf.widgets` and
 :mod:`actconf.animate`): :func:`map_renderer` (the renderer of a layout),
-:func:`default_resolution` (finer grids for many neurons),
+:func:`default_resolution` (finer grids for many neurons), :func:`default_smoothing`
+and :class:`SmoothedRenderer` (neighbour means for many neurons), :func:`drawn_values`
+(what a renderer draws, for colour limits),
 :func:`draw_map_axes` (grey underlay, frameless square axes, outline),
 :func:`draw_map_image`, :func:`draw_markers`, :func:`draw_contours` and
 :func:`contour_levels`. Call :func:`draw_map_axes` before adding the image so that
@@ -31,16 +33,88 @@ def default_resolution(n_neurons: int) -> int:
     return int(min(256, round(100 * np.sqrt(n_neurons / MANY_NEURONS))))
 
 
+def default_smoothing(n_neurons: int) -> int:
+    """Neighbours averaged into every neuron's value on a map: 0 up to :data:`MANY_NEURONS`, 8 above.
+
+    With thousands of neurons every small region of a map holds many neurons whose
+    individual noise draws as speckle; the mean over each neuron and its 8 nearest
+    neighbours in the layout keeps the regions and their boundaries and drops it.
+    """
+    return 0 if n_neurons <= MANY_NEURONS else 8
+
+
+class SmoothedRenderer:
+    """A :class:`~actconf.render.TopoRenderer` that first replaces every neuron's value by the mean
+    over itself and its ``k`` nearest neighbours in the layout (NaN values left out of the means).
+
+    Everything but :meth:`render` and :meth:`render_rgba` is the wrapped renderer's
+    (``positions``, ``shape``, ``mask``, ``extent``, ...). The means are one sparse
+    product, so maps stay linear in the neuron values.
+    """
+
+    def __init__(self, base: TopoRenderer, k: int):
+        from scipy import sparse
+        from scipy.spatial import cKDTree
+
+        self.base, self.k = base, int(k)
+        n = base.n_neurons
+        kk = min(n, self.k + 1)
+        _, near = cKDTree(base.positions).query(base.positions, k=kk)
+        near = np.asarray(near).reshape(n, kk)
+        self.smoother = sparse.csr_matrix((np.ones(n * kk), (np.repeat(np.arange(n), kk), near.ravel())),
+                                          shape=(n, n))
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("base", "k", "smoother"):  # not set yet (copying, unpickling)
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def smooth(self, values: Any) -> np.ndarray:
+        """Neighbour means of ``values`` (..., n_neurons); NaN where a neighbourhood has no finite value."""
+        v = np.asarray(values, dtype=np.float64)
+        flat = v.reshape(-1, v.shape[-1]) if v.ndim else v
+        if v.ndim == 0 or v.shape[-1] != self.base.n_neurons:
+            return v  # the base renderer raises its own error
+        finite = np.isfinite(flat)
+        sums = (self.smoother @ np.where(finite, flat, 0.0).T).T
+        counts = (self.smoother @ finite.T.astype(np.float64)).T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(counts > 0, sums / counts, np.nan).reshape(v.shape)
+
+    def render(self, values: Any, **kwargs: Any) -> np.ndarray:
+        """:meth:`TopoRenderer.render` of the neighbour means."""
+        return self.base.render(self.smooth(values), **kwargs)
+
+    __call__ = render
+
+    def render_rgba(self, values: Any, **kwargs: Any) -> np.ndarray:
+        """:meth:`TopoRenderer.render_rgba` of the neighbour means."""
+        return self.base.render_rgba(self.smooth(values), **kwargs)
+
+
+def drawn_values(renderer: Any, values: Any) -> np.ndarray:
+    """The neuron values a renderer draws: the neighbour means of a :class:`SmoothedRenderer`, else ``values``.
+
+    Colour limits (``vlim=None``) come from these, so smoothed maps use the full scale.
+    """
+    return renderer.smooth(values) if isinstance(renderer, SmoothedRenderer) else np.asarray(values)
+
+
 def map_renderer(layout: Any, style: MapStyle, *, resolution: int | None = None) -> TopoRenderer:
     """A TopoRenderer given as such, or the cached one of a layout / positions (``style.method``/``mask``).
 
     ``resolution=None``: :func:`default_resolution` of the layout's neuron count.
+    ``style.smooth`` (None: :func:`default_smoothing`) > 0 wraps the renderer of a layout
+    in a :class:`SmoothedRenderer`; a TopoRenderer passed as such is used as it is.
     """
-    if isinstance(layout, TopoRenderer):
+    if isinstance(layout, TopoRenderer | SmoothedRenderer):
         return layout
+    n = len(positions_of(layout, "map_renderer()"))
     if resolution is None:
-        resolution = default_resolution(len(positions_of(layout, "map_renderer()")))
-    return get_renderer(layout, resolution=resolution, method=style.method, mask=style.mask)
+        resolution = default_resolution(n)
+    renderer = get_renderer(layout, resolution=resolution, method=style.method, mask=style.mask)
+    k = default_smoothing(n) if style.smooth is None else style.smooth
+    return SmoothedRenderer(renderer, k) if k > 0 else renderer
 
 
 def draw_map_axes(ax: Any, renderer: TopoRenderer) -> None:

@@ -31,6 +31,7 @@ from ._mapaxes import (
     draw_map_axes,
     draw_map_image,
     draw_markers,
+    drawn_values,
     map_renderer,
 )
 from ._panels import build_panels, check_panels_fit, quantity_of
@@ -91,7 +92,7 @@ def plot_map(
     style = style.with_defaults(cmap=DEFAULT_CMAP, contours=6, markers=renderer.n_neurons <= MANY_NEURONS,
                                 panel_size=3.6)
     v = _one_map(values, renderer, caller)
-    lo, hi = color_limits(style.vlim, v)
+    lo, hi = color_limits(style.vlim, drawn_values(renderer, v))
     image = renderer.render(v)
     size = style.panel_size
     fig, ax = axes_for(ax, (size + 0.6 if colorbar else size, size), caller, dpi=style.dpi)
@@ -218,7 +219,7 @@ def plot_map_grid(
     if fig is not None:
         fig = figure_for(fig, (1.0, 1.0), caller)
     images = renderer.render(panels.values[0])  # one product for all maps: (R, C, H, W)
-    style, limits = grid_colours(panels.values, style)
+    style, limits = grid_colours(drawn_values(renderer, panels.values), style)
     grid = MapGridFigure(panels, renderer, limits=limits, style=style, fig=fig)
     frame = panels.frame_labels[0]
     grid.show(images, panels.notes[0], title if title is not None else " · ".join(p for p in (panels.title, frame) if p))

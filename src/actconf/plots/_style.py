@@ -49,6 +49,11 @@ class MapStyle:
         TopoRenderer is passed as the layout).
     mask : {"hull", "circle"} or None, default="hull"
         Which pixels are drawn (ignored for a TopoRenderer, as ``method``).
+    smooth : int, optional
+        Draw every neuron's value as the mean over itself and its ``smooth`` nearest
+        neighbours in the layout (0: the values themselves). Default: 0 up to 512
+        neurons, 8 above, where single neurons' noise would draw as speckle (ignored
+        for a TopoRenderer, as ``method``).
     panel_size : float, optional
         Inches per map (default 3.6 for a single map, 1.5 in grids).
     dpi : int, optional
@@ -69,6 +74,7 @@ class MapStyle:
     markers: bool | None = None
     method: str = "linear"
     mask: str | None = "hull"
+    smooth: int | None = None
     panel_size: float | None = None
     dpi: int | None = None
 
@@ -83,6 +89,7 @@ class MapStyle:
         check_option("method", self.method, ("linear", "cubic", "nearest"), _CALLER)
         if self.mask is not None:
             check_option("mask", self.mask, ("hull", "circle"), _CALLER)
+        check_int("smooth", self.smooth, _CALLER, min_value=0, allow_none=True)
         check_float("panel_size", self.panel_size, _CALLER, min_value=0.3, max_value=10, allow_none=True)
         check_int("dpi", self.dpi, _CALLER, min_value=20, max_value=600, allow_none=True)
 
