@@ -108,7 +108,7 @@ def _child(run_dir: str, workers: int, engine: str, snapshots: int | None, cap: 
         from dask.distributed import Client, LocalCluster
 
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
-                               dashboard_address=None, memory_limit=0)
+                               dashboard_address="127.0.0.1:0", memory_limit=0)
         client = Client(cluster)
     config = {"scheduler": "threads", "num_workers": workers} if engine == "threads" else {}
     with dask.config.set(config):

@@ -452,7 +452,7 @@ def cluster(request):
     """A LocalCluster with 2 single-threaded workers (in this process) and a Client as the default scheduler."""
     import distributed
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       dashboard_address=None)
+                                       dashboard_address="127.0.0.1:0")  # loopback only
     client = distributed.Client(cluster, set_as_default=True)
 
     def close():

@@ -57,7 +57,7 @@ class MapState:
     def __init__(self, run: Any, layer: str, by: str, measure: str, layout: Any, settings: Settings, *,
                  resolution: int, step: Step = _no_step) -> None:
         from ..naps import naps
-        from ..plots import MapStyle, build_panels, grid_colours, map_renderer
+        from ..plots import MapStyle, build_panels, drawn_values, grid_colours, map_renderer
 
         caller = "explore()"
         bins = settings.bins if settings.bins is not None else ("quantile:3" if "+" in by else "quantile:5")
@@ -68,7 +68,9 @@ class MapState:
         if self.panels.values.shape[-1] != self.renderer.n_neurons:
             raise InvalidInputError(f"{caller}: layer {layer!r} has {self.panels.values.shape[-1]} neurons but "
                                     f"its layout has {self.renderer.n_neurons}.")
-        self.style, self.limits = grid_colours(self.panels.values, MapStyle(panel_size=1.25, dpi=96))
+        # colour limits of the values as drawn (neighbour means above 512 neurons), as in the static grids
+        self.style, self.limits = grid_colours(drawn_values(self.renderer, self.panels.values),
+                                               MapStyle(panel_size=1.25, dpi=96))
         self.cmap = str(self.style.cmap)
         labels = snapshot_labels(run)
         self.titles = [f"{self.panels.title} · {labels[s] if s is not None and s < len(labels) else lab}"
@@ -130,7 +132,9 @@ class CurveState:
         pred = np.asarray(conf["prediction"].values)
         self.measure = measure
         self.x = np.asarray(run.snapshots["progress"], dtype=float)[: values.shape[0]]
-        self.accuracy = (pred == np.asarray(run.labels)[None, :]).mean(axis=1)
+        labels = np.asarray(run.labels)
+        labelled = labels >= 0  # -1: unlabelled, neither right nor wrong
+        self.accuracy = ((pred == labels[None, :]) & labelled).sum(axis=1) / max(int(labelled.sum()), 1)
         self.mean_conf = np.nanmean(values, axis=1)
         self.key = f"curves|{measure}|{values.shape[0]}"
 
