@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
-.PHONY: run test test-fast lab install install-test lint bench clean-venv
+.PHONY: run test test-fast lab install install-test lint bench replicate clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ lab: install
 
 lint: install-test
 	$(BIN)/ruff check src tests benchmarks
+
+## make replicate: the full replication of both papers (hours; resumable) -> docs/replication.md + docs/replication/
+replicate: install
+	nice -n 10 $(BIN)/actconf replicate --out data/replicate --doc docs/replication.md
 
 bench: install-test
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

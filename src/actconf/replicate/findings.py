@@ -1,0 +1,143 @@
+"""Part 4, in plain words: what holds, for which model, layer, dataset and measure, and what does not.
+
+Built only from the numbers the other sections computed (``ctx.claims``, every
+verdict of every configuration; ``ctx.findings``, each part's sentences), so the text
+changes with the results: every statement is listed with the configurations where it
+is supported, contradicted or not supported, the raw and the scale-controlled
+sample-level relation are set side by side, and the confidence measures are compared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .context import Context, dataset_title, model_title
+from .markdown import Section, bullets, fmt
+
+__all__ = ["all_claims", "findings_section"]
+
+_VERDICTS = ("supported", "contradicted", "not supported")
+
+
+def all_claims(ctx: Context):
+    """Every verdict of the document as one table (also written to ``tables/claims.csv``)."""
+    import pandas as pd
+
+    if not ctx.claims:
+        return pd.DataFrame(columns=["part", "dataset", "model", "layer", "measure", "groups", "statement",
+                                     "verdict", "effect"])
+    return pd.concat(ctx.claims, ignore_index=True)
+
+
+def _where(row: Any) -> str:
+    text = f"{dataset_title(row['dataset'])} {model_title(row['model'])} `{row['layer']}`"
+    if row["measure"] != "max_softmax":
+        text += f" [{row['measure']}]"
+    if row["groups"] != "moving":
+        text += " (fixed groups)"
+    return text
+
+
+def _statement_lines(rows: Any) -> list[str]:
+    from ..analysis import STATEMENTS
+
+    lines = []
+    for key, (claim, _) in STATEMENTS.items():
+        part = rows[rows["statement"] == key]
+        if part.empty:
+            continue
+        counts = []
+        for verdict in _VERDICTS:
+            hits = part[part["verdict"] == verdict]
+            if len(hits):
+                where = ", ".join(f"{_where(r)} ({fmt(r['effect'], 2, signed=True)})" for _, r in hits.iterrows())
+                counts.append(f"{verdict} in {len(hits)}: {where}")
+        lines.append(f"**`{key}`** — {claim}: " + "; ".join(counts) + f" (of {len(part)}).")
+    return lines
+
+
+def _control_lines(rows: Any) -> list[str]:
+    lines = []
+    keys = ["dataset", "model", "layer", "measure", "groups"]
+    for _, group in rows.groupby(keys, sort=False):
+        raw = group[group["statement"] == "sample_relation"]
+        ctrl = group[group["statement"] == "sample_relation_ctrl"]
+        if raw.empty or ctrl.empty:
+            continue
+        r, c = raw.iloc[0], ctrl.iloc[0]
+        lines.append(f"{_where(r)}: raw ρ {fmt(r['untrained'], 2)} → {fmt(r['final'], 2)} ({r['verdict']}); "
+                     f"controlled {fmt(c['untrained'], 2)} → {fmt(c['final'], 2)} ({c['verdict']}).")
+    return lines
+
+
+def _measure_lines(rows: Any) -> list[str]:
+    """Per dataset and statement: does the verdict depend on the confidence measure?"""
+    lines = []
+    for (dataset, key), part in rows.groupby(["dataset", "statement"], sort=False):
+        verdicts = dict(zip(part["measure"], part["verdict"], strict=False))
+        if len(verdicts) < 2:
+            continue
+        if len(set(verdicts.values())) == 1:
+            lines.append(f"{dataset_title(dataset)}, `{key}`: {next(iter(verdicts.values()))} under every measure.")
+        else:
+            text = ", ".join(f"{m}: {v}" for m, v in verdicts.items())
+            lines.append(f"{dataset_title(dataset)}, `{key}`: depends on the measure — {text}.")
+    return lines
+
+
+def _fixed_lines(rows: Any) -> list[str]:
+    """Do the verdicts with fixed confidence groups agree with those of moving groups?"""
+    keys = ["dataset", "model", "layer", "measure", "statement"]
+    moving = rows[rows["groups"] == "moving"].set_index(keys)["verdict"]
+    fixed = rows[rows["groups"] == "fixed"].set_index(keys)["verdict"]
+    both = moving.to_frame("moving").join(fixed.rename("fixed"), how="inner")
+    if both.empty:
+        return []
+    differ = both[both["moving"] != both["fixed"]]
+    text = "; ".join(f"{dataset_title(d)} {model_title(m)} `{layer}` `{st}`: {r['moving']} (moving) vs {r['fixed']} "
+                     f"(fixed)" for (d, m, layer, _, st), r in differ.iterrows())
+    return [f"Fixed confidence groups (the same samples throughout) give the same verdict as moving groups in "
+            f"{len(both) - len(differ)} of {len(both)} statements" + (f"; they differ for {text}." if text else ".")]
+
+
+def _probe_lines(rows: Any) -> list[str]:
+    """Overfitting: where the verdicts on the test and the training probe differ."""
+    lines = []
+    for dataset, part in rows.groupby("dataset", sort=False):
+        phases = sorted({m.split(", ", 2)[2] for m in part["model"]})
+        for phase in phases:
+            test = part[part["model"].str.endswith(f"test probe, {phase}")].set_index("statement")
+            train = part[part["model"].str.endswith(f"train probe, {phase}")].set_index("statement")
+            same = [k for k in test.index if k in train.index and test.loc[k, "verdict"] == train.loc[k, "verdict"]]
+            differ = [f"`{k}` {test.loc[k, 'verdict']} (test) vs {train.loc[k, 'verdict']} (train)"
+                      for k in test.index if k in train.index and k not in same]
+            lines.append(f"{dataset_title(dataset)}, {phase}: the statements' verdicts agree between the held-out and "
+                         f"the training probe in {len(same)} of {len(test)}" + (": " + "; ".join(differ) if differ
+                                                                                  else "") + ".")
+    return lines
+
+
+def findings_section(ctx: Context) -> Section:
+    """The plain-words summary of every part that ran."""
+    claims = all_claims(ctx)
+    section = Section("4. In plain words (a summary of parts 1–3)")
+    if ctx.findings.get("layouts"):
+        section.add(Section("Layouts (part 1)").add(bullets(ctx.findings["layouts"])))
+    main = claims[claims["part"].isin(["training", "models"]) & (claims["measure"] == "max_softmax")]
+    if len(main):
+        section.add(Section("Activity and confidence (parts 2 and 3a; max softmax)").add(
+            "Each statement's verdict across seeds, per dataset, model and layer (mean change from the untrained "
+            "state in brackets). *Supported* needs p < α and a positive change.",
+            bullets(ctx.findings.get("training", []) + _statement_lines(main[main["groups"] == "moving"])
+                    + _fixed_lines(main))))
+        section.add(Section("Raw and scale-controlled sample-level relation").add(
+            "The raw ρ includes softmax sharpening by larger activations; the controlled ρ (partialled on the "
+            "logit spread) is what is left of the relation beyond output scale.",
+            bullets(_control_lines(main[main["groups"] == "moving"]))))
+    measures = claims[claims["part"].isin(["training", "measures"]) & (claims["groups"] == "moving")]
+    if "measures" in ctx.config.parts and measures["measure"].nunique() > 1:
+        section.add(Section("Confidence measures (part 3c)").add(bullets(_measure_lines(measures))))
+    if ctx.findings.get("overfitting"):
+        over = claims[claims["part"] == "overfitting"]
+        section.add(Section("Overfitting (part 3b)").add(bullets(ctx.findings["overfitting"] + _probe_lines(over))))
+    return section
