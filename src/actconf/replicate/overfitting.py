@@ -61,10 +61,18 @@ def overfit_curves(ctx: Context, dataset: str):
     return pd.concat(parts, ignore_index=True)
 
 
+SMOOTH_EPOCHS = 5  # validation loss is smoothed over this many epochs before its minimum is taken
+
+
 def _best_epochs(curves: Any) -> dict[int, int]:
-    """Per seed: the epoch of minimal validation loss."""
+    """Per seed: the epoch of minimal validation loss (centred moving average over 5 epochs)."""
     test = curves[(curves["probe"] == "test") & (curves["epoch"] > 0)]
-    return {int(s): int(part.loc[part["val_loss"].idxmin(), "epoch"]) for s, part in test.groupby("seed")}
+    best = {}
+    for seed, part in test.groupby("seed"):
+        part = part.sort_values("epoch")
+        smooth = part["val_loss"].rolling(SMOOTH_EPOCHS, center=True, min_periods=1).mean()
+        best[int(seed)] = int(part["epoch"].to_numpy()[int(np.argmin(smooth.to_numpy()))])
+    return best
 
 
 def _phase_rows(curves: Any, best: dict[int, int], alpha: float) -> tuple[list[list[str]], dict[str, Any]]:
@@ -177,7 +185,8 @@ def overfitting_section(ctx: Context) -> Section:
         f"sets of {_per_dataset_text(spec.probe_per_class)} samples per class: held-out samples of the test split "
         "(*test*) and samples of the training subset itself (*train*). Two recorders in one `fit`, one run folder "
         "per probe set (the recorder has no named probe sets yet). Validation loss is measured on the whole test "
-        "split; its minimum (per seed) marks where overfitting starts. The table gives each quantity at that "
+        f"split; its minimum (per seed, after a centred {SMOOTH_EPOCHS}-epoch moving average) marks where "
+        "overfitting starts. The table gives each quantity at that "
         "epoch and at the end (mean over seeds) and the change between them, tested across seeds (t-test).")
     for dataset in ctx.config.datasets:
         curves = overfit_curves(ctx, dataset)

@@ -1,7 +1,7 @@
 """Working through the replication's tasks: in parallel, resumable, with progress and an ETA.
 
 :func:`run_tasks` runs every :class:`~.plan.Task` whose dependencies are done, the
-most expensive first, in ``workers`` processes (``workers=1``: in this process). A
+longest chain of work first (a task's cost plus what waits for it), in ``workers`` processes (``workers=1``: in this process). A
 finished task leaves a marker file (its seconds); a second call skips marked tasks, so
 an interrupted replication resumes where it stopped. After every task one line is
 printed: tasks done, elapsed time, and the ETA from the tasks' cost estimates scaled
@@ -131,12 +131,13 @@ def run_tasks(tasks: list[Task], paths: Paths, *, workers: int = 1,
     if seconds:
         say(f"actconf replicate: {len(seconds)} task(s) done before, {len(pending)} to do")
     progress = _Progress(pending, workers, say)
+    priority = _priorities(tasks)
     failed: dict[str, str] = {}
     running: dict[Future, Task] = {}
     pool = _executor(min(workers, max(1, len(pending))))
     try:
         while pending or running:
-            for task in _ready(pending, seconds, failed, workers - len(running)):
+            for task in _ready(pending, seconds, failed, workers - len(running), priority):
                 pending.remove(task)
                 running[pool.submit(_timed, task.fn, task.kwargs)] = task
             if not running:
@@ -155,10 +156,21 @@ def run_tasks(tasks: list[Task], paths: Paths, *, workers: int = 1,
     return seconds
 
 
-def _ready(pending: list[Task], done: dict[str, float], failed: dict[str, str], slots: int) -> list[Task]:
-    """Up to ``slots`` pending tasks whose dependencies are done, most expensive first."""
+def _priorities(tasks: list[Task]) -> dict[str, float]:
+    """A task's cost plus the costs of everything waiting for it (longest chain first)."""
+    below: dict[str, float] = {t.name: 0.0 for t in tasks}
+    for task in reversed(tasks):  # dependents come after their dependencies
+        for dep in task.deps:
+            if dep in below:
+                below[dep] = max(below[dep], task.cost + below[task.name])
+    return {t.name: t.cost + below[t.name] for t in tasks}
+
+
+def _ready(pending: list[Task], done: dict[str, float], failed: dict[str, str], slots: int,
+           priority: dict[str, float]) -> list[Task]:
+    """Up to ``slots`` pending tasks whose dependencies are done, longest chain first."""
     ready = [t for t in pending if all(d in done for d in t.deps) and not any(d in failed for d in t.deps)]
-    return sorted(ready, key=lambda t: -t.cost)[:max(0, slots)]
+    return sorted(ready, key=lambda t: -priority[t.name])[:max(0, slots)]
 
 
 def _collect(future: Future, task: Task, paths: Paths, seconds: dict[str, float], failed: dict[str, str],
