@@ -84,7 +84,9 @@ def _training_cost(spec: TrainingSpec, dataset: str) -> float:
     n = per_dataset(spec.max_train, dataset) or _N_TRAIN.get(dataset, 10000)
     n = min(n, _N_TRAIN.get(dataset, n))
     per = _PER_SAMPLE[spec.model] * (0.05 if dataset == "digits" else 1.0)
-    return 10.0 + spec.epochs * (n + _N_TEST.get(dataset, 10000) / 3) * per
+    probe = 10 * (per_dataset(spec.probe_per_class, dataset) or 50) * (1 + spec.mc_samples)
+    snapshots = spec.epochs + 11
+    return 10.0 + spec.epochs * (n + _N_TEST.get(dataset, 10000) / 3) * per + snapshots * probe * per / 3
 
 
 def _train_tasks(config: ReplicateConfig, paths: Paths, part: str, label: str, spec: TrainingSpec,
