@@ -411,12 +411,13 @@ def test_mnist_runs_the_same_way_from_a_standin_file(tmp_path, monkeypatch):
     config = dataclasses.replace(
         quick_config(), datasets=("mnist",), data_dir=str(tmp_path / "data"), workers=1,
         parts=("training", "measures"), training=TrainingSpec(seeds=2, epochs=1, probe_per_class=10, mc_samples=0),
+        analysis=dataclasses.replace(quick_config().analysis, measures=("max_softmax", "mc_dropout")),
     ).validate()
     result = replicate(config, tmp_path / "out", say=lambda s: None)
     text = result.doc.read_text()
     assert "### MNIST, MLP (128)" in text
     header = next(line for line in text.split("## 3c.")[1].splitlines() if line.startswith("| statement |"))
-    assert "temperature" in header and "mc_dropout" not in header  # no MC passes recorded: left out
+    assert "max_softmax" in header and "mc_dropout" not in header  # no MC passes recorded: left out
     runs = result.context.runs("training", "mnist", "mlp")
     assert [r.manifest["dataset"]["name"] for r in runs] == ["mnist", "mnist"]
     assert all(r.n_samples == 100 for r in runs)

@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import RunExistsError
 from .config import ReplicateConfig
 from .context import Context
-from .markdown import Figures, Section, table, write_document
+from .markdown import Figures, Section, bullets, table, write_document
 from .plan import Paths, plan
 from .pool import format_seconds, run_tasks
 
@@ -180,8 +180,34 @@ def _intro(config: ReplicateConfig, doc: Path, folder: Path) -> str:
         "(ECML-PKDD 2023 workshop) across seeds with baselines and a scale control, and (3) does the latter's "
         "future work: more complex models, overfitting, other confidence measures. Regenerate it with "
         f"`make replicate`, or `actconf replicate --config {rel} --out DIR --doc FILE` (the same numbers; "
-        "`--quick` for a 3-minute version). The paper used MNIST; MNIST and CIFAR-10 run the same way "
-        "(`--dataset mnist cifar10`) where their files are available.")
+        "`--quick` for a 3-minute version). MNIST and CIFAR-10 run the same way (`--dataset mnist cifar10`) "
+        "where their files are available.\n\nWhat differs from the papers:\n\n" + bullets(_deviations(config)))
+
+
+def _deviations(config: ReplicateConfig) -> list[str]:
+    """How this configuration differs from what the papers did (from the configuration's values)."""
+    from .config import per_dataset
+
+    lay, train, over = config.layouts, config.training, config.overfitting
+    lines = [f"Datasets: {', '.join(config.datasets)} (the workshop paper used MNIST; the TAM paper MNIST, "
+             "Fashion-MNIST and CIFAR-10)."]
+    if lay.repeats < 100:
+        lines.append(f"Layout comparison: R = {lay.repeats} repeats per regime (the paper: 100), to fit the run on "
+                     "the machine's 2 shared cores.")
+    probes = ", ".join(f"{d} {per_dataset(train.probe_per_class, d)}" for d in config.datasets)
+    lines.append(f"Probe samples per class: {probes} (the TAM paper: 200 per group); the layout profiles come from "
+                 f"them, re-drawn with {lay.subsample:.0%} of them per repeat.")
+    every = ("about 10 times" if train.every_n_batches == "auto" else f"every {train.every_n_batches} batches")
+    lines.append(f"Epoch 1 is recorded {every} (the paper: after every batch), then every epoch.")
+    for name in config.models:
+        spec = config.model_spec(name)
+        subset = ", ".join(f"{d} {per_dataset(spec.max_train, d)}" for d in config.datasets
+                           if per_dataset(spec.max_train, d))
+        lines.append(f"`{name}`: {spec.seeds} seeds × {spec.epochs} epochs" + (f", training subsets {subset}"
+                     if subset else "") + f", MC-dropout passes {spec.mc_samples}.")
+    lines.append(f"Overfitting: {over.epochs} epochs on training subsets of "
+                 + ", ".join(f"{d} {per_dataset(over.max_train, d)}" for d in config.datasets) + " samples.")
+    return lines
 
 
 def _runtime_section(config: ReplicateConfig, timing: dict[str, Any], doc: Path, folder: Path) -> Section:
