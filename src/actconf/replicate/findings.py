@@ -56,6 +56,19 @@ def _statement_lines(rows: Any) -> list[str]:
     return lines
 
 
+def verdict_counts(rows: Any) -> str:
+    """A table: per statement, in how many configurations × layers it is supported, contradicted, not supported."""
+    from ..analysis import STATEMENTS
+    from .markdown import table
+
+    body = []
+    for key, (claim, _) in STATEMENTS.items():
+        part = rows[rows["statement"] == key]
+        if len(part):
+            body.append([f"`{key}`", claim, *(str(int((part["verdict"] == v).sum())) for v in _VERDICTS), str(len(part))])
+    return table(body, ["statement", "claim", *_VERDICTS, "of"], align="llrrrr")
+
+
 def _control_lines(rows: Any) -> list[str]:
     lines = []
     keys = ["dataset", "model", "layer", "measure", "groups"]
@@ -128,6 +141,7 @@ def findings_section(ctx: Context) -> Section:
         section.add(Section("Activity and confidence (parts 2 and 3a; max softmax)").add(
             "Each statement's verdict across seeds, per dataset, model and layer (mean change from the untrained "
             "state in brackets). *Supported* needs p < α and a positive change.",
+            verdict_counts(main[main["groups"] == "moving"]),
             bullets(ctx.findings.get("training", []) + _statement_lines(main[main["groups"] == "moving"])
                     + _fixed_lines(main))))
         section.add(Section("Raw and scale-controlled sample-level relation").add(

@@ -215,10 +215,11 @@ def _layout_findings(ctx: Context, cases: list[tuple[str, Any, list[dict[str, An
         best = [res["best"] for _, _, results, _ in cases for res in results if res["measure"] == measure]
         counts = {m: best.count(m) for m in dict.fromkeys(best)}
         text = ", ".join(f"`{m}` ({c}/{len(best)})" for m, c in sorted(counts.items(), key=lambda kv: -kv[1]))
+        present = [m for m in UMAP_REFINED if any(m in res["umap"] for _, _, results, _ in cases for res in results)]
         among = {m: sum(res["umap"].get(m, {}).get("among_best", False) for _, _, results, _ in cases
-                        for res in results if res["measure"] == measure) for m in UMAP_REFINED}
-        umap_text = "; ".join(f"`{m}` among the best in {c}/{len(best)}" for m, c in among.items())
-        ctx.note("layouts", f"{label}: best {text}; {umap_text}.")
+                        for res in results if res["measure"] == measure) for m in present}
+        umap_text = "".join(f"; `{m}` among the best in {c}/{len(best)}" for m, c in among.items())
+        ctx.note("layouts", f"{label}: best {text}{umap_text}.")
     for kind in ("resize", "blur"):
         values = [agree[kind] for _, _, _, agree in cases]
         ctx.note("layouts", f"Agreement of the masked and the paper measure on the methods' ranking ({kind}): "

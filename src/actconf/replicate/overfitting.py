@@ -75,20 +75,26 @@ def _best_epochs(curves: Any) -> dict[int, int]:
     return best
 
 
+def _phase_values(curves: Any, best: dict[int, int], metric: str, probe: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed: ``metric`` on ``probe`` at the seed's best epoch and at the last epoch."""
+    last = int(curves["epoch"].max())
+    at_best, at_end = [], []
+    for seed, epoch in best.items():
+        part = curves[(curves["seed"] == seed) & (curves["probe"] == probe)].set_index("epoch")[metric]
+        at_best.append(part.loc[epoch])
+        at_end.append(part.loc[last])
+    return np.array(at_best), np.array(at_end)
+
+
 def _phase_rows(curves: Any, best: dict[int, int], alpha: float) -> tuple[list[list[str]], dict[str, Any]]:
-    """Per probe set and metric: value at the best epoch and at the end, change tested across seeds."""
+    """Per metric: each probe set and their gap (train − test) at the best epoch and at the end, tested across seeds."""
     from ..analysis import across_runs
 
     rows, effects = [], {}
-    last = int(curves["epoch"].max())
     for metric, title in METRICS.items():
-        for probe in PROBE_SETS:
-            at_best, at_end = [], []
-            for seed, epoch in best.items():
-                part = curves[(curves["seed"] == seed) & (curves["probe"] == probe)].set_index("epoch")[metric]
-                at_best.append(part.loc[epoch])
-                at_end.append(part.loc[last])
-            at_best, at_end = np.array(at_best), np.array(at_end)
+        values = {probe: _phase_values(curves, best, metric, probe) for probe in PROBE_SETS}
+        values["train − test"] = (values["train"][0] - values["test"][0], values["train"][1] - values["test"][1])
+        for probe, (at_best, at_end) in values.items():
             res = across_runs(at_end - at_best, ci=1 - alpha)
             effects[(metric, probe)] = res
             ci = (f" [{fmt(res['ci_low'], 2, signed=True)}, {fmt(res['ci_high'], 2, signed=True)}]"
@@ -167,10 +173,11 @@ def _overfit_findings(ctx: Context, dataset: str, curves: Any, best: dict[int, i
             for s, p in test.groupby("seed")]
     epochs = sorted(best.values())
     parts = []
-    for metric in ("mean_confidence", "ece_width", "rho", "rho_ctrl"):
-        t, r = effects[(metric, "test")], effects[(metric, "train")]
+    for metric in ("accuracy", "mean_confidence", "ece_width", "rho", "rho_ctrl"):
+        t, r, g = effects[(metric, "test")], effects[(metric, "train")], effects[(metric, "train − test")]
         parts.append(f"{METRICS[metric]} {fmt(t['mean'], 2, signed=True)} (p = {fmt(t['p_value'], 2)}) on the test "
-                     f"probe vs {fmt(r['mean'], 2, signed=True)} (p = {fmt(r['p_value'], 2)}) on the training probe")
+                     f"probe vs {fmt(r['mean'], 2, signed=True)} (p = {fmt(r['p_value'], 2)}) on the training probe "
+                     f"(gap {fmt(g['mean'], 2, signed=True)}, p = {fmt(g['p_value'], 2)})")
     ctx.note("overfitting", f"{dataset_title(dataset)}: validation loss is lowest at epoch {epochs[len(epochs) // 2]} "
                             f"(median; range {epochs[0]}–{epochs[-1]}) and then rises by {np.mean(rise):+.3f} by "
                             f"epoch {last}. From that epoch to the end: " + "; ".join(parts) + ".")
@@ -187,7 +194,8 @@ def overfitting_section(ctx: Context) -> Section:
         "per probe set (the recorder has no named probe sets yet). Validation loss is measured on the whole test "
         f"split; its minimum (per seed, after a centred {SMOOTH_EPOCHS}-epoch moving average) marks where "
         "overfitting starts. The table gives each quantity at that "
-        "epoch and at the end (mean over seeds) and the change between them, tested across seeds (t-test).")
+        "epoch and at the end (mean over seeds) and the change between them, tested across seeds (t-test); "
+        "*train − test* is the gap between the probe sets, so its change is how far they diverge.")
     for dataset in ctx.config.datasets:
         curves = overfit_curves(ctx, dataset)
         best = _best_epochs(curves)

@@ -192,8 +192,8 @@ def _deviations(config: ReplicateConfig) -> list[str]:
     lines = [f"Datasets: {', '.join(config.datasets)} (the workshop paper used MNIST; the TAM paper MNIST, "
              "Fashion-MNIST and CIFAR-10)."]
     if lay.repeats < 100:
-        lines.append(f"Layout comparison: R = {lay.repeats} repeats per regime (the paper: 100), to fit the run on "
-                     "the machine's 2 shared cores.")
+        why = "the quick preset" if config.preset == "quick" else "to fit the run on the machine's 2 shared cores"
+        lines.append(f"Layout comparison: R = {lay.repeats} repeats per regime (the paper: 100; {why}).")
     probes = ", ".join(f"{d} {per_dataset(train.probe_per_class, d)}" for d in config.datasets)
     lines.append(f"Probe samples per class: {probes} (the TAM paper: 200 per group); the layout profiles come from "
                  f"them, re-drawn with {lay.subsample:.0%} of them per repeat.")
