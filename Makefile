@@ -47,8 +47,14 @@ lint: install-test
 replicate: install
 	nice -n 10 $(BIN)/actconf replicate --out data/replicate --doc docs/replication.md
 
+## make bench: every benchmarks/bench_*.py (each one's full output kept in benchmarks/out/<name>.log),
+## then one summary table (benchmarks/summary.py); about 10 minutes
 bench: install-test
-	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+	@mkdir -p benchmarks/out
+	@for f in benchmarks/bench_*.py; do n=$$(basename $$f .py); echo "== $$n"; t0=$$(date +%s); \
+	  { $(BIN)/python $$f; echo $$? > benchmarks/out/$$n.rc; } 2>&1 | tee benchmarks/out/$$n.log; \
+	  test "$$(cat benchmarks/out/$$n.rc)" = 0 || exit 1; echo "== $$n took $$(( $$(date +%s) - t0 )) s"; done
+	@$(BIN)/python benchmarks/summary.py
 
 clean-venv:
 	rm -rf $(VENV)

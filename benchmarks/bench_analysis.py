@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy import special, stats
 
+import summary
 from actconf.analysis import activity_confidence, neuron_correlation
 from actconf.confidence import calibration
 from actconf.naps import naps
@@ -167,6 +168,14 @@ def main() -> None:
         print(f"calibration                 actconf {t_ours:7.3f} s   bin loop {t_base:8.3f} s (scaled)   x{t_base / t_ours:.1f}")
     OUT.mkdir(exist_ok=True)
     (OUT / "analysis.json").write_text(json.dumps(results, indent=1))
+    labels = {"naps": ("naps(by='class+confidence'), 5 bins", "boolean-mask loop"),
+              "neuron_correlation": ("neuron_correlation", "spearmanr per neuron, scaled"),
+              "activity_confidence": ("activity_confidence, 1000-resample bootstrap", "scipy.stats.bootstrap, scaled"),
+              "calibration": ("calibration", "per-bin loop, scaled")}
+    summary.write_rows("analysis", [
+        summary.row(f"{label} ({s} snapshots)", results[key]["actconf_s"], baseline_label=base,
+                    baseline=results[key].get("baseline_s", results[key].get("baseline_s_scaled")))
+        for key, (label, base) in labels.items()])
 
 
 if __name__ == "__main__":

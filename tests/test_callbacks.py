@@ -148,7 +148,7 @@ def test_default_layers_cnn_with_batchnorm_and_softmax_layer(tmp_path):
     # BatchNorm statistics are not touched by recording MC passes
     bn = model.get_layer("bn")
     before = [keras.ops.convert_to_numpy(v) for v in (bn.moving_mean, bn.moving_variance)]
-    rec._forward()
+    rec._forward_batch(rec._x_batches[0][1])
     after = [keras.ops.convert_to_numpy(v) for v in (bn.moving_mean, bn.moving_variance)]
     for b, a in zip(before, after, strict=True):
         np.testing.assert_array_equal(b, a)
@@ -417,14 +417,239 @@ def test_jax_backend(tmp_path):
 
 @pytest.mark.slow
 def test_copied_files_work_without_actconf(tmp_path):
-    """errors.py + store.py + callbacks.py copied into a user's folder record a readable run."""
+    """errors.py + the store/ folder + callbacks.py copied into a user's folder record a readable run."""
+    import shutil
+
     lite = tmp_path / "actconf_lite"
     lite.mkdir()
     (lite / "__init__.py").write_text("")
-    for name in ("errors.py", "store.py", "callbacks.py"):
+    for name in ("errors.py", "callbacks.py"):
         (lite / name).write_text((ROOT / "src" / "actconf" / name).read_text())
+    shutil.copytree(ROOT / "src" / "actconf" / "store", lite / "store",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     out = _run_script(tmp_path, textwrap.dedent(_SCRIPT.format(import_line="from actconf_lite.callbacks import ActivationRecorder")),
                       {"PYTHONPATH": str(tmp_path)}, [str(tmp_path / "lite_run")])
     assert "HEAVY [] ACTCONF False" in out
     run = actconf.open_run(tmp_path / "lite_run")
     assert run.n_snapshots == 6 and run.mc_samples == 2
+
+
+# ------------------------------------------------------------------ resuming, step bookkeeping
+def _fit(model, data, recorder, **kwargs):
+    x, y = data
+    return model.fit(x[:64], y[:64], batch_size=32, callbacks=[recorder], verbose=0, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("initial_epoch", [0, 2])
+def test_resume_continues_the_run(tmp_path, digits_small, initial_epoch):
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=8)
+    _fit(model, (x_train, y_train), ActivationRecorder(tmp_path / "r", x_probe, y_probe), epochs=2)
+    before = actconf.open_run(tmp_path / "r")
+    assert before.manifest["probe"]["fingerprint"].startswith("blake2b:")
+    assert before.manifest["model"]["architecture"][2][:2] == ["Dense", "hidden_1"]
+    weights = model.get_weights()
+    rec = ActivationRecorder(tmp_path / "r", x_probe, y_probe, resume=True)  # e.g. after a crash, from a checkpoint
+    _fit(model, (x_train, y_train), rec, initial_epoch=initial_epoch, epochs=initial_epoch + 2)
+    run = actconf.open_run(tmp_path / "r", strict=True)
+    table = run.snapshots
+    assert rec.n_snapshots == run.n_snapshots == 5
+    assert list(table["kind"]) == ["initial", "epoch", "epoch", "epoch", "epoch"]  # no second start snapshot
+    assert list(table["epoch"]) == [0, 1, 2, 3, 4] and list(table["step"]) == [0, 2, 4, 6, 8]
+    assert table["time"].is_monotonic_increasing
+    np.testing.assert_array_equal(run.activations("hidden_1").values[:3], before.activations("hidden_1").values)
+    assert not np.allclose(_hidden_numpy(x_probe, weights), run.activations("hidden_1").values[3])  # trained on
+    run.verify()
+
+
+@pytest.mark.slow
+def test_resume_refuses_another_probe_layers_or_model(tmp_path, digits_small):
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+    from actconf.errors import RunMismatchError
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=8)
+    _fit(model, (x_train, y_train), ActivationRecorder(tmp_path / "r", x_probe, y_probe, layers=["hidden_1"]),
+         epochs=1)
+    files = {p: p.read_bytes() for p in (tmp_path / "r").rglob("*") if p.is_file()}
+
+    def wider():  # hidden_1 as before, one more layer in front of the logits
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((8, 8, 1))
+        h = keras.layers.Dense(8, activation="relu", name="hidden_1")(keras.layers.Flatten()(inputs))
+        h = keras.layers.Dense(8, activation="relu", name="extra")(keras.layers.Dropout(0.5, name="dropout")(h))
+        m = keras.Model(inputs, keras.layers.Dense(10, name="logits")(h))
+        m.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return m
+
+    cases = [({"x_probe": x_probe + 0.01}, model, "probe set differs"),
+             ({"y_probe": np.roll(y_probe, 1)}, model, "probe set differs"),
+             ({"layers": ["dropout"]}, model, "recorded layers differ"),
+             ({}, tiny_mlp(hidden=16), "recorded layers differ"),
+             ({}, wider(), r"architecture differs at layer 4: .*'logits'.* in the run, .*'extra'")]
+    for kwargs, other, match in cases:
+        args = {"x_probe": x_probe, "y_probe": y_probe, "layers": ["hidden_1"], **kwargs}
+        rec = ActivationRecorder(tmp_path / "r", args.pop("x_probe"), args.pop("y_probe"), resume=True, **args)
+        with pytest.raises(RunMismatchError, match=match):
+            _fit(other, (x_train, y_train), rec, epochs=1)
+    assert {p: p.read_bytes() for p in (tmp_path / "r").rglob("*") if p.is_file()} == files  # untouched
+    # the same model built again (Keras numbers unnamed layers anew: flatten_1, ...) may resume
+    again = tiny_mlp(hidden=8)
+    _fit(again, (x_train, y_train), ActivationRecorder(tmp_path / "r", x_probe, y_probe, layers=["hidden_1"],
+                                                       resume=True), epochs=1)
+    assert actconf.open_run(tmp_path / "r", strict=True).n_snapshots == 3
+
+
+def test_resume_and_overwrite_exclude_each_other(tmp_path):
+    from actconf.callbacks import ActivationRecorder
+
+    with pytest.raises(InvalidParameterError, match="not both"):
+        ActivationRecorder(tmp_path / "r", np.zeros((3, 4)), resume=True, overwrite=True)
+    for name, value in (("on_error", "ignore"), ("dtype", "float64"), ("chunk_mb", 0), ("chunk_mb", "4")):
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of ActivationRecorder"):
+            ActivationRecorder(tmp_path / "r", np.zeros((3, 4)), **{name: value})
+    ActivationRecorder(tmp_path / "r", np.zeros((3, 4)), resume=True)  # nothing there yet: a new run
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_recompiling_between_fits_keeps_steps_increasing(tmp_path, digits_small):
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=8)
+    rec = ActivationRecorder(tmp_path / "r", x_probe, y_probe, every_n_batches=1)
+    _fit(model, (x_train, y_train), rec, epochs=2)
+    model.compile(keras.optimizers.SGD(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0  # a new optimizer counts from 0
+    _fit(model, (x_train, y_train), rec, epochs=1)
+    table = actconf.open_run(tmp_path / "r", strict=True).snapshots
+    assert list(table["label"]) == ["initial", "epoch 1 · batch 1", "epoch 1", "epoch 2", "epoch 3"]
+    assert list(table["step"]) == [0, 1, 2, 4, 6] and rec.n_snapshots == 5
+
+
+@pytest.mark.slow
+def test_a_fit_from_a_later_epoch_starts_with_a_trained_snapshot(tmp_path, digits_small):
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=8)
+    _fit(model, (x_train, y_train), ActivationRecorder(tmp_path / "r", x_probe, y_probe), epochs=2)
+    trained = model.get_weights()
+    rec = ActivationRecorder(tmp_path / "r", x_probe, y_probe, overwrite=True)
+    _fit(model, (x_train, y_train), rec, initial_epoch=2, epochs=4)
+    run = actconf.open_run(tmp_path / "r", strict=True)
+    table = run.snapshots
+    assert list(table["kind"]) == ["epoch", "epoch", "epoch"]
+    assert list(table["label"]) == ["epoch 2 (start)", "epoch 3", "epoch 4"]
+    assert list(table["epoch"]) == [2, 3, 4] and list(table["step"]) == [4, 6, 8]
+    np.testing.assert_allclose(table["progress"], [2, 3, 4])
+    with pytest.raises(InvalidParameterError, match="matches no snapshot"):
+        run.snapshot_index("initial")  # the model was not untrained
+    np.testing.assert_allclose(run.activations("hidden_1").values[0], _hidden_numpy(x_probe, trained), atol=1e-5)
+
+
+# ------------------------------------------------------------------ large probes: chunks, float16, memory
+@pytest.mark.slow
+def test_float16_and_small_chunks_record_what_float32_records(tmp_path, digits_small):
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=32)
+    plain = ActivationRecorder(tmp_path / "plain", x_probe, y_probe, mc_samples=2)
+    small = ActivationRecorder(tmp_path / "small", x_probe, y_probe, mc_samples=2, dtype="float16",
+                               chunk_mb=1600 / 2**20, probe_batch_size=16)  # 100 samples: 7 batches
+    x, y = x_train[:64], y_train[:64]
+    model.fit(x, y, batch_size=32, epochs=2, callbacks=[plain, small], verbose=0)
+    a, b = actconf.open_run(tmp_path / "plain"), actconf.open_run(tmp_path / "small", strict=True)
+    za = b._zarr_array("activations/hidden_1")
+    # 1600 bytes: 100 samples x 8 neurons x 2 bytes, then at most one probe batch (16) of samples
+    assert za.chunks == (1, 16, 8) and za.dtype == np.float16
+    assert len(list((b.path / "arrays.zarr" / "activations" / "hidden_1" / "c" / "0").rglob("*/*"))) == 7 * 4
+    got, ref = b.activations("hidden_1").values, a.activations("hidden_1").values
+    np.testing.assert_allclose(got.astype("float32"), ref, rtol=2e-3, atol=2e-3)
+    assert np.abs(got.astype("float32") - ref).max() > 0  # really stored as float16
+    np.testing.assert_allclose(b.probabilities().values, a.probabilities().values, atol=1e-6)
+    np.testing.assert_allclose(b.logits().values, a.logits().values, atol=1e-5)
+    assert b.mc_probabilities().shape == a.mc_probabilities().shape
+    assert b.manifest["recorder"]["dtype"] == "float16" and list(b.snapshots["label"]) == list(a.snapshots["label"])
+    b.verify()
+
+
+@pytest.mark.slow
+def test_memory_is_bounded_by_one_probe_batch(tmp_path):
+    """Recording a 20,000-sample probe of a 256-unit layer holds about one probe batch, not the probe set."""
+    import tracemalloc
+
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16,))
+    h = keras.layers.Dense(256, activation="relu", name="wide")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(10, name="logits")(h))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x_probe = rng.normal(size=(20000, 16)).astype("float32")
+    batch = 1024
+    rec = ActivationRecorder(tmp_path / "big", x_probe, record_initial=False, probe_batch_size=batch,
+                             store_inputs=False)
+    peaks = []
+
+    class Trace(keras.callbacks.Callback):  # around the recorder's epoch-end snapshot only
+        def __init__(self, start):
+            super().__init__()
+            self.start = start
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.start:
+                tracemalloc.start()
+                tracemalloc.reset_peak()
+            else:
+                peaks.append(tracemalloc.get_traced_memory()[1])
+                tracemalloc.stop()
+
+    model.fit(x_probe[:64], rng.integers(0, 10, 64), epochs=2, batch_size=32, verbose=0,
+              callbacks=[Trace(True), rec, Trace(False)])
+    one_batch = batch * 256 * 4  # the layer's activations for one probe batch, float32
+    snapshot = 20000 * 256 * 4  # ... for the whole probe set: 20 MB
+    assert len(peaks) == 2 and max(peaks) < 3 * one_batch < snapshot / 6
+    run = actconf.open_run(tmp_path / "big", strict=True)
+    assert run._zarr_array("activations/wide").chunks == (1, 1024, 256)
+    tap = keras.Model(inputs, h)
+    np.testing.assert_allclose(run.activations("wide").values[-1], tap.predict(x_probe, verbose=0), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_an_interrupted_fit_keeps_the_run_until_closed(tmp_path, digits_small):
+    import keras
+
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    model = tiny_mlp(hidden=8)
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    rec = ActivationRecorder(tmp_path / "r", x_probe, y_probe)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x_train[:64], y_train[:64], epochs=4, callbacks=[rec, Interrupt()], verbose=0)
+    assert actconf.open_run(tmp_path / "r").n_snapshots == 3  # readers are never locked out
+    other = ActivationRecorder(tmp_path / "r", x_probe, y_probe, resume=True)
+    with pytest.raises(RunExistsError, match=r"being written right now.*recorder\.close\(\)"):
+        _fit(model, (x_train, y_train), other, epochs=1)
+    rec.close()
+    _fit(model, (x_train, y_train), other, epochs=1)
+    table = actconf.open_run(tmp_path / "r", strict=True).snapshots
+    assert list(table["epoch"]) == [0, 1, 2, 3] and table["step"].is_monotonic_increasing

@@ -17,7 +17,7 @@ from scipy.spatial.distance import pdist, squareform
 from actconf.errors import InvalidParameterError
 from actconf.layout import _paper_quality as paper
 from actconf.layout import compute_layout, layout_quality
-from layout_cases import planted_profiles
+from actconf.testing import planted_profiles
 
 # a tiny layout: 7 neurons (the hull is a hexagon-like polygon, so blanks exist), 2 maps
 POS = np.array([[0.0, 0.1], [1.0, 0.0], [0.9, 1.0], [0.1, 0.9], [0.5, 0.5], [0.3, 0.2], [0.7, 0.8]])

@@ -164,3 +164,25 @@ def test_ensure_layout_rejects_bad_arguments(layout_run, kwargs, match):
 def test_functions_on_runs_reject_what_is_not_a_run(func):
     with pytest.raises(InvalidParameterError, match="'run' parameter.*open_run"):
         func(42)
+
+
+def test_save_into_a_read_only_run_is_a_storage_error(fresh_layout_run, monkeypatch):
+    import os as _os
+
+    from actconf.errors import StorageError
+    from actconf.layout import layout_from_run
+
+    run = fresh_layout_run[0]
+    lay = layout_from_run(run, run.layers[0], method="pca")
+    real_replace = _os.replace
+
+    def read_only(src, dst):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(_os, "replace", read_only)
+    with pytest.raises(StorageError, match="cannot write the layout") as info:
+        lay.save(run)
+    assert info.value.errno == 30 and "layouts" in info.value.path
+    monkeypatch.setattr(_os, "replace", real_replace)
+    assert not list((run.path / "layouts").rglob("*.partial"))
+    assert not list((run.path / "layouts").rglob("*.json"))

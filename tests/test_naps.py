@@ -228,12 +228,12 @@ def test_snapshot_selection_and_coords(nap_run):
     assert nap.attrs["layer"] == "dense" and nap.sizes["snapshot"] == 1
 
 
-def test_chunked_reading_gives_the_same_result(nap_run, monkeypatch):
-    import actconf.naps as naps_module
+def test_chunked_reading_gives_the_same_result(nap_run):
+    import dask
 
     full = naps(nap_run, "dense", by="class")
-    monkeypatch.setattr(naps_module, "_CHUNK_BYTES", 1)  # one snapshot per chunk
-    np.testing.assert_array_equal(naps(nap_run, "dense", by="class").values, full.values)
+    with dask.config.set({"actconf.chunk-size": 1}):  # one snapshot per dask block
+        np.testing.assert_array_equal(naps(nap_run, "dense", by="class").values, full.values)
 
 
 @pytest.mark.parametrize(

@@ -239,7 +239,7 @@ def test_05_recorded_with_the_copied_files(executed):
 
     nb = _read(executed["out"] / "05_bring_your_own_model.ipynb")
     text = _text(nb)
-    assert "'__init__.py', 'callbacks.py', 'errors.py', 'store.py'" in text
+    assert "'__init__.py', 'callbacks.py', 'errors.py', 'store'" in text
     assert "actconf_lite/callbacks.py" in text
     assert "actconf_lite.callbacks ->" in text
     run = actconf.open_run(executed["byom"])

@@ -272,3 +272,138 @@ def test_get_renderer_caches():
     moved = pos.copy()
     moved[0, 0] += 1e-3
     assert get_renderer(moved, resolution=12) is not a
+
+
+# ---------------------------------------------------------------------- display paths
+@pytest.mark.parametrize("method", ["linear", "cubic", "nearest"])
+@pytest.mark.parametrize("mask", ["hull", "circle", None])
+def test_float32_render_matches_float64(method, mask):
+    rng = np.random.default_rng(21)
+    pos = rng.random((40, 2))
+    values = rng.standard_normal((3, 5, 40)) * 4
+    values[1, 2, 7] = np.nan
+    r = TopoRenderer(pos, resolution=33, method=method, mask=mask)
+    exact = r.render(values)
+    single = r.render(values, dtype=np.float32)
+    assert single.dtype == np.float32 and single.shape == exact.shape == (3, 5, 33, 33)
+    np.testing.assert_array_equal(np.isnan(single), np.isnan(exact))
+    scale = np.nanmax(np.abs(exact))
+    assert np.nanmax(np.abs(single - exact)) <= 1e-6 * scale
+    assert r.render(values, dtype="float64").dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int32, "complex128", "nonsense"])
+def test_render_dtype_is_checked(dtype):
+    r = TopoRenderer(np.random.default_rng(0).random((10, 2)), resolution=8)
+    with pytest.raises(InvalidParameterError, match="'dtype'.*float64 or numpy.float32"):
+        r.render(np.zeros(10), dtype=dtype)
+
+
+def _adjacent_colours_only(got, ref, cmap):
+    """Pixels of got that differ from ref hold the neighbouring colour of the colormap."""
+    table = cmap(np.arange(cmap.N), bytes=True).astype(int)
+    diff = (got != ref).any(-1)
+    for a, b in zip(got[diff], ref[diff], strict=True):
+        ia = np.flatnonzero((table == a).all(1))
+        ib = np.flatnonzero((table == b).all(1))
+        assert ia.size and ib.size and np.abs(ia[:, None] - ib[None, :]).min() == 1, (a, b)
+    return diff.mean()
+
+
+@pytest.mark.parametrize("method", ["linear", "cubic", "nearest"])
+def test_render_rgba_matches_matplotlib_colormap(method):
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    rng = np.random.default_rng(22)
+    pos = rng.random((60, 2))
+    values = rng.standard_normal((4, 3, 60))
+    values[2, 1, 4] = np.nan
+    r = TopoRenderer(pos, resolution=41, method=method)
+    cmap, norm = colormaps["RdBu_r"], Normalize(-1.5, 1.5)
+    ref = cmap(norm(r.render(values)), bytes=True)  # what display code does today, in float64
+    got = r.render_rgba(values, cmap=cmap, norm=norm)
+    assert got.dtype == np.uint8 and got.shape == ref.shape == (4, 3, 41, 41, 4)
+    # masked pixels and pixels depending on the NaN value: the bad colour, exactly as matplotlib
+    bad = np.isnan(r.render(values))
+    assert bad.any() and np.all(got[bad] == ref[bad]) and np.all(got[bad] == 0)
+    # values beyond the limits take the end colours (under/over default to them)
+    assert (np.abs(values) > 1.5).any()
+    assert _adjacent_colours_only(got, ref, cmap) < 1e-3
+
+
+def test_render_rgba_norms_and_extremes():
+    from matplotlib import colormaps
+    from matplotlib.colors import CenteredNorm, Normalize, TwoSlopeNorm
+
+    rng = np.random.default_rng(23)
+    pos = rng.random((50, 2))
+    values = rng.standard_normal((6, 50)) * 2
+    r = TopoRenderer(pos, resolution=37, mask="circle")
+    float_maps = r.render(values)
+    cmap = colormaps["viridis"].with_extremes(under="black", over="magenta", bad="yellow")
+    for norm in (Normalize(-1, 1), Normalize(-1, 1, clip=True), CenteredNorm(0.2, 1.0), TwoSlopeNorm(0, -3, 1)):
+        ref = cmap(norm(float_maps), bytes=True)
+        got = r.render_rgba(values, cmap=cmap, norm=norm)
+        for colour in ("black", "magenta", "yellow"):  # under, over and bad pixels agree exactly
+            rgba = (np.array(matplotlib_rgba(colour)) * 255).astype(np.uint8)
+            np.testing.assert_array_equal((got == rgba).all(-1), (ref == rgba).all(-1), err_msg=f"{norm} {colour}")
+        assert _adjacent_colours_only(got, ref, cmap) < 1e-3
+    by_name = r.render_rgba(values, cmap="viridis", norm=Normalize(-1, 1))
+    np.testing.assert_array_equal(by_name[:, ~r.mask], 0)  # viridis' bad colour: transparent
+
+
+def matplotlib_rgba(colour):
+    from matplotlib.colors import to_rgba
+
+    return to_rgba(colour)
+
+
+def test_lut_indices_follow_matplotlib_exactly():
+    from matplotlib import colormaps
+
+    from actconf.render import colour_table, lut_indices
+
+    cmap = colormaps["coolwarm"].with_extremes(under="k", over="w", bad="r")
+    x = np.concatenate([np.random.default_rng(24).uniform(-0.3, 1.3, 5000),
+                        [0.0, 1.0, -1e-12, 1 + 1e-12, np.nan, np.inf, -np.inf, 255.5 / 256, 0.5]])
+    table, n = colour_table(cmap)
+    got = table[lut_indices(x * n, n)].view(np.uint8).reshape(-1, 4)
+    np.testing.assert_array_equal(got, cmap(x, bytes=True))
+
+
+def test_render_rgba_checks_its_arguments():
+    from matplotlib.colors import Normalize
+
+    r = TopoRenderer(np.random.default_rng(25).random((10, 2)), resolution=8)
+    v = np.zeros(10)
+    with pytest.raises(InvalidParameterError, match="'norm'.*vmin and vmax set"):
+        r.render_rgba(v, cmap="viridis", norm=Normalize())
+    with pytest.raises(InvalidParameterError, match="'norm'.*Normalize"):
+        r.render_rgba(v, cmap="viridis", norm=(0, 1))
+    with pytest.raises(InvalidParameterError, match="vmin <= vmax"):
+        r.render_rgba(v, cmap="viridis", norm=Normalize(1, 0))
+    with pytest.raises(InvalidParameterError, match="'cmap'.*colormap"):
+        r.render_rgba(v, cmap="no-such-map", norm=Normalize(0, 1))
+    with pytest.raises(InvalidInputError, match="one entry per neuron"):
+        r.render_rgba(np.zeros(11), cmap="viridis", norm=Normalize(0, 1))
+    assert r.render_rgba(np.zeros((0, 10)), cmap="viridis", norm=Normalize(0, 1)).shape == (0, 8, 8, 4)
+
+
+def test_build_limits_blas_threads_only_while_building(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    import actconf.render as render_mod
+
+    before = sorted((i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas")
+    seen = []
+    original = TopoRenderer._operator
+
+    def spy(self, *args):
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return original(self, *args)
+
+    monkeypatch.setattr(TopoRenderer, "_operator", spy)
+    render_mod.TopoRenderer(np.random.default_rng(26).random((30, 2)), resolution=10)
+    assert seen and set(seen) == {1}
+    assert sorted((i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas") == before

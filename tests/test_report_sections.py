@@ -86,7 +86,8 @@ def test_layout_section_compares_methods(ctx, tmp_path):
     ctx.compare = True
     section = sections.layout_section(ctx)
     check_figures(section, tmp_path, ["layout_comparison.png"])
-    assert "3 repeats each" in section.figures[0].caption
+    assert f"({sections.COMPARE_REPEATS} seeds each)" in section.figures[0].caption
+    assert "notebook 03" in section.figures[0].caption
 
 
 @pytest.mark.slow

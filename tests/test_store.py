@@ -18,6 +18,7 @@ import pytest
 import actconf
 from actconf.errors import (
     CorruptRunError,
+    DamagedRunWarning,
     InvalidParameterError,
     MissingDataError,
     NotARunError,
@@ -152,7 +153,11 @@ def test_damaged_commit_log(synthetic):
     lines[2] = b'{"index": 2, "kind": "ba'
     log.write_bytes(b"\n".join(lines))
     with pytest.raises(CorruptRunError, match="damaged at snapshot 2"):
-        actconf.open_run(synthetic.path)
+        actconf.open_run(synthetic.path, strict=True)
+    # by default the intact prefix opens, with a warning naming what was skipped
+    with pytest.warns(DamagedRunWarning, match=r"damaged at snapshot 2 \(line 3.*skipped 4 line\(s\).*repair"):
+        run = actconf.open_run(synthetic.path)
+    assert run.n_snapshots == 2 and run.damage["line"] == 3
 
 
 def test_incomplete_last_commit_is_ignored(synthetic):
@@ -313,7 +318,7 @@ _TRAIN_SCRIPT = textwrap.dedent(
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     rec = ActivationRecorder(sys.argv[1], x[:500], y[:500], every_n_batches=1, batch_epochs=None)
     class Ack(keras.callbacks.Callback):  # committed (written in the background) and taken snapshots
-        def ack(self): print("ACK", rec.n_snapshots - 1, rec._writer._n_appended, flush=True)
+        def ack(self): print("ACK", rec.n_snapshots - 1, rec._writer._next, flush=True)
         def on_train_begin(self, logs=None): self.ack()
         def on_train_batch_end(self, batch, logs=None): self.ack()
     model.fit(x, y, epochs=50, batch_size=32, callbacks=[rec, Ack()], verbose=0)
@@ -416,7 +421,7 @@ def test_background_writer_reports_worker_errors(tmp_path):
 
     writer._arrays["outputs/probabilities"] = Broken()  # zarr's own write path
 
-    def broken_write(name, index, value):  # the direct chunk-file path
+    def broken_write(name, index, value, start=0):  # the direct chunk-file path
         raise OSError("disk full")
 
     if writer._direct is not None:
@@ -427,3 +432,344 @@ def test_background_writer_reports_worker_errors(tmp_path):
     run = actconf.open_run(tmp_path / "bg")
     assert run.n_snapshots == 3  # the failed snapshot was never committed
     run.verify()
+
+
+# ------------------------------------------------------------------ chunking, float16, streaming writes
+def _layout(n, n_neurons, k=10, mc=0, dtype="float32", fingerprints=False):
+    from actconf.store import run_layout
+
+    extra = {"probe_fingerprint": "probe-1", "model": {"fingerprint": "model-1"}} if fingerprints else {}
+    return run_layout(labels=np.arange(n) % k, class_names=[str(i) for i in range(k)],
+                      layers=[{"name": "h", "n_neurons": n_neurons, "kind": "dense"}], logits=False,
+                      mc_samples=mc, dtype=dtype, **extra)
+
+
+def _row(i):
+    return {"kind": "epoch", "epoch": i, "batch": 0, "step": i, "progress": float(i), "nonfinite": False}
+
+
+def _grid_files(path, name):
+    return sorted(p for p in (path / "arrays.zarr" / name / "c").rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(("chunk_mb", "chunk_samples", "dtype"),
+                         [(0.05, None, "float32"), (0.02, 96, "float32"), (0.05, 128, "float16"), (4, None, "float16")])
+def test_chunked_and_float16_runs_read_as_one_chunk_float32(tmp_path, chunk_mb, chunk_samples, dtype):
+    from actconf.store import RunWriter
+
+    rng = np.random.default_rng(1)
+    n_snap, n, width, k = 4, 700, 300, 10
+    acts = rng.normal(size=(n_snap, n, width)).astype("float32") * 10
+    probs = rng.dirichlet(np.ones(k), size=(n_snap, n)).astype("float32")
+    mc = rng.dirichlet(np.ones(k), size=(n_snap, 2, n)).astype("float32")
+    reference = _layout(n, width, mc=2)
+    with RunWriter(tmp_path / "one", manifest=reference.manifest, arrays=reference.arrays, chunk_mb=64) as w:
+        for i in range(n_snap):
+            w.append({"activations/h": acts[i], "outputs/probabilities": probs[i], "outputs/mc_probabilities": mc[i]},
+                     _row(i))
+    layout = _layout(n, width, mc=2, dtype=dtype)
+    cuts = [0, 33, 96, 97, 400, n]  # uneven slices: chunks complete across several writes
+    with RunWriter(tmp_path / "chunked", manifest=layout.manifest, arrays=layout.arrays, chunk_mb=chunk_mb,
+                   chunk_samples=chunk_samples) as w:
+        for i in range(n_snap):
+            assert w.begin() == i
+            for a, b in zip(cuts, cuts[1:], strict=False):
+                w.write("activations/h", acts[i, a:b], start=a)
+                w.write("outputs/probabilities", probs[i, a:b], start=a)
+                w.write("outputs/mc_probabilities", mc[i, :, a:b], start=a)
+            assert w.commit(_row(i)) == i
+    one, chunked = actconf.open_run(tmp_path / "one"), actconf.open_run(tmp_path / "chunked")
+    storage = chunked._zarr_array("activations/h").chunks
+    assert one._zarr_array("activations/h").chunks == (1, n, width)
+    if chunk_mb < 1:  # split along samples and neurons, as many files per snapshot as the grid has chunks
+        assert storage[1] < n and storage[2] < width
+        per_snapshot = -(-n // storage[1]) * -(-width // storage[2])
+        assert len(_grid_files(chunked.path, "activations/h")) == n_snap * per_snapshot
+        assert storage[1] * storage[2] * np.dtype(dtype).itemsize <= chunk_mb * 2**20
+    if chunk_samples:
+        assert chunk_samples % storage[1] == 0  # every probe batch fills whole chunks
+    got = chunked.activations("h")
+    assert got.dtype == np.dtype(dtype)
+    for axis, size in ((1, storage[1]), (2, storage[2])):  # dask chunks are made of whole storage chunks
+        bounds = np.cumsum(got.data.chunks[axis])[:-1]
+        assert np.all(bounds % size == 0)
+    if dtype == "float32":
+        np.testing.assert_array_equal(got.values, one.activations("h").values)
+    else:
+        np.testing.assert_array_equal(got.values, acts.astype("float16"))
+        np.testing.assert_allclose(got.values.astype("float32"), one.activations("h").values, rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(chunked.probabilities().values, probs)
+    np.testing.assert_array_equal(chunked.mc_probabilities().values, mc)
+    np.testing.assert_array_equal(chunked.read("activations/h", [3, 0]), got.values[[3, 0]])
+    chunked.verify()
+
+
+@pytest.mark.parametrize(("shape", "dims", "dtype", "mb", "batch", "expected"), [
+    ((500, 128), ("snapshot", "sample", "neuron"), "float32", 4, 1024, (500, 128)),      # small: one chunk
+    ((20000, 256), ("snapshot", "sample", "neuron"), "float32", 4, None, (4096, 256)),   # split along samples
+    ((20000, 256), ("snapshot", "sample", "neuron"), "float32", 4, 1024, (1024, 256)),   # at most one batch
+    ((20000, 256), ("snapshot", "sample", "neuron"), "float32", 4, 1000, (1000, 256)),
+    ((20000, 100000), ("snapshot", "sample", "neuron"), "float16", 4, None, (256, 8192)),  # wide: neurons too
+    ((3, 20000, 10), ("snapshot", "mc", "sample", "class"), "float32", 0.1, None, (3, 873, 10)),
+    ((7,), ("snapshot", "x"), "float32", 0.0001, None, (7,)),                              # no sample axis
+])
+def test_chunk_shapes(shape, dims, dtype, mb, batch, expected):
+    from actconf.store import chunk_shape
+
+    chunks = chunk_shape(shape, dims, dtype, chunk_mb=mb, max_samples=batch)
+    assert chunks == expected
+    if chunks != shape:
+        assert np.prod(chunks) * np.dtype(dtype).itemsize <= mb * 2**20
+
+
+def test_commit_needs_every_sample_and_keeps_the_index(tmp_path):
+    from actconf.store import RunWriter
+
+    layout = _layout(50, 4)
+    w = RunWriter(tmp_path / "r", manifest=layout.manifest, arrays=layout.arrays)
+    assert w.begin() == 0
+    w.write("activations/h", np.ones((20, 4)), start=0)
+    w.write("outputs/probabilities", np.ones((50, 10)))
+    with pytest.raises(InvalidParameterError, match=r"incomplete.*activations/h"):
+        w.commit(_row(0))
+    with pytest.raises(InvalidParameterError, match="needs a snapshot begun"):
+        w.write("activations/h", np.ones((30, 4)), start=20)
+    with pytest.raises(InvalidParameterError, match="expected"):
+        w.begin()
+        w.write("activations/h", np.ones((30, 5)), start=20)
+    assert w.n_snapshots == 0
+    full = {"activations/h": np.full((50, 4), 7.0), "outputs/probabilities": np.ones((50, 10))}
+    assert w.append(full, _row(0)) == 0  # the failed attempts used no index
+    w.close()
+    run = actconf.open_run(tmp_path / "r")
+    assert run.n_snapshots == 1 and np.all(run.activations("h").values == 7)
+
+
+def test_open_writer_locks_the_run(tmp_path):
+    from actconf.store import RunWriter, repair_run
+
+    layout = _layout(5, 3)
+    w = RunWriter(tmp_path / "r", manifest=layout.manifest, arrays=layout.arrays)
+    w.append({"activations/h": np.zeros((5, 3)), "outputs/probabilities": np.zeros((5, 10))}, _row(0))
+    for attempt in (lambda: RunWriter(tmp_path / "r", manifest=layout.manifest, arrays=layout.arrays, overwrite=True),
+                    lambda: repair_run(tmp_path / "r")):
+        with pytest.raises(RunExistsError, match="being written right now"):
+            attempt()
+    assert actconf.open_run(tmp_path / "r").n_snapshots == 1  # readers are never locked out
+    w.close()
+    RunWriter(tmp_path / "r", manifest=layout.manifest, arrays=layout.arrays, overwrite=True).close()
+
+
+# ------------------------------------------------------------------ missing chunks
+def test_deleted_chunk_is_an_error_not_nan(synthetic, arrays):
+    from actconf.store import repair_run
+
+    chunk = synthetic.path / "arrays.zarr" / "activations" / "a" / "c" / "3" / "0" / "0"
+    chunk.unlink()
+    run = actconf.open_run(synthetic.path)
+    with pytest.raises(CorruptRunError, match=r"'activations/a'.*missing a chunk of snapshot 3 \(epoch 1\).*not NaN"):
+        run.activations("a").values
+    with pytest.raises(CorruptRunError, match="snapshot 3"):
+        run.read("activations/a", 3)
+    with pytest.raises(CorruptRunError, match=r"missing a chunk of snapshot 3"):
+        run.verify()
+    np.testing.assert_allclose(run.read("activations/a", [0, 1, 2, 4, 5]), arrays["act"]["a"][[0, 1, 2, 4, 5]],
+                               rtol=1e-6)
+    np.testing.assert_allclose(run.activations("b/c").values, arrays["act"]["b/c"], rtol=1e-6)
+    report = repair_run(synthetic.path)
+    assert report.missing_chunks == ["activations/a snapshot 3"] and report.backup is None
+
+
+def test_deleted_chunk_of_a_multi_chunk_snapshot(tmp_path):
+    from actconf.store import RunWriter
+
+    layout = _layout(600, 300)
+    acts = np.arange(600 * 300, dtype="float32").reshape(600, 300)
+    with RunWriter(tmp_path / "r", manifest=layout.manifest, arrays=layout.arrays, chunk_mb=0.05) as w:
+        for i in range(3):
+            w.append({"activations/h": acts + i, "outputs/probabilities": np.ones((600, 10))}, _row(i))
+    files = [p for p in _grid_files(tmp_path / "r", "activations/h") if p.parts[-3] == "1"]
+    assert len(files) > 4
+    files[3].unlink()
+    run = actconf.open_run(tmp_path / "r")
+    np.testing.assert_array_equal(run.read("activations/h", [0, 2]), np.stack([acts, acts + 2]))
+    with pytest.raises(CorruptRunError, match=r"snapshot 1 \(epoch 1\)"):
+        run.activations("h").values
+    with pytest.raises(CorruptRunError, match="snapshot 1"):
+        run.verify()
+
+
+# ------------------------------------------------------------------ damaged commit logs: prefix and repair
+def _damage_line(path, line_no, text=b'{"index": 9, "kind": "x"}'):
+    log = path / "snapshots.jsonl"
+    lines = log.read_bytes().split(b"\n")
+    lines[line_no] = text
+    log.write_bytes(b"\n".join(lines))
+    return log.read_bytes()
+
+
+@pytest.mark.parametrize(("line_no", "text", "reason"), [
+    (3, b'{"index": 3, "ki', "not valid JSON"), (3, b"[1, 2]", "not a JSON object"),
+    (3, b'{"index": 4, "kind": "epoch"}', "index 4 where 3 was expected"),  # a gap, as the old writer made
+])
+def test_damaged_log_opens_its_prefix_and_repair_keeps_a_backup(synthetic, arrays, line_no, text, reason):
+    import warnings
+
+    old = _damage_line(synthetic.path, line_no, text)
+    with pytest.warns(DamagedRunWarning, match=reason):
+        run = actconf.open_run(synthetic.path)
+    assert run.n_snapshots == 3
+    assert "commit log is damaged at line 4" in run.summary() and "actconf repair" in run.summary()
+    np.testing.assert_allclose(run.activations("a").values, arrays["act"]["a"][:3], rtol=1e-6)
+    with pytest.raises(CorruptRunError, match="damaged at snapshot 3"):
+        run.verify()  # the prefix is fine, the run is not
+    report = run.repair()
+    assert (report.kept, report.dropped_lines, report.problem["line"]) == (3, 3, 4)
+    assert report.backup.read_bytes() == old  # the old log, byte for byte
+    assert "old log kept as" in report.summary()
+    assert (synthetic.path / "snapshots.jsonl").read_bytes() == b"\n".join(old.split(b"\n")[:3]) + b"\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = actconf.open_run(synthetic.path, strict=True)
+    assert again.n_snapshots == run.n_snapshots == 3 and run.damage is None
+    again.verify()
+    assert actconf.store.repair_run(synthetic.path).backup is None  # nothing left to repair
+
+
+def test_repair_cli(synthetic, capsys):
+    from actconf.cli import main
+
+    _damage_line(synthetic.path, 1, b"garbage")
+    (synthetic.path / "arrays.zarr" / "activations" / "a" / "c" / "0" / "0" / "0.123.partial").write_bytes(b"x")
+    assert main(["repair", str(synthetic.path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 intact snapshot(s)" in out and "dropped 5 line(s)" in out and "1 stale temporary file" in out
+    assert len(list(synthetic.path.glob("snapshots.jsonl.*.bak"))) == 1
+    assert not list(synthetic.path.rglob("*.partial"))
+    assert main(["repair", str(synthetic.path)]) == 0
+    assert "intact, unchanged" in capsys.readouterr().out
+    (synthetic.path / "arrays.zarr" / "outputs" / "logits" / "c" / "0" / "0" / "0").unlink()
+    assert main(["repair", str(synthetic.path)]) == 1  # a lost chunk cannot be repaired: said, and exit 1
+    assert "NOT repairable" in capsys.readouterr().out
+    assert main(["repair", str(synthetic.path.parent / "nothing")]) == 1
+
+
+def test_repair_drops_an_unfinished_last_line(synthetic):
+    log = synthetic.path / "snapshots.jsonl"
+    good = log.read_bytes()
+    log.write_bytes(good + b'{"index": 6, "ki')
+    report = actconf.open_run(synthetic.path).repair()
+    assert (report.kept, report.dropped_lines, report.problem) == (6, 1, None)
+    assert log.read_bytes() == good
+
+
+# ------------------------------------------------------------------ unfinished runs
+def _partial_states(tmp_path):
+    """Every state a writer killed early can leave, built as the writer builds a run."""
+    from actconf.store import RunWriter
+
+    layout = _layout(5, 3)
+    states = {}
+    log_only = tmp_path / "log_only"  # 1. the commit log exists, the manifest not yet
+    log_only.mkdir()
+    (log_only / "snapshots.jsonl").write_bytes(b"")
+    states["log only"] = log_only
+    half = tmp_path / "half_manifest"  # 2. ... and the manifest is half written under its temporary name
+    half.mkdir()
+    (half / "snapshots.jsonl").write_bytes(b"")
+    (half / ".manifest.json.4242.partial").write_text('{"format": "actconf-r')
+    states["half manifest"] = half
+    for name, keep in (("no_arrays", ()), ("some_arrays", ("activations",))):  # 3./4. manifest, arrays not (all) made
+        path = tmp_path / name
+        RunWriter(path, manifest=layout.manifest, arrays=layout.arrays).close()
+        import shutil
+
+        for node in (path / "arrays.zarr").iterdir():
+            if node.name not in keep and node.name != "zarr.json":
+                shutil.rmtree(node) if node.is_dir() else node.unlink()
+        if not keep:
+            shutil.rmtree(path / "arrays.zarr")
+        states[name.replace("_", " ")] = path
+    return states, layout
+
+
+def test_unfinished_runs_are_recognised_and_replaceable(tmp_path):
+    from actconf.store import RunWriter, run_state
+
+    states, layout = _partial_states(tmp_path)
+    for what, path in states.items():
+        if what in ("log only", "half manifest"):
+            assert run_state(path) == "unfinished", what
+            with pytest.raises(NotARunError, match="unfinished actconf run"):
+                actconf.open_run(path)
+            with pytest.raises(RunExistsError, match="unfinished actconf run.*overwrite=True"):
+                RunWriter(path, manifest=layout.manifest, arrays=layout.arrays)
+        else:
+            run = actconf.open_run(path)
+            assert run.n_snapshots == 0, what
+            run.verify()
+            with pytest.raises(MissingDataError, match="no committed snapshot"):
+                run.activations("h")
+        with RunWriter(path, manifest=layout.manifest, arrays=layout.arrays, overwrite=True) as w:
+            w.append({"activations/h": np.ones((5, 3)), "outputs/probabilities": np.ones((5, 10))}, _row(0))
+        run = actconf.open_run(path)
+        assert run.n_snapshots == 1 and not list(path.glob(".*.partial")), what
+        run.verify()
+
+
+def test_stale_partial_files_are_ignored_and_cleaned_when_resuming(tmp_path):
+    from actconf.store import RunWriter
+
+    layout = _layout(5, 3, fingerprints=True)
+    path = tmp_path / "r"
+    snap = {"activations/h": np.ones((5, 3)), "outputs/probabilities": np.ones((5, 10))}
+    with RunWriter(path, manifest=layout.manifest, arrays=layout.arrays) as w:
+        w.append(snap, _row(0))
+    stale = [path / "arrays.zarr" / "activations" / "h" / "c" / "1" / "0" / "0.777.partial",
+             path / ".manifest.json.777.partial", path / "arrays.zarr" / "outputs" / "zarr.abc.partial"]
+    for p in stale:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"half")
+    with open(path / "snapshots.jsonl", "ab") as fh:
+        fh.write(b'{"index": 1, "kin')  # and a commit a kill cut short
+    run = actconf.open_run(path)
+    assert run.n_snapshots == 1
+    run.verify()
+    with RunWriter(path, manifest=layout.manifest, arrays=layout.arrays, resume=True) as w:
+        assert not any(p.exists() for p in stale)
+        assert w.n_snapshots == 1 and w.last_row["index"] == 0
+        assert w.append(snap, _row(1)) == 1
+    run = actconf.open_run(path, strict=True)
+    assert run.n_snapshots == 2
+    run.verify()
+
+
+def test_writer_resume_checks_the_manifest(tmp_path):
+    from actconf.errors import RunMismatchError
+    from actconf.store import RunWriter, run_layout
+
+    layout = _layout(5, 3, fingerprints=True)
+    path = tmp_path / "r"
+    with RunWriter(path, manifest=layout.manifest, arrays=layout.arrays) as w:
+        w.append({"activations/h": np.ones((5, 3)), "outputs/probabilities": np.ones((5, 10))}, _row(0))
+    before = {p: p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    other_probe = run_layout(labels=np.arange(5) % 10, class_names=[str(i) for i in range(10)],
+                             layers=[{"name": "h", "n_neurons": 3, "kind": "dense"}], logits=False,
+                             probe_fingerprint="probe-2", model={"fingerprint": "model-1"})
+    cases = [(other_probe, "probe set differs"), (_layout(5, 4, fingerprints=True), "recorded layers differ"),
+             (_layout(5, 3, dtype="float16", fingerprints=True), "array 'activations/h' differs"),
+             (_layout(5, 3, mc=2, fingerprints=True), "array 'outputs/mc_probabilities' differs")]
+    arch = _layout(5, 3, fingerprints=True)
+    arch.manifest["model"] = {"fingerprint": "model-2", "architecture": [["Dense", "h", [None, 3], 12]]}
+    cases.append((arch, "architecture differs"))
+    for other, match in cases:
+        with pytest.raises(RunMismatchError, match=match):
+            RunWriter(path, manifest=other.manifest, arrays=other.arrays, resume=True)
+    no_prints = _layout(5, 3)
+    with RunWriter(tmp_path / "old", manifest=no_prints.manifest, arrays=no_prints.arrays) as w:
+        w.append({"activations/h": np.ones((5, 3)), "outputs/probabilities": np.ones((5, 10))}, _row(0))
+    with pytest.raises(RunMismatchError, match="without fingerprints"):
+        RunWriter(tmp_path / "old", manifest=layout.manifest, arrays=layout.arrays, resume=True)
+    assert {p: p.read_bytes() for p in path.rglob("*") if p.is_file()} == before  # nothing changed
+    with pytest.raises(InvalidParameterError, match="not both"):
+        RunWriter(path, manifest=layout.manifest, arrays=layout.arrays, resume=True, overwrite=True)

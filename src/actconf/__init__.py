@@ -14,19 +14,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import (
-    ActconfError,
-    CorruptRunError,
-    DatasetNotAvailableError,
-    InvalidInputError,
-    InvalidParameterError,
-    MissingDataError,
-    ModelNotSupportedError,
-    NotARunError,
-    NotebookError,
-    RunExistsError,
-    RunFormatError,
-)
+from .errors import *  # noqa: F403  (every error class is public at the top level)
+from .errors import __all__ as _errors_all
 
 __version__ = "0.1.0"
 
@@ -83,17 +72,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "ActconfError",
-    "CorruptRunError",
-    "DatasetNotAvailableError",
-    "InvalidInputError",
-    "InvalidParameterError",
-    "MissingDataError",
-    "ModelNotSupportedError",
-    "NotARunError",
-    "NotebookError",
-    "RunExistsError",
-    "RunFormatError",
+    *_errors_all,
     "__version__",
     *_LAZY,
 ]

@@ -1,6 +1,6 @@
 """``ActivationRecorder``: record hidden activity and outputs on a probe set during ``fit``.
 
-This file, ``store.py`` and ``errors.py`` work on their own: copy the three into a
+This file, the ``store/`` folder and ``errors.py`` work on their own: copy them into a
 folder of your project (e.g. ``actconf_lite/`` with an empty ``__init__.py``) to
 record without installing actconf; they need only ``keras``, ``numpy`` and ``zarr``.
 The recorder uses ``keras`` and ``keras.ops`` only, so it runs on every Keras 3
@@ -17,6 +17,7 @@ import numbers
 import os
 import platform
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,21 @@ import keras
 import numpy as np
 from keras import ops
 
-from .errors import InvalidInputError, InvalidParameterError, ModelNotSupportedError
+from .errors import (
+    InvalidInputError,
+    InvalidParameterError,
+    ModelNotSupportedError,
+    RecordingWarning,
+    StorageError,
+)
 from .store import (
+    DEFAULT_CHUNK_MB,
     RunWriter,
     check_target_directory,
+    comparable_name,
+    fingerprint,
     layer_entries,
+    probe_fingerprint,
     run_layout,
     snapshot_label,
     softmax,
@@ -38,6 +49,8 @@ from .store import (
 __all__ = ["ActivationRecorder"]
 
 _OUTPUT_MODES = ("auto", "logits", "probabilities")
+_ON_ERROR = ("raise", "warn", "stop")
+_DTYPES = ("float32", "float16")
 _DROPOUT_TYPES = tuple(
     getattr(keras.layers, n)
     for n in ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
@@ -124,6 +137,12 @@ def _check_layer_choice(layers: Any) -> list[Any] | None:
     if not layers or not all(isinstance(item, str | keras.layers.Layer) for item in layers):
         raise _bad("layers", "None or a non-empty list of layer names / layers", layers)
     return layers
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise _bad(name, "one of " + ", ".join(map(repr, choices)), value)
+    return value
 
 
 def _check_count(name: str, value: Any, min_value: int, *, allow_none: bool = False, hint: str = "") -> int | None:
@@ -231,6 +250,35 @@ class ActivationRecorder(keras.callbacks.Callback):
             ``predict()`` loop, callbacks or data adapters; about 4x faster than
             an eager call). ``False`` calls the probe model eagerly,
             ``probe(x, training=False)``. Both give identical values.
+        resume: Append to the run already in ``directory`` (or start one if there
+            is none): epochs and steps continue after its last snapshot (an
+            interrupted epoch counts as begun; ``fit(initial_epoch=k)`` numbers
+            epochs from ``k + 1``), and no start snapshot is recorded. Refused with
+            :class:`~actconf.errors.RunMismatchError` when the probe set (a hash of
+            its inputs and labels), the recorded layers or the model's
+            architecture (layer classes, names, shapes, parameter counts) differ
+            from the fingerprints in the run's manifest.
+        on_error: What a storage failure (full disk, read-only folder, ...) does:
+            ``"raise"`` (default) a :class:`~actconf.errors.StorageError` naming the
+            path, the cause and the snapshots safely committed; ``"warn"``: warn
+            (:class:`~actconf.errors.RecordingWarning`) and train on with recording
+            off until this ``fit`` ends; ``"stop"``: warn and stop training
+            (``model.stop_training = True``). A later ``fit`` with the same
+            recorder records again, continuing the run without a gap.
+        dtype: How activations are stored: ``"float32"`` (default) or
+            ``"float16"`` (half the space; about 3 significant digits, values
+            beyond ±65504 become inf). Outputs are always float32.
+        chunk_mb: Size of one chunk file in MiB (before compression). A snapshot
+            that fits is one file per array; larger ones are split along samples
+            (and neurons), each probe batch being written straight to its chunks,
+            so that memory stays bounded by one probe batch.
+
+    The first snapshot of a new run is ``"initial"`` when training starts at
+    epoch 0; a ``fit(initial_epoch=k)`` into a new run (or with ``overwrite=True``)
+    records the model it gets as kind ``"epoch"``, epoch ``k``, label
+    ``"epoch k (start)"``, since it is not untrained. Steps are counted by the
+    recorder (batches done), so re-compiling the model between two ``fit`` calls
+    (which resets the optimizer's counter) does not move them back.
 
     Example:
 
@@ -264,6 +312,10 @@ class ActivationRecorder(keras.callbacks.Callback):
         fsync: bool = False,
         background: bool = False,
         compiled: bool = True,
+        resume: bool = False,
+        on_error: str = "raise",
+        dtype: str = "float32",
+        chunk_mb: float = DEFAULT_CHUNK_MB,
     ) -> None:
         super().__init__()
         x_probe, y_probe, probe_indices, class_names = _unpack_probe(x_probe, y_probe, probe_indices, class_names)
@@ -271,7 +323,17 @@ class ActivationRecorder(keras.callbacks.Callback):
             raise _bad("directory", "a path (str or os.PathLike)", directory)
         self.directory = Path(directory)
         self.overwrite = bool(overwrite)
-        check_target_directory(self.directory, self.overwrite)
+        self.resume = bool(resume)
+        if self.resume and self.overwrite:
+            raise _bad("resume", "False when overwrite=True", resume,
+                       "Pass overwrite=True to replace a run, or resume=True to append to it, not both.")
+        self.on_error = _check_choice("on_error", on_error, _ON_ERROR)
+        self.dtype = _check_choice("dtype", dtype, _DTYPES)
+        if not isinstance(chunk_mb, int | float) or isinstance(chunk_mb, bool) or not 0 < chunk_mb <= 2048:
+            raise _bad("chunk_mb", "a number in (0, 2048] (MiB per chunk file)", chunk_mb,
+                       "The default, 4, suits small and large runs.")
+        self.chunk_mb = float(chunk_mb)
+        check_target_directory(self.directory, self.overwrite, resume=self.resume)
         self.x_probe = _check_x_probe(x_probe)
         self.y_probe = _check_y_probe(y_probe, self.x_probe.shape[0])
         self.probe_indices = _check_probe_indices(probe_indices, self.x_probe.shape[0])
@@ -281,9 +343,7 @@ class ActivationRecorder(keras.callbacks.Callback):
             hint="Use e.g. every_n_batches=10 to record every 10 batches early in training.")
         self.batch_epochs = _check_count("batch_epochs", batch_epochs, 1, allow_none=True)
         self.mc_samples = _check_count("mc_samples", mc_samples, 0)
-        if output not in _OUTPUT_MODES:
-            raise _bad("output", "one of " + ", ".join(map(repr, _OUTPUT_MODES)), output)
-        self.output = output
+        self.output = _check_choice("output", output, _OUTPUT_MODES)
         self.probe_batch_size = _check_count("probe_batch_size", probe_batch_size, 1)
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.dataset = dict(dataset or {})
@@ -298,6 +358,8 @@ class ActivationRecorder(keras.callbacks.Callback):
 
         self._writer: RunWriter | None = None
         self._model_id: int | None = None
+        self._opened = False  # the run was opened (created or resumed) once
+        self._recording_off = False
 
     # ------------------------------------------------------------------ set-up
     def _output_layer(self, model: keras.Model) -> Any:
@@ -456,7 +518,7 @@ class ActivationRecorder(keras.callbacks.Callback):
         self._mc_model = self._build_mc_model(model) if self.mc_samples else None
         n = self.x_probe.shape[0]
         self._x_batches = [
-            ops.convert_to_tensor(self.x_probe[i:i + self.probe_batch_size])
+            (i, ops.convert_to_tensor(self.x_probe[i:i + self.probe_batch_size]))
             for i in range(0, n, self.probe_batch_size)
         ]
         self._class_names = class_names
@@ -481,38 +543,56 @@ class ActivationRecorder(keras.callbacks.Callback):
             model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=100)
         except Exception:  # summary is a convenience; never block recording on it
             lines = []
+        architecture = _architecture(model)
         return {"name": model.name, "class": type(model).__name__,
-                "n_params": int(model.count_params()), "summary": "\n".join(lines)}
+                "n_params": int(model.count_params()), "summary": "\n".join(lines),
+                "architecture": architecture, "fingerprint": fingerprint(architecture)}
 
-    def _open_writer(self, model: keras.Model) -> None:
-        layout = run_layout(
+    def _make_layout(self, model: keras.Model) -> Any:
+        return run_layout(
             labels=self.y_probe, class_names=self._class_names, layers=self._layer_infos,
             logits=self._has_logits or self._mode == "logits", mc_samples=self.mc_samples,
             probe_indices=self.probe_indices, probe_inputs=self.x_probe if self.store_inputs else None,
-            input_shape=self.x_probe.shape[1:], output_mode=self._mode,
+            input_shape=self.x_probe.shape[1:], output_mode=self._mode, dtype=self.dtype,
+            probe_fingerprint=probe_fingerprint(self.x_probe, self.y_probe),
             dataset=self.dataset, model=self._model_description(model),
             recorder={"every_n_batches": self.every_n_batches, "batch_epochs": self.batch_epochs,
                       "record_initial": self.record_initial, "mc_samples": self.mc_samples,
                       "compiled": self.compiled, "background": self.background,
-                      "probe_batch_size": self.probe_batch_size},
+                      "probe_batch_size": self.probe_batch_size, "dtype": self.dtype,
+                      "chunk_mb": self.chunk_mb},
             config=self.config, versions={**_package_versions(), "backend": keras.backend.backend()},
         )
-        self._writer = RunWriter(self.directory, manifest=layout.manifest, arrays=layout.arrays,
-                                 static=layout.static, overwrite=self.overwrite, fsync=self.fsync,
-                                 background=self.background)
+
+    def _open_writer(self) -> bool:
+        """Open the run for this ``fit``: create it (or resume it) the first time, reopen it later."""
+        if self._writer is not None and self._writer.is_open:
+            return True  # an earlier fit() ended with an exception before on_train_end
+        first = not self._opened
+        layout = self._layout
+        try:
+            writer = RunWriter(self.directory, manifest=layout.manifest, arrays=layout.arrays,
+                               static=layout.static, overwrite=self.overwrite and first,
+                               resume=self.resume or not first, fsync=self.fsync,
+                               background=self.background, chunk_mb=self.chunk_mb,
+                               chunk_samples=self.probe_batch_size)
+        except StorageError as exc:
+            self._storage_failed(exc)
+            return False
+        self._writer = writer
+        return True
 
     # ------------------------------------------------------------------ recording
-    def _forward(self) -> dict[str, np.ndarray]:
-        parts: list[list[np.ndarray]] = []
-        for xb in self._x_batches:
-            if self.compiled:
-                out = self._probe.predict_on_batch(xb)
-            else:
-                out = self._probe(xb, training=False)
-            out = out if isinstance(out, list | tuple) else [out]
-            parts.append([ops.convert_to_numpy(o) for o in out])
-        cols = [np.concatenate(col, axis=0) for col in zip(*parts, strict=True)]
-        arrays = {info["array"]: cols[i] for i, info in enumerate(self._layer_infos)}
+    def _forward_batch(self, xb: Any) -> dict[str, np.ndarray]:
+        """Every recorded array for one probe batch (samples along the batch axis)."""
+        if self.compiled:
+            out = self._probe.predict_on_batch(xb)
+        else:
+            out = self._probe(xb, training=False)
+        out = out if isinstance(out, list | tuple) else [out]
+        cols = [o if isinstance(o, np.ndarray) else ops.convert_to_numpy(o) for o in out]  # (no second copy)
+        dtype = np.dtype(self.dtype)
+        arrays = {info["array"]: cols[i].astype(dtype, copy=False) for i, info in enumerate(self._layer_infos)}
         head = cols[self._n_layers]
         if self._mode == "logits":
             arrays["outputs/logits"] = head
@@ -524,18 +604,38 @@ class ActivationRecorder(keras.callbacks.Callback):
         if self._mc_model is not None:
             passes = []
             for _ in range(self.mc_samples):
-                out = np.concatenate(
-                    [ops.convert_to_numpy(self._mc_model(xb, training=False)) for xb in self._x_batches])
+                out = ops.convert_to_numpy(self._mc_model(xb, training=False))
                 passes.append(_probabilities(out) if self._mode == "logits" else out)
             arrays["outputs/mc_probabilities"] = np.stack(passes)
         return arrays
 
-    def _record(self, kind: str, epoch: int, batch: int, logs: dict[str, Any] | None) -> None:
+    def _record(self, kind: str, epoch: int, batch: int, logs: dict[str, Any] | None, *, step: int,
+                label: str | None = None) -> None:
+        """Take one snapshot: run the probe batch by batch, write each batch, commit."""
+        writer = self._writer
+        if self._recording_off or writer is None:
+            return
         # Keras' Callback.model property syncs the JAX backend's training state back into
         # the model's variables (which the probe model shares); other backends: no-op.
         _ = self.model
-        arrays = self._forward()
-        nonfinite = not all(bool(np.all(np.isfinite(a))) for a in arrays.values())
+        try:
+            writer.begin()
+            nonfinite = False
+            for start, xb in self._x_batches:
+                for name, value in self._forward_batch(xb).items():
+                    # min/max propagate NaN and show inf, without a temporary array the size of the batch
+                    nonfinite = nonfinite or not (np.isfinite(value.min()) and np.isfinite(value.max()))
+                    writer.write(name, value, start=start)
+            writer.commit(self._row(kind, epoch, batch, logs, step, nonfinite, label))
+        except StorageError as exc:
+            self._storage_failed(exc)
+        except BaseException:
+            writer.abort()
+            raise
+
+    def _row(self, kind: str, epoch: int, batch: int, logs: dict[str, Any] | None, step: int,
+             nonfinite: bool, label: str | None) -> dict[str, Any]:
+        """The commit-log row of a snapshot (see the Run contract in docs/architecture.md)."""
         steps = self._steps_per_epoch
         if kind == "batch":
             progress = epoch - 1 + (batch / steps if steps else 0.0)
@@ -547,82 +647,154 @@ class ActivationRecorder(keras.callbacks.Callback):
                 clean_logs[str(key)] = float(np.asarray(value))
             except (TypeError, ValueError):
                 continue
-        step = self._epoch_start_step + int(batch)  # counted, not read: a variable read costs a sync
         row = {"kind": kind, "epoch": int(epoch), "batch": int(batch), "step": int(step),
                "progress": float(progress), "time": time.perf_counter() - self._t0,
-               "wall_time": time.time(), "nonfinite": nonfinite, "logs": clean_logs}
-        row["label"] = snapshot_label(row)
-        self._writer.append(arrays, row)
+               "wall_time": time.time(), "nonfinite": bool(nonfinite), "logs": clean_logs}
+        row["label"] = label or snapshot_label(row)
+        return row
+
+    def _storage_failed(self, exc: StorageError) -> None:
+        """Apply ``on_error`` to a storage failure."""
+        if self.on_error == "raise":
+            self._close_quietly()
+            raise exc
+        self._recording_off = True
+        stop = self.on_error == "stop"
+        if stop:
+            self.model.stop_training = True
+        warnings.warn(
+            f"{exc} Recording is off until this fit() ends; "
+            + ("training stops (on_error='stop')." if stop else "training goes on (on_error='warn')."),
+            RecordingWarning, stacklevel=3,
+        )
+
+    def _close_quietly(self) -> None:
+        """Close the writer after a failure (releasing its lock), ignoring a second failure."""
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except (StorageError, OSError):
+                self._writer.abandon()
 
     # ------------------------------------------------------------------ Keras hooks
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         model = self.model
         self._steps_per_epoch = (self.params or {}).get("steps")
-        if self._writer is not None and self._model_id == id(model):
-            self._epoch_offset = None  # a further fit() call: keep appending to the same run
-            self._epoch_start_step = self._global_step()
-            return
-        if self._writer is not None:
+        self._recording_off = False
+        self._starting = True
+        if self._model_id is not None and self._model_id != id(model):
             raise InvalidParameterError(
                 "This ActivationRecorder already recorded another model into "
                 f"{str(self.directory)!r}; create a new recorder (and directory) per model."
             )
-        self._build(model)
-        self._open_writer(model)  # RunWriter re-checks the directory before writing anything
-        self._model_id = id(model)
-        self._t0 = time.perf_counter()
-        self._step_base = 0
-        self._step_base = self._global_step()
-        self._last_epoch = 0
-        self._epoch_offset = 0
-        self._keras_epoch = 0
-        self._epoch_start_step = 0
-        if self.record_initial:
-            self._record("initial", 0, 0, None)
+        if self._model_id is None:  # the first fit(): build the probe model, then open the run
+            self._build(model)
+            self._layout = self._make_layout(model)
+            self._model_id = id(model)
+            self._t0 = time.perf_counter()
+            self._fresh = True  # no epoch begun yet by this recorder
+            self._last_epoch = 0
+            self._epoch_start_step = 0
+        first = not self._opened
+        if self._open_writer() and first:
+            self._opened = True
+            last = self._writer.last_row
+            if last is not None and self._fresh:  # resumed a run: continue after its last snapshot
+                self._fresh = False
+                self._last_epoch = int(last.get("epoch", 0))
+                self._epoch_start_step = int(last.get("step", 0))
+                self._t0 = time.perf_counter() - float(last.get("time") or 0.0)
+
+    def _start_fit(self, first_epoch: int) -> None:
+        """Number this fit's epochs and steps; take the start snapshot of a new run."""
+        steps = self._steps_per_epoch or 0
+        if self._fresh:
+            self._fresh = False
+            self._epoch_offset = 0
+            self._last_epoch = first_epoch
+            self._epoch_start_step = first_epoch * steps
+            if self.record_initial and first_epoch == 0:
+                self._record("initial", 0, 0, None, step=0)
+            elif self.record_initial:  # fit(initial_epoch=k): the model is trained already
+                self._record("epoch", first_epoch, steps, None, step=self._epoch_start_step,
+                             label=f"epoch {first_epoch} (start)")
+            return
+        # a later fit() or a resumed run: continue after the last epoch, never go back
+        self._epoch_offset = max(0, self._last_epoch - first_epoch)
+        self._epoch_start_step += max(0, first_epoch - self._last_epoch) * steps
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if self._epoch_offset is None:  # first epoch of a later fit() call
-            self._epoch_offset = max(0, self._last_epoch - epoch)
         self._keras_epoch = epoch
+        self._batches_done = 0
+        if self._starting:
+            self._starting = False
+            self._start_fit(epoch)
+        if not self._steps_per_epoch and self.every_n_batches is None:
+            self._iterations_at_begin = self._iterations()
 
     def _epoch_number(self) -> int:
-        return self._keras_epoch + 1 + (self._epoch_offset or 0)
+        return self._keras_epoch + 1 + self._epoch_offset
 
-    def _global_step(self) -> int:
-        """Optimizer steps since the recorder started (read from ``optimizer.iterations``)."""
+    def _iterations(self) -> int | None:
+        """The optimizer's step counter (a sync with the backend; read only when needed)."""
         optimizer = getattr(self._model, "optimizer", None)
         iterations = getattr(optimizer, "iterations", None)
         if iterations is None:
-            return 0
-        return int(ops.convert_to_numpy(ops.convert_to_tensor(iterations))) - self._step_base
+            return None
+        return int(ops.convert_to_numpy(ops.convert_to_tensor(iterations)))
+
+    def _epoch_batches(self) -> int:
+        """Batches done in the epoch that ends: counted by the batch hook, else the epoch's length."""
+        if self.every_n_batches is not None:
+            return self._batches_done
+        if self._steps_per_epoch:
+            return self._steps_per_epoch
+        _ = self.model  # unknown epoch length: ask the optimizer (JAX: sync the training state first)
+        now, before = self._iterations(), self._iterations_at_begin
+        return 0 if now is None or before is None else max(0, now - before)
 
     def _on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Bound as ``on_train_batch_end`` only when batch snapshots are requested: a
         # batch hook makes Keras wait for every batch's logs, which slows training.
+        self._batches_done = batch + 1
         n = self.every_n_batches
-        if n is None or (batch + 1) % n:
+        if (batch + 1) % n:
             return
         epoch = self._epoch_number()
         if self.batch_epochs is not None and epoch > self.batch_epochs:
             return
         if self._steps_per_epoch and batch + 1 >= self._steps_per_epoch:
             return  # the epoch-end snapshot follows immediately
-        self._record("batch", epoch, batch + 1, logs)
+        self._record("batch", epoch, batch + 1, logs, step=self._epoch_start_step + batch + 1)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         number = self._epoch_number()
-        if self._steps_per_epoch:
-            batches = self._steps_per_epoch
-        else:  # unknown epoch length: ask the optimizer
-            _ = self.model  # JAX: sync the training state first
-            batches = self._global_step() - self._epoch_start_step
-        self._record("epoch", number, batches, logs)
+        batches = self._epoch_batches()
+        self._record("epoch", number, batches, logs, step=self._epoch_start_step + batches)
         self._epoch_start_step += batches
         self._last_epoch = number
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self._writer is not None:
-            self._writer.trim()  # waits for the last snapshot's commit
+        if self._starting and self._fresh:  # fit(epochs=0): no epoch began; record the start anyway
+            self._starting = False
+            self._start_fit(0)
+        if self._writer is not None and self._writer.is_open:
+            try:
+                self._writer.close()  # waits for the last snapshot's commit, trims, releases the run
+            except StorageError as exc:
+                self._writer.abandon()
+                if self.on_error == "raise":
+                    raise
+                warnings.warn(str(exc), RecordingWarning, stacklevel=2)
+
+    def close(self) -> None:
+        """Close the run now (release it to other writers); ``fit`` reopens it when called again.
+
+        ``fit`` closes it at its end by itself; call this after a ``fit`` that ended with
+        an exception (e.g. interrupted), before another recorder writes into the run.
+        """
+        if self._writer is not None and self._writer.is_open:
+            self._writer.close()
 
     @property
     def n_snapshots(self) -> int:
@@ -631,8 +803,32 @@ class ActivationRecorder(keras.callbacks.Callback):
 
     def flush(self) -> None:
         """Wait until every snapshot taken so far is committed to disk."""
-        if self._writer is not None:
+        if self._writer is not None and self._writer.is_open:
             self._writer.flush()
+
+
+def _architecture(model: Any, prefix: str = "") -> list[list[Any]]:
+    """The model's layers as [class, name, output shape, parameters]: its fingerprint's content.
+
+    Nested models are listed layer by layer (names ``outer/inner``); Keras' numbered
+    automatic names compare as their base (see :func:`actconf.store.comparable_name`).
+    """
+    rows: list[list[Any]] = []
+    for layer in getattr(model, "layers", []):
+        cls = type(layer).__name__
+        try:
+            shape = [None if d is None else int(d) for d in layer.output.shape]
+        except (AttributeError, ValueError, TypeError):
+            shape = None
+        try:
+            params = int(layer.count_params())
+        except (ValueError, AttributeError):
+            params = None
+        name = prefix + comparable_name(layer.name, cls)
+        rows.append([cls, name, shape, params])
+        if isinstance(layer, keras.Model):
+            rows.extend(_architecture(layer, prefix=name + "/"))
+    return rows
 
 
 def _package_versions() -> dict[str, str]:

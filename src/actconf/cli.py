@@ -1,4 +1,4 @@
-"""Command line: ``actconf run | report | notebooks | info | replicate`` (thin wrappers over the API).
+"""Command line: ``actconf run | report | notebooks | info | repair | replicate`` (thin wrappers over the API).
 
 Paths given on the command line are relative to the working directory. Defaults lie in
 actconf's data folder (``$ACTCONF_DATA``, else ``data/`` of the working directory's
@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="print what a run holds")
     info.add_argument("run", help="run directory")
+
+    repair = sub.add_parser("repair", help="rewrite a damaged commit log from its intact snapshots",
+                            description="Rewrite <run>/snapshots.jsonl from its intact prefix (the old log is "
+                                        "kept as snapshots.jsonl.<time>.bak), delete stale *.partial files, "
+                                        "and list committed chunks that are missing (exit 1 if any).")
+    repair.add_argument("run", help="run directory")
     _add_replicate(sub)
     return parser
 
@@ -271,13 +277,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from .store import repair_run
+
+    report = repair_run(args.run)
+    print(report.summary())
+    return 1 if report.missing_chunks else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``actconf`` command."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"run": _cmd_run, "report": _cmd_report, "notebooks": _cmd_notebooks, "info": _cmd_info,
-                "replicate": _cmd_replicate}
+                "repair": _cmd_repair, "replicate": _cmd_replicate}
     try:
         return handlers[args.command](args)
     except (InvalidParameterError, RunExistsError) as exc:

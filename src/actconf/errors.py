@@ -54,6 +54,49 @@ class MissingDataError(ActconfError, LookupError):
     """Something needed was not recorded in this run (e.g. logits, MC-dropout passes)."""
 
 
+class RunMismatchError(ActconfError, ValueError):
+    """A run on disk does not match what was to be appended to it (``resume=True``).
+
+    The message names what differs: the probe set, the recorded layers, the model's
+    architecture or an array's shape or type.
+    """
+
+
+class StorageError(ActconfError, OSError):
+    """Writing (or reading) a run failed in the operating system: disk full, read-only, ...
+
+    The message names the path, the cause and which snapshots are safely committed.
+
+    Attributes
+    ----------
+    path : str or None
+        The file or folder that could not be written.
+    committed : int or None
+        Number of snapshots committed (complete, readable) in the run when it failed.
+    errno : int or None
+        The operating system's error number (e.g. ``errno.ENOSPC``), as on ``OSError``.
+    """
+
+    def __init__(self, message: str, *, path: os.PathLike | str | None = None,
+                 committed: int | None = None, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+        self.committed = committed
+        self.errno = getattr(cause, "errno", None)
+
+
+class ActconfWarning(UserWarning):
+    """Base class of the warnings actconf issues."""
+
+
+class DamagedRunWarning(ActconfWarning):
+    """A run was opened with part of it skipped (e.g. a damaged line in its commit log)."""
+
+
+class RecordingWarning(ActconfWarning):
+    """Recording stopped or skipped something while training went on (``on_error="warn"``)."""
+
+
 class NotebookError(ActconfError, RuntimeError):
     """A notebook failed while :func:`actconf.notebooks.run_notebooks` executed it.
 
@@ -77,7 +120,9 @@ class NotebookError(ActconfError, RuntimeError):
 
 __all__ = [
     "ActconfError",
+    "ActconfWarning",
     "CorruptRunError",
+    "DamagedRunWarning",
     "DatasetNotAvailableError",
     "InvalidInputError",
     "InvalidParameterError",
@@ -85,6 +130,9 @@ __all__ = [
     "ModelNotSupportedError",
     "NotARunError",
     "NotebookError",
+    "RecordingWarning",
     "RunExistsError",
     "RunFormatError",
+    "RunMismatchError",
+    "StorageError",
 ]

@@ -28,8 +28,9 @@ default, as the paper's reference maps.
 
 Internal API for the other modules (not in ``__all__``): :func:`parse_by`,
 :func:`make_grouping` (:func:`group_samples` with the caller's name for errors),
-:func:`layer_group_sums` (group sums of a layer's activations, read in chunks of about
-``_CHUNK_BYTES``) and :attr:`Grouping.codes`.
+:func:`layer_group_sums` (group sums of a layer's activations, computed with dask block
+by block; :func:`lazy_group_sums` is the graph, :func:`group_sizes` the counts) and
+:attr:`Grouping.codes`.
 """
 
 from __future__ import annotations
@@ -63,7 +64,6 @@ GROUPINGS: tuple[str, ...] = (
 )
 DEFAULT_BINS = 10
 _DASH = "\u2013"  # en dash, as in "0.9–1.0"
-_CHUNK_BYTES = 64 << 20
 
 
 # --------------------------------------------------------------------------- parsing
@@ -516,22 +516,54 @@ def _group_sums(acts: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.
     return sums, sizes
 
 
+def _block_sums(acts: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """One block's group sums: acts (s, b, N), codes (s, M, b) -> (s, 1, G, N) float64."""
+    return _group_sums(acts, codes, n_groups)[0][:, None]
+
+
+def lazy_group_sums(acts: Any, codes: np.ndarray, n_groups: int):
+    """Group sums of dask activations (S, n, N) as a dask array (S, G, N), float64.
+
+    Every block of (snapshots, samples) gives its partial sums with one sparse product;
+    the partials are summed over the sample blocks (a snapshot held in one block is
+    summed exactly as :func:`_group_sums` sums it). ``codes`` (S, n) or (S, M, n) as
+    for :func:`_group_sums`. Internal API shared with :mod:`actconf.analysis`.
+    """
+    import dask.array as da
+
+    codes = codes[:, None, :] if codes.ndim == 2 else codes
+    if len(acts.chunks[2]) > 1:
+        acts = acts.rechunk({2: -1})
+    dcodes = da.from_array(codes, chunks=(acts.chunks[0], codes.shape[1], acts.chunks[1]))
+    partial = da.blockwise(_block_sums, "sngk", acts, "snk", dcodes, "smn", n_groups=n_groups,
+                           new_axes={"g": n_groups}, adjust_chunks={"n": 1}, dtype=np.float64,
+                           concatenate=True, meta=np.empty((0, 0, 0, 0)))
+    return partial.sum(axis=1) if partial.numblocks[1] > 1 else partial[:, 0]
+
+
+def group_sizes(codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Samples per group (S, G) from codes (S, n) or (S, M, n) (-1 = no group)."""
+    codes = codes[:, None, :] if codes.ndim == 2 else codes
+    s = codes.shape[0]
+    valid = (codes >= 0).ravel()
+    rows = (codes + n_groups * np.arange(s)[:, None, None]).ravel()[valid]
+    return np.bincount(rows, minlength=s * n_groups).reshape(s, n_groups)
+
+
 def layer_group_sums(run: Run, layer: str, idx: np.ndarray, codes: np.ndarray, n_groups: int):
-    """Group sums (S, G, N) and sizes (S, G) of a layer's activations, read in snapshot chunks.
+    """Group sums (S, G, N) and sizes (S, G) of a layer's activations, computed with dask.
 
     ``codes`` (S, n) are group positions (-1 = no group) for the snapshot positions ``idx``;
-    (S, M, n) puts every sample in M groups (see ``_group_sums``).
+    (S, M, n) puts every sample in M groups (see ``_group_sums``). The activations are
+    read block by block (:func:`actconf._dask.activation_blocks`): memory is bounded by
+    a block and the result, not by the run; the active dask scheduler (threads, or a
+    ``dask.distributed`` Client) does the work.
     """
-    info = run.layer_info(layer)
-    n_neurons = int(info["n_neurons"])
-    chunk = max(1, _CHUNK_BYTES // max(1, run.n_samples * n_neurons * 8))
-    sums = np.empty((idx.size, n_groups, n_neurons))
-    sizes = np.empty((idx.size, n_groups), dtype=np.int64)
-    for start in range(0, idx.size, chunk):
-        stop = start + chunk
-        acts = run.read(info["array"], idx[start:stop])
-        sums[start:stop], sizes[start:stop] = _group_sums(acts, codes[start:stop], n_groups)
-    return sums, sizes
+    from ._dask import activation_blocks, compute
+
+    acts = activation_blocks(run, layer, idx, whole="neuron")
+    (sums,) = compute(lazy_group_sums(acts, codes, n_groups))
+    return sums, group_sizes(codes, n_groups)
 
 
 def _nap_values(sums: np.ndarray, sizes: np.ndarray, min_size: int, contrastive: bool) -> np.ndarray:

@@ -22,9 +22,10 @@ ranks with matrix products, so hundreds of snapshots × thousands of samples are
 
 Modules of this package: ``_spearman`` (rank correlation, p-values and the bootstrap
 engine), ``_common`` (argument checks and reading shared by the others), ``_samples``
-(sample level), ``_bins`` (confidence bins), ``_claims`` (trends and claims). Reading
-happens in chunks of about ``_common.CHUNK_BYTES`` per array; nothing else is
-module-level state.
+(sample level), ``_bins`` (confidence bins), ``_claims`` (trends and claims). Every
+statistic that reads activations is a dask graph over blocks of the run
+(:mod:`actconf._dask`): memory is bounded by a block, and the active scheduler (threads,
+or a ``dask.distributed`` Client) computes it; nothing is module-level state.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .._dask import activation_blocks, compute, per_snapshot
 from .._validation import check_float, check_int, check_option, param_error
 from ..confidence import confidence
 from . import _statements as st
@@ -101,9 +102,33 @@ class _RunLayer:
                                  self.activity_of(a))
 
     def trajectories(self, k: int, groups: str, n_splits: int, seed: int) -> dict[str, np.ndarray]:
-        act = np.stack([self.activity_of(self.acts(i)) for i in range(self.idx.size)])
-        return st.trajectories(self.acts, self.conf, self.spread, self.run.labels, k=k, groups=groups,
-                               activity=act, n_splits=n_splits, seed=seed)
+        """:func:`~actconf.analysis._statements.trajectories` of this layer, as one dask graph.
+
+        Per block of snapshots and samples: the per-sample activity and the sums of every
+        (confidence group, class, half) cell; per block of snapshots, the statistics.
+        """
+        import dask.array as da
+
+        from ..naps import group_sizes, lazy_group_sums
+        from ._samples import lazy_activity
+
+        labels = self.run.labels
+        n_classes = int(labels.max()) + 1
+        halves = st.split_halves(labels, n_splits, seed)
+        fixed = st.quantile_groups(self.conf[-1], k) if groups == "fixed" else None
+        codes = np.stack([st.cell_codes(fixed if fixed is not None else st.quantile_groups(c, k), labels, halves,
+                                        k, n_classes) for c in self.conf])  # (S, P, n)
+        n_groups = n_splits * k * n_classes * 2
+        acts = activation_blocks(self.run, self.layer, self.idx, whole="neuron")
+        activity = lazy_activity(acts, self.activity, 0.0).rechunk({1: -1})
+        sums = lazy_group_sums(acts, codes, n_groups)
+        counts = group_sizes(codes, n_groups).astype(np.float64)
+        stats = da.blockwise(st.block_statistics, "sx", sums, "sgk", per_snapshot(sums, counts), "sg",
+                             per_snapshot(sums, self.conf), "sn", per_snapshot(sums, self.spread), "sn",
+                             activity, "sn", new_axes={"x": len(STATEMENTS)}, k=k, n_classes=n_classes,
+                             dtype=np.float64, concatenate=True, meta=np.empty((0, 0)))
+        (values,) = compute(stats)
+        return {key: values[:, j] for j, key in enumerate(STATEMENTS)}
 
 
 # --------------------------------------------------------------------------- trajectories

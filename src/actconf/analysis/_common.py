@@ -13,8 +13,6 @@ from ..store import Run
 
 #: Per-sample summaries of a layer's activity.
 ACTIVITIES: tuple[str, ...] = ("mean", "l2", "active_fraction")
-#: Bytes of activations read per chunk of snapshots.
-CHUNK_BYTES = 64 << 20
 
 
 def check_layers(run: Run, layers: Any, caller: str) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .._dask import activation_blocks, compute, per_snapshot
 from .._validation import (
     check_bool,
     check_float,
@@ -17,7 +18,7 @@ from .._validation import (
 )
 from ..confidence import check_measure
 from ..store import Run
-from ._common import ACTIVITIES, CHUNK_BYTES, check_layers, confidence_values
+from ._common import ACTIVITIES, check_layers, confidence_values
 from ._inference import partial_from_correlations
 from ._spearman import (
     bootstrap_spearman,
@@ -40,15 +41,21 @@ def activity_from(acts: np.ndarray, activity: str, threshold: float) -> np.ndarr
     return np.where(np.isfinite(acts).all(axis=-1), frac, np.nan)
 
 
+def _block_activity(acts: np.ndarray, activity: str, threshold: float) -> np.ndarray:
+    return activity_from(acts.astype(np.float64), activity, threshold)
+
+
+def lazy_activity(acts: Any, activity: str, threshold: float):
+    """Per-sample activity of dask activations (S, n, N) -> dask (S, n); every block has all neurons."""
+    if len(acts.chunks[2]) > 1:
+        acts = acts.rechunk({2: -1})
+    return acts.map_blocks(_block_activity, activity, threshold, drop_axis=2, dtype=np.float64,
+                           meta=np.empty((0, 0)))
+
+
 def _layer_activity(run: Run, layer: str, idx: np.ndarray, activity: str, threshold: float) -> np.ndarray:
-    info = run.layer_info(layer)
-    per = max(1, run.n_samples * int(info["n_neurons"]) * 4)
-    chunk = max(1, CHUNK_BYTES // per)
-    out = np.empty((idx.size, run.n_samples))
-    for start in range(0, idx.size, chunk):
-        acts = run.read(info["array"], idx[start:start + chunk]).astype(np.float64)
-        out[start:start + chunk] = activity_from(acts, activity, threshold)
-    return out
+    (values,) = compute(lazy_activity(activation_blocks(run, layer, idx, whole="neuron"), activity, threshold))
+    return values
 
 
 def sample_activity(
@@ -89,6 +96,12 @@ def sample_activity(
     coords = {**run.snapshot_coords(idx), "sample": np.arange(run.n_samples), "label": ("sample", run.labels)}
     return xr.DataArray(values, dims=("snapshot", "sample"), coords=coords, name=activity,
                         attrs={"layer": layer, "activity": activity})
+
+
+def _block_rho(acts: np.ndarray, zc: np.ndarray) -> np.ndarray:
+    """One block (s, n, k) of activations with all samples -> rho (s, k) against ranks zc (s, n, 1)."""
+    za = standardise(ranks(acts.astype(np.float64), 1), 1)
+    return np.einsum("sn,snk->sk", zc[:, :, 0], za)
 
 
 def _bootstrap_intervals(
@@ -255,15 +268,11 @@ def neuron_correlation(
     check_measure(measure, caller)
     idx = run.snapshot_index(snapshots)
     name, conf = confidence_values(run, measure, idx, caller)
-    info = run.layer_info(layer)
-    n_neurons = int(info["n_neurons"])
+    n_neurons = run.layer_sizes[layer]
     zc = standardise(ranks(conf, 1), 1)  # (S, n)
-    chunk = max(1, CHUNK_BYTES // max(1, run.n_samples * n_neurons * 8 * 3))
-    rho = np.empty((idx.size, n_neurons))
-    for start in range(0, idx.size, chunk):
-        acts = run.read(info["array"], idx[start:start + chunk]).astype(np.float64)
-        za = standardise(ranks(acts, 1), 1)  # (s, n, N)
-        rho[start:start + chunk] = np.einsum("sn,snk->sk", zc[start:start + chunk], za)
+    acts = activation_blocks(run, layer, idx, whole="sample")
+    (rho,) = compute(acts.map_blocks(_block_rho, per_snapshot(acts, zc)[:, :, None], drop_axis=1,
+                                     dtype=np.float64, meta=np.empty((0, 0))))
     rho = np.clip(rho, -1.0, 1.0)
     coords = {**run.snapshot_coords(idx), "neuron": np.arange(n_neurons),
               "p_value": (("snapshot", "neuron"), p_values(rho, run.n_samples))}

@@ -168,32 +168,44 @@ class SnapshotInputs:
     activity: np.ndarray  # (n,) per-sample activity
 
 
-def snapshot_statistics(inp: SnapshotInputs, labels: np.ndarray, halves: np.ndarray, k: int,
-                        n_classes: int, min_count: int = 2) -> dict[str, float]:
-    """Every per-snapshot statistic of :data:`STATEMENTS` for one snapshot."""
+def cell_codes(groups: np.ndarray, labels: np.ndarray, halves: np.ndarray, k: int, n_classes: int) -> np.ndarray:
+    """Cell of every sample in every split (P, n): ``p * n_cells + (group, class, half)``, -1 for none.
+
+    ``n_cells = k * n_classes * 2``; the cell sums of all splits are then one grouping
+    of ``P * n_cells`` groups (see :func:`statistics_from_cells`).
+    """
     n_cells = k * n_classes * 2
+    cells = np.where(groups >= 0, (groups * n_classes + labels) * 2 + halves, -1)
+    return np.where(cells >= 0, cells + n_cells * np.arange(halves.shape[0])[:, None], -1)
+
+
+def statistics_from_cells(sums: np.ndarray, counts: np.ndarray, conf: np.ndarray, spread: np.ndarray,
+                          activity: np.ndarray, k: int, n_classes: int, min_count: int = 2) -> dict[str, float]:
+    """Every per-snapshot statistic of :data:`STATEMENTS` from one snapshot's cell sums.
+
+    ``sums`` (P, n_cells, N) and ``counts`` (P, n_cells): sums of the activations and
+    sample counts of every (group, class, half) cell, for each of P splits;
+    ``conf``, ``spread``, ``activity`` (n,) per sample.
+    """
     strength_g = None
     dist_g = []
     dist_probe = []
-    for h in halves:
-        cells = np.where(inp.groups >= 0, (inp.groups * n_classes + labels) * 2 + h, -1)
-        sums, counts = _cell_sums(inp.acts, cells, n_cells)
-        sums = sums.reshape(k, n_classes, 2, -1)
-        counts = counts.reshape(k, n_classes, 2)
+    for p in range(sums.shape[0]):
+        cs = sums[p].reshape(k, n_classes, 2, -1)
+        cc = counts[p].reshape(k, n_classes, 2)
         if strength_g is None:
-            strength_g = _strength(sums.sum(axis=(1, 2)), counts.sum(axis=(1, 2)))
-            strength_p = float(_strength(sums.sum(axis=(0, 1, 2)), counts.sum()))
-        dg, _ = cv_distinctness(sums[:, :, 0], counts[:, :, 0], sums[:, :, 1], counts[:, :, 1],
-                                min_count=min_count)
+            strength_g = _strength(cs.sum(axis=(1, 2)), cc.sum(axis=(1, 2)))
+            strength_p = float(_strength(cs.sum(axis=(0, 1, 2)), cc.sum()))
+        dg, _ = cv_distinctness(cs[:, :, 0], cc[:, :, 0], cs[:, :, 1], cc[:, :, 1], min_count=min_count)
         dist_g.append(dg)
-        probe = sums.sum(axis=0)
-        dp, _ = cv_distinctness(probe[:, 0], counts.sum(axis=0)[:, 0], probe[:, 1], counts.sum(axis=0)[:, 1],
+        probe = cs.sum(axis=0)
+        dp, _ = cv_distinctness(probe[:, 0], cc.sum(axis=0)[:, 0], probe[:, 1], cc.sum(axis=0)[:, 1],
                                 min_count=min_count)
         dist_probe.append(dp)
     dist_g = _nanmean_rows(np.asarray(dist_g))
-    rho = _rho(inp.conf, inp.activity)
-    r_cz = _rho(inp.conf, inp.spread)
-    r_az = _rho(inp.activity, inp.spread)
+    rho = _rho(conf, activity)
+    r_cz = _rho(conf, spread)
+    r_az = _rho(activity, spread)
     with np.errstate(invalid="ignore"):
         return {
             "strength_time": strength_p,
@@ -205,6 +217,35 @@ def snapshot_statistics(inp: SnapshotInputs, labels: np.ndarray, halves: np.ndar
             "sample_relation": float(rho),
             "sample_relation_ctrl": float(partial_from_correlations(rho, r_cz, r_az)),
         }
+
+
+def block_statistics(sums: np.ndarray, counts: np.ndarray, conf: np.ndarray, spread: np.ndarray,
+                     activity: np.ndarray, *, k: int, n_classes: int, min_count: int = 2) -> np.ndarray:
+    """:func:`statistics_from_cells` for a block of snapshots: (s, len(STATEMENTS)), columns in order.
+
+    ``sums`` (s, P * n_cells, N), ``counts`` (s, P * n_cells), ``conf``, ``spread``,
+    ``activity`` (s, n): one dask block of :func:`actconf.analysis._claims` trajectories.
+    """
+    n_cells = k * n_classes * 2
+    out = np.empty((sums.shape[0], len(STATEMENTS)))
+    for i in range(sums.shape[0]):
+        p = sums.shape[1] // n_cells
+        row = statistics_from_cells(sums[i].reshape(p, n_cells, -1), counts[i].reshape(p, n_cells),
+                                    conf[i], np.asarray(spread[i], dtype=np.float64), activity[i], k,
+                                    n_classes, min_count)
+        out[i] = [row[key] for key in STATEMENTS]
+    return out
+
+
+def snapshot_statistics(inp: SnapshotInputs, labels: np.ndarray, halves: np.ndarray, k: int,
+                        n_classes: int, min_count: int = 2) -> dict[str, float]:
+    """Every per-snapshot statistic of :data:`STATEMENTS` for one snapshot (arrays in memory)."""
+    n_cells = k * n_classes * 2
+    parts = [_cell_sums(inp.acts, np.where(inp.groups >= 0, (inp.groups * n_classes + labels) * 2 + h, -1),
+                        n_cells) for h in halves]
+    sums = np.stack([p[0] for p in parts])
+    counts = np.stack([p[1] for p in parts])
+    return statistics_from_cells(sums, counts, inp.conf, inp.spread, inp.activity, k, n_classes, min_count)
 
 
 def trajectories(acts: Any, conf: np.ndarray, spread: np.ndarray, labels: np.ndarray, *, k: int,

@@ -14,8 +14,11 @@ Methods (``compute_layout(profiles, method=...)``)
     vectors orders neighbours exactly as cosine distance does), ``n_neighbors``
     capped at ``n - 1``. By default followed by ``refine`` (the paper's recipe for
     its applications: UMAP then force-directed spreading). umap-learn is imported
-    on first use, without TensorFlow; its first fit in a process spends ~10 s
-    compiling with numba -- call :func:`warm_up` early to pay that up front.
+    on first use, without TensorFlow (2-4 s). The first UMAP fit on a machine
+    compiles umap-learn's numba code (10-30 s, announced on stderr) into a disk
+    cache (``$NUMBA_CACHE_DIR``, else ``~/.cache/actconf/numba``); later processes
+    load it in a fraction of a second, with the same layouts. :func:`warm_up` pays
+    the import (and a first compilation) at a moment of your choosing.
 ``"som"``
     Self-organising placement (MiniSom): a square map of side ``floor(sqrt(n)) + 1``
     (13 x 13 for 128 neurons), sigma 1, learning rate 0.5, ``10 n`` iterations in

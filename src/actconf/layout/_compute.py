@@ -32,12 +32,14 @@ _GRID_SOM_OPTIONS = {"sigma": 1.0, "learning_rate": 0.5, "iterations": None}
 
 
 def warm_up() -> float:
-    """Import umap-learn and compile its numba code now; return the seconds spent.
+    """Import umap-learn and load (or, the first time on this machine, compile) its numba code; return the seconds.
 
-    The first UMAP fit in a process costs ~10 s of compilation, later fits of a
-    few hundred neurons ~0.1-0.3 s. Call this early (e.g. while a model trains, or
-    at the top of a notebook) so that the first layout is quick. Calling it again is
-    free.
+    A fresh process pays 2-4 s to import umap-learn; the very first UMAP fit on a
+    machine also compiles umap-learn's numba code (10-30 s), which is then cached on
+    disk (:func:`~actconf.layout._umap.umap_cache_dir`) so that later processes load
+    it in ~0.3 s. Fits of a few hundred neurons then take ~0.1-0.3 s. Call this early
+    (e.g. at the top of a notebook) so that the first layout is quick. Calling it
+    again in the same process is free.
     """
     start = time.perf_counter()
     _umap.warm_up_umap()

@@ -1,15 +1,29 @@
 """The ``"umap"`` layout method: umap-learn on the unit-normalised profiles.
 
-umap-learn is slow to import (~6 s) and compiles with numba on its first fit
-(~10 s), so nothing here imports it before it is needed: :func:`import_umap`
-imports it on first use (without TensorFlow), :func:`warm_up_umap` pays the
-compilation once per process.
+umap-learn is slow to start: ``import umap`` takes 2-4 s (scikit-learn, SciPy,
+pynndescent, numba) and its first fit compiles its numba functions (10-20 s).
+umap-learn declares those functions without ``cache=True``, so numba compiles
+them again in every process and ``NUMBA_CACHE_DIR`` alone changes nothing.
+This module therefore
+
+* imports umap-learn only when a UMAP layout is asked for (:func:`import_umap`,
+  without TensorFlow);
+* switches numba's on-disk cache on for the functions a fit of fewer than 4096
+  points runs (:data:`CACHED_FUNCTIONS`, umap-learn's own dispatchers: same code,
+  same compiler flags, hence the same layouts), in :func:`umap_cache_dir`
+  (``$NUMBA_CACHE_DIR`` if set, else ``<user cache>/actconf/numba``, created on
+  first use). The first UMAP fit on a machine compiles and says so on stderr;
+  later processes load the compiled code in a fraction of a second;
+* offers :func:`warm_up_umap` to pay the import (and, the first time, the
+  compilation) at a moment of the caller's choosing.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,12 +32,22 @@ from ._coords import seed_int
 from ._embed import mds_layout
 from ._profiles import Prepared
 
-_WARM = False  # True once a UMAP fit ran in this process (numba compiled)
+#: (module, name) of the umap-learn numba functions a fit of < 4096 points compiles:
+#: the exact nearest neighbours, the fuzzy graph and the layout optimisation.
+CACHED_FUNCTIONS: tuple[tuple[str, str], ...] = (
+    ("umap.distances", "euclidean"),
+    ("umap.utils", "fast_knn_indices"),
+    ("umap.umap_", "smooth_knn_dist"),
+    ("umap.umap_", "compute_membership_strengths"),
+    ("umap.layouts", "_nb_optimize_layout_euclidean_single_epoch"),
+)
+
+_STATE: dict[str, Any] = {"warm": False, "cache": None, "cache_checked": False}
 
 
 def is_warm() -> bool:
     """Whether a UMAP fit already ran in this process (so the next one is quick)."""
-    return _WARM
+    return _STATE["warm"]
 
 
 def import_umap():
@@ -50,18 +74,98 @@ def import_umap():
     return umap
 
 
-def warm_up_umap() -> bool:
-    """Fit UMAP once on 40 random points so numba compiles; True if work was done."""
-    global _WARM
-    if _WARM:
-        return False
+# --------------------------------------------------------------------------- disk cache
+def umap_cache_dir() -> Path:
+    """The folder of the compiled UMAP code: ``$NUMBA_CACHE_DIR``, else ``<user cache>/actconf/numba``.
+
+    The user cache is ``$XDG_CACHE_HOME`` (default ``~/.cache``; on Windows
+    ``%LOCALAPPDATA%``). Nothing is created here.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or (os.environ.get("LOCALAPPDATA") if os.name == "nt" else None)
+    return Path(base).expanduser() / "actconf" / "numba" if base else Path.home() / ".cache" / "actconf" / "numba"
+
+
+def _ready_marker(folder: Path) -> Path:
+    """The file saying that a fit with this umap-learn version filled ``folder``."""
+    import umap
+
+    version = getattr(umap, "__version__", None) or _dist_version("umap-learn")
+    return folder / f"actconf-umap-{version}.ready"
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:  # pragma: no cover - umap imported from a source tree
+        return "unknown"
+
+
+def enable_disk_cache() -> Path | None:
+    """Let numba cache umap-learn's fit functions on disk; return the folder (None: not writable).
+
+    Runs once per process (later calls return the first answer). Numba's own
+    setting ``NUMBA_CACHE_DIR`` wins; otherwise the folder is set only for these
+    functions, not for numba as a whole.
+    """
+    if _STATE["cache_checked"]:
+        return _STATE["cache"]
+    _STATE["cache_checked"] = True
+    import_umap()
+    from numba.core import config
+
+    folder = umap_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(folder, os.W_OK):
+        return None
+    before = config.CACHE_DIR
+    config.CACHE_DIR = str(folder)
+    try:
+        for module, name in CACHED_FUNCTIONS:
+            dispatcher = getattr(sys.modules.get(module), name, None)
+            if callable(getattr(dispatcher, "enable_caching", None)):
+                dispatcher.enable_caching()
+    finally:
+        config.CACHE_DIR = before
+    _STATE["cache"] = folder
+    return folder
+
+
+def _fit(x: np.ndarray, **kwargs: Any) -> np.ndarray:
+    """``umap.UMAP(**kwargs).fit_transform(x)`` with the disk cache on; announces a first compilation."""
     umap = import_umap()
-    x = np.random.default_rng(0).normal(size=(40, 8))
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    folder = enable_disk_cache()
+    cold = not _STATE["warm"] and (folder is None or not _ready_marker(folder).exists())
+    if cold:
+        where = (f"cached in {folder}, so later processes skip it" if folder is not None else
+                 f"not cached: {umap_cache_dir()} is not writable, so every new process compiles again")
+        print(f"actconf: compiling umap-learn's numba code for the first UMAP layout (10-30 s, once; {where})",
+              file=sys.stderr, flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        umap.UMAP(n_neighbors=10, random_state=0, n_jobs=1).fit_transform(x)
-    _WARM = True
+        coords = umap.UMAP(**kwargs).fit_transform(x)
+    _STATE["warm"] = True
+    if cold and folder is not None:
+        try:
+            _ready_marker(folder).touch()
+        except OSError:  # pragma: no cover - the folder was writable a moment ago
+            pass
+    return coords
+
+
+def warm_up_umap() -> bool:
+    """Fit UMAP once on 40 random points (import, load or compile its code); True if work was done."""
+    if _STATE["warm"]:
+        return False
+    x = np.random.default_rng(0).normal(size=(40, 8))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    _fit(x.astype(np.float32), n_neighbors=10, random_state=0, n_jobs=1)
     return True
 
 
@@ -72,19 +176,13 @@ def umap_layout(prep: Prepared, rng: np.random.Generator, *, n_neighbors: int = 
     Three or fewer neurons leave nothing to learn (and UMAP's spectral
     initialisation needs more points): they are placed by classical MDS.
     """
-    global _WARM
     n = prep.n
     if n <= 3:
         coords, _ = mds_layout(prep, rng)
         return coords, {"n_neighbors": None, "min_dist": float(min_dist), "small_n": "classical MDS"}
     k = int(min(n_neighbors, n - 1))
-    umap = import_umap()
-    model = umap.UMAP(n_neighbors=k, min_dist=float(min_dist), metric="euclidean",
-                      random_state=seed_int(rng), n_jobs=1, init="spectral" if n > k + 1 else "random")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        coords = model.fit_transform(prep.unit.astype(np.float32))
-    _WARM = True
+    coords = _fit(prep.unit.astype(np.float32), n_neighbors=k, min_dist=float(min_dist), metric="euclidean",
+                  random_state=seed_int(rng), n_jobs=1, init="spectral" if n > k + 1 else "random")
     coords = np.asarray(coords, dtype=np.float64)
     if not np.all(np.isfinite(coords)):  # pragma: no cover - seen only on degenerate inputs
         coords, _ = mds_layout(prep, rng)

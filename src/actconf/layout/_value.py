@@ -182,7 +182,17 @@ class Layout:
                 f"Layout.save(): a different layout named {name!r} is already saved for layer {layer!r} "
                 f"in {str(folder)!r}. Pass overwrite=True to replace it, or choose another name=."
             )
-        return self._write(folder, name)
+        try:
+            return self._write(folder, name)
+        except OSError as exc:
+            from ..errors import StorageError
+
+            for leftover in folder.glob(f".{name}.{os.getpid()}.*.partial") if folder.is_dir() else ():
+                leftover.unlink(missing_ok=True)
+            raise StorageError(
+                f"Layout.save(): cannot write the layout into {str(folder)!r} ({exc.strerror or exc}). "
+                "Nothing of the run was changed; make the run folder writable (or free disk space), or "
+                "keep the layout in memory and pass it as layout=...", path=folder, cause=exc) from exc
 
     def _layer_of(self, run: Any) -> str:
         """The run's name of this layout's layer, checked to hold all its neuron ids."""

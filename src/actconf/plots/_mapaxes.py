@@ -2,6 +2,7 @@
 
 Named internal API (used by :mod:`actconf.plots`, :mod:`actconf.widgets` and
 :mod:`actconf.animate`): :func:`map_renderer` (the renderer of a layout),
+:func:`default_resolution` (finer grids for many neurons),
 :func:`draw_map_axes` (grey underlay, frameless square axes, outline),
 :func:`draw_map_image`, :func:`draw_markers`, :func:`draw_contours` and
 :func:`contour_levels`. Call :func:`draw_map_axes` before adding the image so that
@@ -14,16 +15,31 @@ from typing import Any
 
 import numpy as np
 
-from ..render import TopoRenderer, get_renderer
+from ..render import TopoRenderer, get_renderer, positions_of
 from ._style import MapStyle
 
 _EDGE = "0.55"
+#: Above this many neurons maps default to a finer grid and no neuron markers.
+MANY_NEURONS = 512
 
 
-def map_renderer(layout: Any, style: MapStyle, *, resolution: int = 100) -> TopoRenderer:
-    """A TopoRenderer given as such, or the cached one of a layout / positions (``style.method``/``mask``)."""
+def default_resolution(n_neurons: int) -> int:
+    """Pixels per side of a map of ``n_neurons``: 100 up to :data:`MANY_NEURONS`, then growing
+    with the square root of the count (about 20 pixels per neuron; 200 for 2,048), at most 256."""
+    if n_neurons <= MANY_NEURONS:
+        return 100
+    return int(min(256, round(100 * np.sqrt(n_neurons / MANY_NEURONS))))
+
+
+def map_renderer(layout: Any, style: MapStyle, *, resolution: int | None = None) -> TopoRenderer:
+    """A TopoRenderer given as such, or the cached one of a layout / positions (``style.method``/``mask``).
+
+    ``resolution=None``: :func:`default_resolution` of the layout's neuron count.
+    """
     if isinstance(layout, TopoRenderer):
         return layout
+    if resolution is None:
+        resolution = default_resolution(len(positions_of(layout, "map_renderer()")))
     return get_renderer(layout, resolution=resolution, method=style.method, mask=style.mask)
 
 
@@ -41,8 +57,10 @@ def draw_map_image(ax: Any, renderer: TopoRenderer, image: np.ndarray, *, cmap: 
                      interpolation=interpolation, zorder=0.5)
 
 
-def draw_markers(ax: Any, renderer: TopoRenderer, *, size: float = 2.0, alpha: float = 0.55):
-    """Small dots at the neuron positions; returns the Line2D."""
+def draw_markers(ax: Any, renderer: TopoRenderer, *, size: float | None = None, alpha: float = 0.55):
+    """Small dots at the neuron positions (smaller above :data:`MANY_NEURONS`); returns the Line2D."""
+    if size is None:
+        size = 2.0 if renderer.n_neurons <= MANY_NEURONS else 1.0
     return ax.plot(*renderer.positions.T, ".", color="k", ms=size, alpha=alpha, mec="none")[0]
 
 

@@ -25,6 +25,7 @@ from ..errors import InvalidInputError
 from ._figure import axes_for, figure_for
 from ._grid_engine import MapGridFigure
 from ._mapaxes import (
+    MANY_NEURONS,
     contour_levels,
     draw_contours,
     draw_map_axes,
@@ -69,7 +70,9 @@ def plot_map(
     colorbar : bool, default=True
     style : MapStyle, optional
         The look: ``vlim`` (default symmetric ``±max|value|``, zero is white),
-        ``cmap`` (``"RdBu_r"``), ``contours`` (6 lines), ``markers`` (True),
+        ``cmap`` (``"RdBu_r"``), ``contours`` (6 lines), ``markers`` (True up to 512
+        neurons, False above, where the map's grid is also finer: 200 pixels per side
+        for 2,048 neurons instead of 100),
         ``method``/``mask``, ``panel_size`` (3.6 inches), ``dpi``. The keywords
         ``vlim``, ``cmap``, ``contours``, ``markers``, ``method`` and ``mask`` are
         deprecated aliases of these fields.
@@ -84,8 +87,9 @@ def plot_map(
     """
     caller = "plot_map()"
     style = style_with_aliases(style, deprecated, caller, _STYLE_KEYWORDS)
-    style = style.with_defaults(cmap=DEFAULT_CMAP, contours=6, markers=True, panel_size=3.6)
     renderer = map_renderer(layout, style)
+    style = style.with_defaults(cmap=DEFAULT_CMAP, contours=6, markers=renderer.n_neurons <= MANY_NEURONS,
+                                panel_size=3.6)
     v = _one_map(values, renderer, caller)
     lo, hi = color_limits(style.vlim, v)
     image = renderer.render(v)

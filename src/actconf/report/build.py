@@ -208,7 +208,7 @@ def build_report(
         of being right; the run must hold its data: logits for ``"temperature"``,
         MC-dropout passes for ``"mc_dropout"``).
     compare : bool, default=True
-        Include the paper's layout-method comparison (3 repeats per method).
+        Include the paper's layout-method comparison (2 seeds per method; the full comparison is notebook 03's).
     animation : bool, default=True
         Include a GIF of the maps per confidence bin over all snapshots.
     out : path-like, optional

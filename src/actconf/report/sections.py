@@ -126,6 +126,12 @@ def confidence_section(ctx: ReportContext) -> Section:
 
 
 # --------------------------------------------------------------------------- layout
+#: Repeats per method of the report's layout comparison: enough to show each method's
+#: spread next to the gaps between methods; the full comparison (all methods, input
+#: re-draws, 10+ repeats) is notebook 03's (``compare_layouts(run, repeats=10, redraw="inputs")``).
+COMPARE_REPEATS = 2
+
+
 def layout_section(ctx: ReportContext) -> Section:
     """The layout's provenance and quality; with ``ctx.compare`` the paper's method comparison."""
     from .. import layout as layout_mod
@@ -137,7 +143,8 @@ def layout_section(ctx: ReportContext) -> Section:
         f" ({ctx.layout_origin}); profiles: contrastive class NAPs at the final snapshot, cosine distances. "
         "One layout serves every snapshot.",
     ))
-    quality = layout_mod.layout_quality(layout, np.asarray(layout_mod.layout_profiles(ctx.run, ctx.layer)))
+    profiles = np.asarray(layout_mod.layout_profiles(ctx.run, ctx.layer))
+    quality = layout_mod.layout_quality(layout, profiles)
     table = Table(rows=tuple((k, f"{v:.3f}") for k, v in quality.items()), columns=("quality measure", "value"))
     note = Text(("resize/blur AUC: actconf's masked smoothness — the error after down-/up-scaling and "
                  "blurring each map, blanks outside the hull treated as missing data (lower is better; the TAM "
@@ -146,12 +153,14 @@ def layout_section(ctx: ReportContext) -> Section:
                  "preservation: neighbourhoods kept (higher is better).",))
     blocks = [about, table, note]
     if ctx.compare:
-        frame = layout_mod.compare_layouts(ctx.run, layer=ctx.layer, repeats=3, seed=ctx.seed, progress=False,
+        # the same profiles as above (compare_layouts would compute them again from the run)
+        frame = layout_mod.compare_layouts(profiles, repeats=COMPARE_REPEATS, seed=ctx.seed, progress=False,
                                            methods=COMPARED_METHODS)
         blocks.append(ctx.figure(
             plots.plot_layout_comparison(frame), "layout_comparison.png",
-            "Layout methods compared as in the TAM paper (3 repeats each): map error after "
-            "down-/up-scaling and blurring (lower = smoother maps) and neighbourhood scores."))
+            f"Layout methods compared as in the TAM paper ({COMPARE_REPEATS} seeds each): map error after "
+            "down-/up-scaling and blurring (lower = smoother maps) and neighbourhood scores. The full "
+            "comparison (every method, re-drawn probe samples, more repeats) is notebook 03's."))
     return Section("layout", "Neuron layout", blocks, nav="Layout")
 
 
