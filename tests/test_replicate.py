@@ -1,6 +1,7 @@
 """`actconf replicate`: configuration, task plan, resumable pool, tables, and the quick run end to end.
 
-The quick replication (marked slow, ~2-3 minutes) asserts what is robust at its size:
+A tiny replication (every part, about a minute; marked slow), interrupted once and resumed,
+asserts what is robust at its size:
 random layouts are the least smooth under both measures, confidence rises over
 training in every run, and every statement is evaluated for every configuration,
 layer and measure. A second slow test runs part 2 on a stand-in MNIST file (never a
@@ -294,38 +295,90 @@ def test_output_folder_must_be_a_replication(tmp_path):
 
 
 # --------------------------------------------------------------------------- end to end
+def tiny_config():
+    """The quick preset made smaller still (every part, ~1 minute): what the end-to-end tests run."""
+    from actconf.replicate.config import AnalysisSpec, LayoutSpec, OverfitSpec
+
+    return dataclasses.replace(
+        quick_config(), workers=1,
+        training=TrainingSpec(seeds=2, epochs=3, probe_per_class=10, mc_samples=2),
+        layouts=LayoutSpec(methods=("random", "som", "pca"), repeats=2),
+        models={"mlp2": {"hidden": [128, 128], "epochs": 2, "mc_samples": 0},
+                "cnn": {"model": "cnn", "epochs": 2, "mc_samples": 0}},
+        overfitting=OverfitSpec(seeds=2, epochs=4, max_train=100, probe_per_class=5),
+        analysis=AnalysisSpec(n_boot=50, map_snapshots=2, map_layout="pca",
+                              measures=("max_softmax", "margin", "mc_dropout")),
+    ).validate()
+
+
+class _Interrupted(KeyboardInterrupt):
+    pass
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """The quick replication, run once for the tests below."""
-    from actconf.replicate import replicate
+    """The tiny replication, interrupted in its last overfitting task, then resumed (run once for the tests)."""
+    from actconf.replicate import jobs, replicate
 
     root = tmp_path_factory.mktemp("replicate")
+    out, doc = root / "out", root / "docs" / "replication.md"
+    train_overfit = jobs.train_overfit
+    last = f"seed-{tiny_config().seed + tiny_config().overfitting.seeds - 1}"
+
+    def killed(**kwargs):  # killed mid-way: a half-written run folder, no marker
+        if kwargs["out"].endswith(last):
+            os.makedirs(os.path.join(kwargs["out"], "probe-test"), exist_ok=True)
+            raise _Interrupted
+        return train_overfit(**kwargs)
+
+    first = []
+    jobs.train_overfit = killed
+    try:
+        with pytest.raises(_Interrupted):
+            replicate(tiny_config(), out, doc=doc, say=first.append)
+    finally:
+        jobs.train_overfit = train_overfit
     lines = []
-    result = replicate(quick_config(), root / "out", doc=root / "docs" / "replication.md", say=lines.append)
-    return result, lines
+    result = replicate(tiny_config(), out, doc=doc, say=lines.append)
+    return result, first, lines
+
+
+@pytest.mark.slow
+def test_an_interrupted_replication_resumes_where_it_stopped(quick):
+    result, first, lines = quick
+    tasks = plan(tiny_config(), result.paths)
+    ran_first = [line.split("] ")[1].split(":")[0] for line in first if line.startswith("[")]
+    ran_again = [line.split("] ")[1].split(":")[0] for line in lines if line.startswith("[")]
+    killed = f"overfit/digits/seed-{tiny_config().seed + tiny_config().overfitting.seeds - 1}"
+    not_run = [t.name for t in tasks if t.name not in ran_first]
+    assert ran_first and killed in not_run
+    assert sorted(ran_again) == sorted(not_run)  # nothing finished before is recomputed
+    assert f"{len(tasks) - len(not_run)} task(s) done before, {len(not_run)} to do" in lines
+    assert all(result.paths.marker(t.name).is_file() for t in tasks)
+    assert result.doc.is_file() and not any("replication.md" in line for line in first)
 
 
 @pytest.mark.slow
 def test_quick_writes_the_document_and_its_configuration(quick):
-    result, lines = quick
+    result, _, lines = quick
     text = result.doc.read_text()
     for title in ("## 1. TAM paper", "## 2. Workshop paper", "## 3a.", "## 3b.", "## 3c.", "## 4. In plain words",
                   "## Runtime and reproduction"):
         assert title in text
     folder = result.doc.with_suffix("")
-    assert load_config(folder / "config.json") == quick_config()
+    assert load_config(folder / "config.json") == tiny_config()
     pngs = sorted(folder.glob("*.png"))
     assert len(pngs) >= 8 and all(p.stat().st_size < 400_000 for p in pngs)
     for png in pngs:  # every figure is linked from the document
         assert f"replication/{png.name})" in text
-    assert any("ETA" in line for line in lines) and quick_config().to_json().strip() in "\n".join(lines)
+    assert any("ETA" in line for line in lines) and tiny_config().to_json().strip() in "\n".join(lines)
 
 
 @pytest.mark.slow
 def test_quick_random_layouts_are_least_smooth_under_both_measures(quick):
     from actconf.replicate.layouts import read_comparison
 
-    result, _ = quick
+    result, _, _ = quick
     for regime in ("inputs", "seed"):
         frame = read_comparison(result.paths.comparison("digits", regime))
         assert frame["repeat"].nunique() == 2
@@ -339,7 +392,7 @@ def test_quick_random_layouts_are_least_smooth_under_both_measures(quick):
 def test_quick_confidence_rises_in_every_run(quick):
     from actconf.confidence import confidence
 
-    result, _ = quick
+    result, _, _ = quick
     ctx = result.context
     for part, label in (("training", "mlp"), ("models", "mlp2"), ("models", "cnn")):
         for run in ctx.runs(part, "digits", label):
@@ -352,7 +405,7 @@ def test_quick_evaluates_every_statement(quick):
     from actconf.confidence import MEASURES
     from actconf.replicate.findings import all_claims
 
-    result, _ = quick
+    result, _, _ = quick
     claims = all_claims(result.context)
     assert set(claims["verdict"]) <= {"supported", "contradicted", "not supported"}
     expected_layers = {"mlp": {"hidden_1"}, "mlp2": {"hidden_1", "hidden_2"}, "cnn": {"conv_1", "conv_2"}}
@@ -373,14 +426,51 @@ def test_quick_evaluates_every_statement(quick):
 def test_quick_overfitting_records_both_probe_sets(quick):
     from actconf.replicate.probes import open_probe_sets
 
-    result, _ = quick
+    result, _, _ = quick
     sets = open_probe_sets(result.paths.overfit("digits", 0))
     test, train = sets["test"], sets["train"]
-    assert test.n_snapshots == train.n_snapshots == 12 + 1
+    spec = tiny_config().overfitting
+    assert test.n_snapshots == train.n_snapshots == spec.epochs + 1
     assert test.manifest["config"]["probe_set"] == "test" and train.manifest["config"]["probe_set"] == "train"
-    assert test.n_samples == train.n_samples == 10 * 20
-    # the training probe comes from the 300-sample training subset, the test probe from the test split
-    assert train.probe_indices.max() < 300 and np.array_equal(test.labels, train.labels)
+    assert test.n_samples == train.n_samples == 10 * spec.probe_per_class
+    # the training probe comes from the training subset, the test probe from the test split
+    assert train.probe_indices.max() < spec.max_train and np.array_equal(test.labels, train.labels)
+
+
+@pytest.mark.slow
+def test_the_documents_numbers_come_from_the_results(quick, tmp_path):
+    """Every claims row appears in the document with its own numbers; changed results change the text."""
+    from actconf.replicate.context import Context
+    from actconf.replicate.findings import all_claims
+    from actconf.replicate.layouts import layout_section, read_comparison
+
+    result, _, _ = quick
+    text = result.doc.read_text()
+    claims = all_claims(result.context)
+    stored = pd.read_csv(result.paths.root / "tables" / "claims.csv")
+    assert len(stored) == len(claims) and np.allclose(stored["effect"], claims["effect"], equal_nan=True)
+    part2 = claims[(claims["part"] == "training") & (claims["groups"] == "moving")]
+    for _, r in part2.iterrows():
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{r['statement']}` | {r['layer']} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[4].startswith(fmt(r["effect"], 3, signed=True)) and cells[5] == fmt(r["cohen_d"], 2, signed=True)
+        assert cells[6].startswith(r["p_text"]) and cells[8] == f"**{r['verdict']}**"
+        assert cells[7] == f"{int(r['n_positive'])}/{int(r['n_runs'])}" and int(r["n_runs"]) == 2
+    assert "t-test across 2 runs" in text
+    # the layout tables: double one method's trustworthiness in a copy of the results -> the table follows
+    frame = read_comparison(result.paths.comparison("digits", "inputs"))
+    means = frame[frame["measure"] == "trustworthiness"].groupby("method")["value"].mean()
+    copy = Paths(tmp_path / "copy")
+    copy.comparison("digits", "inputs").parent.mkdir(parents=True)
+    changed = frame.copy()
+    changed.loc[(changed["measure"] == "trustworthiness") & (changed["method"] == "pca"), "value"] *= 2
+    changed.to_csv(copy.comparison("digits", "inputs"), index=False)
+    config = dataclasses.replace(tiny_config(), layouts=dataclasses.replace(tiny_config().layouts,
+                                                                            regimes=("inputs",)))
+    ctx = Context(config=config, paths=copy, figures=Figures(tmp_path / "f", tmp_path / "f.md"), say=lambda s: None)
+    section = layout_section(ctx).render()
+    assert "| pca | " in section and fmt(2 * means["pca"]) in section.split("| pca |")[1].split("\n")[0]
+    assert fmt(means["som"]) in section.split("| som |")[1].split("\n")[0]
 
 
 def _write_mnist_standin(folder, n_train=300, n_test=200, seed=0):

@@ -18,7 +18,7 @@ import numpy as np
 from .context import Context, dataset_title, model_title
 from .markdown import Section, fmt, table
 
-__all__ = ["measures_section", "models_section", "run_summary", "summarize", "training_section",
+__all__ = ["measures_section", "method_text", "models_section", "run_summary", "summarize", "training_section",
            "verdict_cell"]
 
 _SHORT = {"supported": "supported", "contradicted": "contradicted", "not supported": "n.s."}
@@ -46,9 +46,10 @@ def _claim_rows(claims: Any, fixed: Any = None) -> list[list[str]]:
     for i, r in claims.reset_index(drop=True).iterrows():
         ci = (f" [{fmt(r['ci_low'], 2, signed=True)}, {fmt(r['ci_high'], 2, signed=True)}]"
               if np.isfinite(r["ci_low"]) else "")
+        flip = f" (sign-flip {fmt(r['p_sign_flip'], 2)})" if np.isfinite(r["p_sign_flip"]) else ""
         row = [f"`{r['statement']}`", r["layer"], fmt(r["untrained"]), fmt(r["final"]),
-               fmt(r["effect"], 3, signed=True) + ci, r["p_text"], f"{int(r['n_positive'])}/{int(r['n_runs'])}",
-               f"**{r['verdict']}**"]
+               fmt(r["effect"], 3, signed=True) + ci, fmt(r["cohen_d"], 2, signed=True), r["p_text"] + flip,
+               f"{int(r['n_positive'])}/{int(r['n_runs'])}", f"**{r['verdict']}**"]
         if fixed is not None:
             row.append(fixed.reset_index(drop=True).loc[i, "verdict"])
         rows.append(row)
@@ -56,10 +57,25 @@ def _claim_rows(claims: Any, fixed: Any = None) -> list[list[str]]:
 
 
 def claims_table(claims: Any, fixed: Any = None) -> str:
-    headers = ["statement", "layer", "untrained", "final", "change [95% CI]", "p", "runs > 0", "verdict"]
+    level = f"{1 - claims.attrs.get('alpha', 0.05):.0%}"
+    headers = ["statement", "layer", "untrained", "final", f"change [{level} CI]", "Cohen's d", "p (t-test)",
+               "runs > 0", "verdict"]
     if fixed is not None:
         headers.append("verdict, fixed groups")
-    return table(_claim_rows(claims, fixed), headers, align="llrrrrrl" + ("l" if fixed is not None else ""))
+    return table(_claim_rows(claims, fixed), headers, align="llrrrrrrl" + ("l" if fixed is not None else ""))
+
+
+def method_text(claims: Any) -> str:
+    """How the verdicts of ``claims`` were computed, from the table itself (test, runs, α)."""
+    tests = ", ".join(sorted(set(claims["test"])))
+    n = sorted({int(v) for v in claims["n_runs"]})
+    alpha = claims.attrs.get("alpha", 0.05)
+    return (f"How each verdict is computed: the training run is the unit of replication (n = "
+            f"{'/'.join(map(str, n))} runs). Per run, the effect is the statistic at the end of training minus "
+            f"the untrained state; across runs: {tests} (two-sided; p also by the exact sign-flip test), "
+            f"the mean change with its {1 - alpha:.0%} Student-t CI, and Cohen's d = mean / sd of the per-run "
+            f"changes. *Supported* = p < {alpha} and a positive mean change, *contradicted* = p < {alpha} and a "
+            "negative one, else *not supported*.")
 
 
 def run_summary(runs: list[Any]) -> dict[str, Any]:
@@ -135,7 +151,7 @@ def training_section(ctx: Context) -> Section:
         claims = summarize(ctx, runs, part="training", dataset=dataset, model=model)
         fixed = summarize(ctx, runs, part="training", dataset=dataset, model=model, groups="fixed")
         layer = claims["layer"].iloc[0]
-        sub = Section(title).add(_summary_text(summary), claims_table(claims, fixed),
+        sub = Section(title).add(_summary_text(summary), method_text(claims), claims_table(claims, fixed),
                                  *_claim_figures(ctx, runs, claims, f"training-{dataset}", title),
                                  _maps_figure(ctx, runs[0], layer, f"training-{dataset}", title))
         section.add(sub)

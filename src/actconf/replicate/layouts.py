@@ -155,7 +155,7 @@ def _agreement(stats: Any) -> dict[str, float]:
 def _intro(ctx: Context) -> str:
     spec, train = ctx.config.layouts, ctx.config.training
     return (
-        f"The trained MLP's `{spec.layer}` layer (128 units; the seed-{ctx.config.seed} run of part 2, "
+        f"The trained MLP's `{spec.layer}` layer ({train.hidden[0]} units; the seed-{ctx.config.seed} run of part 2, "
         f"{train.epochs} epochs); profiles = contrastive class NAPs at the final snapshot. "
         f"{len(spec.methods)} method configurations ({', '.join(f'`{m}`' for m in spec.methods)}), "
         f"R = {spec.repeats} repeats in each regime: *re-drawn inputs* (each repeat draws "
