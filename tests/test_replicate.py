@@ -301,13 +301,11 @@ def tiny_config():
 
     return dataclasses.replace(
         quick_config(), workers=1,
-        training=TrainingSpec(seeds=2, epochs=3, probe_per_class=10, mc_samples=2),
+        training=TrainingSpec(seeds=2, epochs=2, every_n_batches=20, probe_per_class=5, mc_samples=2),
         layouts=LayoutSpec(methods=("random", "som", "pca"), repeats=2),
-        models={"mlp2": {"hidden": [128, 128], "epochs": 2, "mc_samples": 0},
-                "cnn": {"model": "cnn", "epochs": 2, "mc_samples": 0}},
-        overfitting=OverfitSpec(seeds=2, epochs=4, max_train=100, probe_per_class=5),
-        analysis=AnalysisSpec(n_boot=50, map_snapshots=2, map_layout="pca",
-                              measures=("max_softmax", "margin", "mc_dropout")),
+        models={"mlp2": {"hidden": [128, 128], "mc_samples": 0}, "cnn": {"model": "cnn", "mc_samples": 0}},
+        overfitting=OverfitSpec(seeds=2, epochs=3, max_train=50, probe_per_class=3),
+        analysis=AnalysisSpec(n_boot=50, map_snapshots=2, map_layout="pca", measures=("max_softmax", "mc_dropout")),
     ).validate()
 
 
@@ -353,7 +351,7 @@ def test_an_interrupted_replication_resumes_where_it_stopped(quick):
     not_run = [t.name for t in tasks if t.name not in ran_first]
     assert ran_first and killed in not_run
     assert sorted(ran_again) == sorted(not_run)  # nothing finished before is recomputed
-    assert f"{len(tasks) - len(not_run)} task(s) done before, {len(not_run)} to do" in lines
+    assert any(f"{len(tasks) - len(not_run)} task(s) done before, {len(not_run)} to do" in line for line in lines)
     assert all(result.paths.marker(t.name).is_file() for t in tasks)
     assert result.doc.is_file() and not any("replication.md" in line for line in first)
 
@@ -362,7 +360,7 @@ def test_an_interrupted_replication_resumes_where_it_stopped(quick):
 def test_quick_writes_the_document_and_its_configuration(quick):
     result, _, lines = quick
     text = result.doc.read_text()
-    for title in ("## 1. TAM paper", "## 2. Workshop paper", "## 3a.", "## 3b.", "## 3c.", "## 4. In plain words",
+    for title in ("## What is reproduced", "## 1. TAM paper", "## 2. Workshop paper", "## 3a.", "## 3b.", "## 3c.", "## 4. In plain words",
                   "## Runtime and reproduction"):
         assert title in text
     folder = result.doc.with_suffix("")

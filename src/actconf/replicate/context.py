@@ -3,7 +3,8 @@
 The configuration, the output folders, the figure writer, the progress printer, and
 the tables the sections collect for the plain-words summary (``claims``: every
 statement's verdict of every configuration, layer and measure; ``findings``: each
-part's sentences).
+part's sentences; ``facts``: structured results for the overview of what is
+reproduced).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Context:
     say: Callable[[str], None] = print
     claims: list[Any] = field(default_factory=list)
     findings: dict[str, list[str]] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def note(self, part: str, sentence: str) -> None:
         """Add a sentence to ``part``'s plain-words findings."""

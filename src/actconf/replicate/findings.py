@@ -14,7 +14,7 @@ from typing import Any
 from .context import Context, dataset_title, model_title
 from .markdown import Section, bullets, fmt
 
-__all__ = ["all_claims", "findings_section"]
+__all__ = ["all_claims", "findings_section", "overview_section"]
 
 _VERDICTS = ("supported", "contradicted", "not supported")
 
@@ -155,3 +155,96 @@ def findings_section(ctx: Context) -> Section:
         over = claims[claims["part"] == "overfitting"]
         section.add(Section("Overfitting (part 3b)").add(bullets(ctx.findings["overfitting"] + _probe_lines(over))))
     return section
+
+
+_OUTCOME = {"supported": "reproduced", "not supported": "not reproduced", "contradicted": "contradicted"}
+_SMOOTH_SCORES = {"resize_auc": "masked resize", "blur_auc": "masked blur", "paper_resize_auc": "authors' resize",
+                  "paper_blur_auc": "authors' blur"}
+
+
+def _tam_rows(ctx: Context) -> list[list[str]]:
+    facts = ctx.facts.get("layouts")
+    if not facts:
+        return []
+    rows = []
+    for kind, (worst, n) in facts["random_worst"].items():
+        rows.append(["TAM", f"random layouts are the least smooth ({kind} measure)", f"{worst}/{n} cases",
+                     "reproduced" if worst == n else ("partly" if worst else "not reproduced")])
+    for measure, label in _SMOOTH_SCORES.items():
+        among = facts["umap_among"].get(measure, {})
+        if not among:
+            rows.append(["TAM", f"UMAP + refinement is among the best ({label})",
+                         "no UMAP-based method in this configuration", "not tested"])
+        for method, (c, n) in among.items():
+            rows.append(["TAM", f"UMAP + refinement is among the best ({label}; `{method}`)",
+                         f"{c}/{n} cases (rank ≤ 3 or Mann–Whitney p ≥ 0.05 against the best)",
+                         "reproduced" if c == n else ("partly" if c else "not reproduced")])
+    return rows
+
+
+def _evidence(r: Any) -> str:
+    ci = (f" [{fmt(r['ci_low'], 2, signed=True)}, {fmt(r['ci_high'], 2, signed=True)}]"
+          if r["ci_low"] == r["ci_low"] else "")
+    return (f"{_where(r)}: change {fmt(r['effect'], 2, signed=True)}{ci}, d = {fmt(r['cohen_d'], 2, signed=True)}, "
+            f"{r['p_text']}, n = {int(r['n_runs'])} runs")
+
+
+def _workshop_rows(claims: Any) -> list[list[str]]:
+    from ..analysis import STATEMENTS
+
+    main = claims[(claims["part"] == "training") & (claims["groups"] == "moving")
+                  & (claims["measure"] == "max_softmax")]
+    rows = []
+    for key, (claim, _) in STATEMENTS.items():
+        for _, r in main[main["statement"] == key].iterrows():
+            rows.append(["workshop", f"`{key}`: {claim}", _evidence(r), _OUTCOME.get(r["verdict"], r["verdict"])])
+    return rows
+
+
+def _future_rows(claims: Any) -> list[list[str]]:
+    rows = []
+    for part, label in (("models", "3a, other models"), ("measures", "3c, other confidence measures"),
+                        ("overfitting", "3b, overfitting (both probe sets)")):
+        rows_part = claims[(claims["part"] == part) & (claims["groups"] == "moving")]
+        if rows_part.empty:
+            continue
+        counts = ", ".join(f"{int((rows_part['verdict'] == v).sum())} {v}" for v in _VERDICTS)
+        rows.append([label, "the statements above, per configuration × layer", f"{counts} (of {len(rows_part)})",
+                     "see section " + label.split(",")[0]])
+    return rows
+
+
+def overview_section(ctx: Context) -> Section:
+    """What is reproduced and what is not: one row per claim and case, with its numbers."""
+    from .markdown import table
+
+    claims = all_claims(ctx)
+    rows = _tam_rows(ctx) + _workshop_rows(claims) + _future_rows(claims)
+    alpha = ctx.config.analysis.alpha
+    power = _detectable_text(claims, alpha)
+    return Section("What is reproduced").add(
+        "Each claim of the papers with the evidence this run produced. Workshop-paper statements: the training "
+        "run is the unit of replication — per run, the change of the statement's statistic from the untrained "
+        "state to the end of training; across runs, a two-sided one-sample t-test of those changes (mean change "
+        f"with its {1 - alpha:.0%} t interval, Cohen's d = mean / sd). *Reproduced* = supported (p < {alpha}, "
+        "positive change); *not reproduced* = no significant change; *contradicted* = a significant change "
+        "against the claim. Layout claims: over the datasets × repeat regimes × measures of part 1." + power,
+        table(rows, ["paper", "claim", "evidence", "result"], align="llll") if rows else "Nothing was run.")
+
+
+def detectable_d(n_runs: int, alpha: float) -> float:
+    """The smallest |Cohen's d| a two-sided one-sample t-test over ``n_runs`` runs finds at level ``alpha``."""
+    from scipy.stats import t as t_dist
+
+    return float(t_dist.ppf(1 - alpha / 2, n_runs - 1) / n_runs ** 0.5) if n_runs >= 2 else float("inf")
+
+
+def _detectable_text(claims: Any, alpha: float) -> str:
+    if claims.empty or "n_runs" not in claims:
+        return ""
+    sizes = sorted({int(n) for n in claims["n_runs"] if n == n})
+    parts = [f"n = {n}: |d| > {fmt(detectable_d(n, alpha), 2)}" for n in sizes if n >= 2]
+    if not parts:
+        return ""
+    return (" With few runs only large effects can be shown (p < α needs " + "; ".join(parts) + "), so "
+            "*not reproduced* at small n means *not shown*, not *refuted*.")

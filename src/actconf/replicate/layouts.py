@@ -202,6 +202,7 @@ def layout_section(ctx: Context) -> Section:
 
 
 def _layout_findings(ctx: Context, cases: list[tuple[str, Any, list[dict[str, Any]], dict[str, float]]]) -> None:
+    facts = ctx.facts.setdefault("layouts", {"random_worst": {}, "umap_among": {}})
     for kind, measures in _SMOOTHNESS.items():
         n = worst = 0
         for _, stats, _, _ in cases:
@@ -209,6 +210,7 @@ def _layout_findings(ctx: Context, cases: list[tuple[str, Any, list[dict[str, An
                 part = stats[stats["measure"] == measure]
                 n += 1
                 worst += part.sort_values("mean")["method"].iloc[-1] in RANDOM_METHODS
+        facts["random_worst"][kind] = (worst, n)
         ctx.note("layouts", f"A random layout (`random` or `random+refine`) is the least smooth under the {kind} "
                             f"measure in {worst} of {n} cases (datasets × regimes × resize/blur).")
     for measure, label in SCORES.items():
@@ -218,6 +220,7 @@ def _layout_findings(ctx: Context, cases: list[tuple[str, Any, list[dict[str, An
         present = [m for m in UMAP_REFINED if any(m in res["umap"] for _, _, results, _ in cases for res in results)]
         among = {m: sum(res["umap"].get(m, {}).get("among_best", False) for _, _, results, _ in cases
                         for res in results if res["measure"] == measure) for m in present}
+        facts["umap_among"][measure] = {m: (c, len(best)) for m, c in among.items()}
         umap_text = "".join(f"; `{m}` among the best in {c}/{len(best)}" for m, c in among.items())
         ctx.note("layouts", f"{label}: best {text}{umap_text}.")
     for kind in ("resize", "blur"):

@@ -201,9 +201,14 @@ def overfitting_section(ctx: Context) -> Section:
         best = _best_epochs(curves)
         rows, effects = _phase_rows(curves, best, ctx.config.analysis.alpha)
         claims_md, _ = _claims(ctx, dataset, best)
+        last = int(curves["epoch"].max())
+        phase = (table(rows, ["quantity", "probe", "at val-loss minimum", "at the end", "change [95% CI]", "p",
+                              "seeds > 0"], align="llrrrrr")
+                 if np.median(list(best.values())) < last - 1 else
+                 f"Validation loss is lowest at the last epochs ({sorted(best.values())}; of {last}): no "
+                 "overfitting phase to compare; train longer or on fewer samples.")
         section.add(Section(dataset_title(dataset)).add(
-            table(rows, ["quantity", "probe", "at val-loss minimum", "at the end", "change [95% CI]", "p",
-                         "seeds > 0"], align="llrrrrr"),
+            phase,
             _figure(ctx, curves, best, dataset),
             "The paper's statements on each probe set, over all epochs and from the median epoch of minimal "
             "validation loss on (its state is then the baseline):", claims_md))

@@ -130,7 +130,7 @@ def build_document(config: ReplicateConfig, paths: Paths, doc: Path, timing: dic
                    say: Callable[[str], None] = print) -> Context:
     """Write the document from the finished tasks' results; return the context (its claims table)."""
     from .claims import measures_section, models_section, training_section
-    from .findings import all_claims, findings_section
+    from .findings import all_claims, findings_section, overview_section
     from .layouts import layout_section
     from .overfitting import overfitting_section
 
@@ -146,6 +146,7 @@ def build_document(config: ReplicateConfig, paths: Paths, doc: Path, timing: dic
             sections.append(builder(ctx))
             timing.setdefault("document_seconds", {})[part] = time.perf_counter() - start
     sections.insert(0, findings_section(ctx))
+    sections.insert(0, overview_section(ctx))
     if ctx.claims:
         (paths.root / "tables").mkdir(parents=True, exist_ok=True)
         all_claims(ctx).to_csv(paths.root / "tables" / "claims.csv", index=False)
