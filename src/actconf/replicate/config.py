@@ -322,7 +322,7 @@ def quick_config(**changes: Any) -> ReplicateConfig:
     Three seeds per configuration (with two, a t-test across runs has one degree of
     freedom and needs Cohen's d > 9 for p < 0.05). The layout comparison leaves out
     t-SNE and keeps UMAP, UMAP + refinement and UMAP_PSO (R = 3); the maps use a SOM
-    layout. Overfitting: 40 epochs on 100 training samples (batch 10).
+    layout. Overfitting: 100 epochs on 100 training samples (batch 10).
     """
     config = ReplicateConfig(
         preset="quick", datasets=("digits",), workers=2,
@@ -330,7 +330,7 @@ def quick_config(**changes: Any) -> ReplicateConfig:
         layouts=LayoutSpec(methods=("random", "random+refine", "graph", "som", "pca", "umap", "umap+refine",
                                     "umap_pso"), repeats=3),
         models={"mlp2": {"hidden": [128, 128]}, "cnn": {"model": "cnn"}},
-        overfitting=OverfitSpec(seeds=3, epochs=40, batch_size=10, max_train=100, probe_per_class=10),
+        overfitting=OverfitSpec(seeds=3, epochs=100, batch_size=10, max_train=100, probe_per_class=10),
         analysis=AnalysisSpec(n_boot=100, map_snapshots=3, map_layout="som"),
     )
     return dataclasses.replace(config, **changes).validate()

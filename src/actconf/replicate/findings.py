@@ -177,7 +177,7 @@ def _tam_rows(ctx: Context) -> list[list[str]]:
                          "no UMAP-based method in this configuration", "not tested"])
         for method, (c, n) in among.items():
             rows.append(["TAM", f"UMAP + refinement is among the best ({label}; `{method}`)",
-                         f"{c}/{n} cases (rank ≤ 3 or Mann–Whitney p ≥ 0.05 against the best)",
+                         f"{c}/{n} cases (rank ≤ 3, or Mann–Whitney p ≥ 0.05 against the best where testable)",
                          "reproduced" if c == n else ("partly" if c else "not reproduced")])
     return rows
 

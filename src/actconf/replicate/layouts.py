@@ -18,7 +18,7 @@ import numpy as np
 from .context import Context, dataset_title
 from .markdown import Section, fmt, table
 
-__all__ = ["SCORES", "best_methods", "layout_section", "read_comparison", "score_table"]
+__all__ = ["SCORES", "best_methods", "layout_section", "min_mannwhitney_p", "read_comparison", "score_table"]
 
 #: score -> column title in the tables
 SCORES: dict[str, str] = {
@@ -67,7 +67,8 @@ def best_methods(frame: Any, measure: str, stats: Any = None) -> dict[str, Any]:
     For ``umap+refine`` and ``umap_pso``: the rank and the two-sided Mann-Whitney p of
     its repeats against the best method's (repeats are independent draws). It is
     *among the best* when its rank is at most 3 or it is not distinguishable from the
-    best at p < 0.05.
+    best at p < 0.05 — the latter only when the repeats could show a difference at all
+    (:func:`min_mannwhitney_p` < 0.05; with 3 repeats each it is 0.1).
     """
     from scipy.stats import mannwhitneyu
 
@@ -85,9 +86,17 @@ def best_methods(frame: Any, measure: str, stats: Any = None) -> dict[str, Any]:
         p = np.nan
         if method != best and min(ref.size, mine.size) >= 3 and np.ptp(np.r_[ref, mine]) > 0:
             p = float(mannwhitneyu(mine, ref, alternative="two-sided").pvalue)
-        among = rank <= TOP or (np.isfinite(p) and p >= 0.05)
-        out["umap"][method] = {"rank": rank, "p": p, "among_best": bool(among)}
+        testable = min_mannwhitney_p(mine.size, ref.size) < 0.05
+        among = rank <= TOP or (testable and np.isfinite(p) and p >= 0.05)
+        out["umap"][method] = {"rank": rank, "p": p, "among_best": bool(among), "testable": bool(testable)}
     return out
+
+
+def min_mannwhitney_p(n1: int, n2: int) -> float:
+    """The smallest two-sided exact Mann–Whitney p of samples of sizes ``n1`` and ``n2``: 2 / C(n1 + n2, n1)."""
+    from math import comb
+
+    return min(1.0, 2.0 / comb(n1 + n2, n1)) if n1 and n2 else 1.0
 
 
 def _score_rows(stats: Any, methods: list[str]) -> list[list[str]]:
@@ -195,7 +204,8 @@ def layout_section(ctx: Context) -> Section:
         "Per measure: the three best methods, the worst, and the rank of UMAP + refinement — actconf's "
         "`umap+refine` and the authors' `umap_pso` — with the Mann–Whitney p-value of its repeats against the "
         f"best method's. *Among the best* = rank ≤ {TOP} of the methods, or not distinguishable from the best "
-        "(p ≥ 0.05).",
+        f"(p ≥ 0.05) where R = {ctx.config.layouts.repeats} repeats can show a difference at all (smallest "
+        f"possible p = {fmt(min_mannwhitney_p(ctx.config.layouts.repeats, ctx.config.layouts.repeats), 2)}).",
         table(ranking, ["case", "measure", "best three", "worst", "UMAP + refinement: rank"], align="lllll")))
     _layout_findings(ctx, cases)
     return section
