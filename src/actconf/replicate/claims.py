@@ -37,7 +37,9 @@ def summarize(ctx: Context, runs: list[Any], *, part: str, dataset: str, model: 
 
 
 def verdict_cell(row: Any) -> str:
-    """``"supported (+0.12)"``: a verdict and its effect, for the matrices."""
+    """``"supported (+0.12)"``: a verdict and its effect, for the matrices (``undefined`` without an effect)."""
+    if not np.isfinite(row["effect"]):
+        return "undefined (too few samples per class in a confidence group)"
     return f"{_SHORT.get(row['verdict'], row['verdict'])} ({fmt(row['effect'], 2, signed=True)})"
 
 

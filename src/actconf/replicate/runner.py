@@ -152,7 +152,7 @@ def build_document(config: ReplicateConfig, paths: Paths, doc: Path, timing: dic
         all_claims(ctx).to_csv(paths.root / "tables" / "claims.csv", index=False)
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(paths.config, folder / "config.json")
-    sections.append(_runtime_section(config, timing, doc, folder))
+    sections.append(_runtime_section(config, timing, doc, folder, paths))
     write_document("Replicating Krug, Olson & Stober with actconf", _intro(config, doc, folder), sections, doc)
     return ctx
 
@@ -181,7 +181,7 @@ def _intro(config: ReplicateConfig, doc: Path, folder: Path) -> str:
         "(ECML-PKDD 2023 workshop) across seeds with baselines and a scale control, and (3) does the latter's "
         "future work: more complex models, overfitting, other confidence measures. Regenerate it with "
         f"`make replicate`, or `actconf replicate --config {rel} --out DIR --doc FILE` (the same numbers; "
-        "`--quick` for a 3-minute version). MNIST and CIFAR-10 run the same way (`--dataset mnist cifar10`) "
+        "`--quick` for a 5–15-minute version). MNIST and CIFAR-10 run the same way (`--dataset mnist cifar10`) "
         "where their files are available.\n\nWhat differs from the papers:\n\n" + bullets(_deviations(config)))
 
 
@@ -211,7 +211,25 @@ def _deviations(config: ReplicateConfig) -> list[str]:
     return lines
 
 
-def _runtime_section(config: ReplicateConfig, timing: dict[str, Any], doc: Path, folder: Path) -> Section:
+def full_estimate(config: ReplicateConfig, paths: Paths, timing: dict[str, Any]) -> str:
+    """A sentence: the full preset's expected wall time, its cost estimates scaled by this run's actual/estimated."""
+    from .config import full_config
+
+    seconds = timing.get("task_seconds", {})
+    mine = [t for t in plan(config, paths) if t.name in seconds]
+    if config.preset == "full" or not mine:
+        return ""
+    scale = sum(seconds[t.name] for t in mine) / sum(t.cost for t in mine)
+    full = full_config()
+    work = sum(t.cost for t in plan(full, Paths(paths.root / "full"))) * scale
+    return (f" The full preset (`make replicate`) was not run here: its tasks' cost estimates, scaled by this run's "
+            f"measured/estimated ratio ({scale:.1f}×), give about {format_seconds(work)} of worker time, i.e. "
+            f"{format_seconds(work / full.workers)} wall-clock with {full.workers} workers on a machine as busy as "
+            "this one was.")
+
+
+def _runtime_section(config: ReplicateConfig, timing: dict[str, Any], doc: Path, folder: Path,
+                     paths: Paths) -> Section:
     rows = [[part, format_seconds(sec)] for part, sec in timing.get("part_seconds", {}).items()]
     doc_seconds = sum(timing.get("document_seconds", {}).values())
     sessions = timing.get("sessions", [])
@@ -219,7 +237,7 @@ def _runtime_section(config: ReplicateConfig, timing: dict[str, Any], doc: Path,
         f"Measured on this run: {format_seconds(timing['compute_wall_seconds'])} wall-clock for the trainings and "
         f"layout comparisons ({len(sessions)} session(s)), {format_seconds(doc_seconds)} for the statistics, figures "
         f"and this document; {timing.get('cpu_count')} CPU cores, {config.workers} worker process(es), "
-        f"{_versions()}. Work per part (sum over its tasks, in worker time):",
+        f"{_versions()}.{full_estimate(config, paths, timing)} Work per part (sum over its tasks, in worker time):",
         table(rows, ["part", "worker time"]),
         "Every number is reproducible from the stored configuration: the seeds of the runs (each run's seed draws "
         "its probe set, training subset, initial weights, dropout and shuffling), the layout seeds `seed + r` of "
