@@ -301,11 +301,11 @@ def tiny_config():
 
     return dataclasses.replace(
         quick_config(), workers=1,
-        training=TrainingSpec(seeds=2, epochs=2, every_n_batches=20, probe_per_class=20, mc_samples=2),
+        training=TrainingSpec(seeds=2, epochs=3, every_n_batches=20, probe_per_class=30, mc_samples=2),
         layouts=LayoutSpec(methods=("random", "som", "pca"), repeats=2),
         models={"mlp2": {"hidden": [128, 128], "mc_samples": 0}, "cnn": {"model": "cnn", "mc_samples": 0}},
         overfitting=OverfitSpec(seeds=2, epochs=3, max_train=200, probe_per_class=20),
-        analysis=AnalysisSpec(n_boot=50, map_snapshots=2, map_layout="pca", measures=("max_softmax", "mc_dropout")),
+        analysis=AnalysisSpec(n_boot=50, map_snapshots=2, map_layout="pca"),
     ).validate()
 
 
