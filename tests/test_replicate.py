@@ -1,6 +1,6 @@
 """`actconf replicate`: configuration, task plan, resumable pool, tables, and the quick run end to end.
 
-A tiny replication (every part, about a minute; marked slow), interrupted once and resumed,
+A tiny replication (every part; marked slow; 3.5-6 min on 2 busy cores), interrupted once and resumed,
 asserts what is robust at its size:
 random layouts are the least smooth under both measures, confidence rises over
 training in every run, and every statement is evaluated for every configuration,

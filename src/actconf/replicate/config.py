@@ -317,7 +317,7 @@ def full_config(**changes: Any) -> ReplicateConfig:
 
 
 def quick_config(**changes: Any) -> ReplicateConfig:
-    """A few seeds, repeats and epochs on digits: every part in about 5 minutes on 2 free cores (``--quick``).
+    """A few seeds, repeats and epochs on digits, every part (``--quick``; 17 min of tasks + 3 min for the document measured on 2 cores at load ≈ 12).
 
     Three seeds per configuration (with two, a t-test across runs has one degree of
     freedom and needs Cohen's d > 9 for p < 0.05). The layout comparison leaves out
