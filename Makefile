@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
-.PHONY: run test test-fast lab install install-test lint bench clean-venv
+.PHONY: run test test-fast lab install install-test lint bench replicate clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ lab: install $(LAB_OVERRIDES)
 
 lint: install-test
 	$(BIN)/ruff check src tests benchmarks
+
+## make replicate: the full replication of both papers (hours; resumable) -> docs/replication.md + docs/replication/
+replicate: install
+	nice -n 10 $(BIN)/actconf replicate --out data/replicate --doc docs/replication.md
 
 ## make bench: every benchmarks/bench_*.py (each one's full output kept in benchmarks/out/<name>.log),
 ## then one summary table (benchmarks/summary.py); about 10 minutes

@@ -1,4 +1,4 @@
-"""Command line: ``actconf run | report | notebooks | info | repair`` (thin wrappers over the API).
+"""Command line: ``actconf run | report | notebooks | info | repair | replicate`` (thin wrappers over the API).
 
 Paths given on the command line are relative to the working directory. Defaults lie in
 actconf's data folder (``$ACTCONF_DATA``, else ``data/`` of the working directory's
@@ -134,7 +134,30 @@ def build_parser() -> argparse.ArgumentParser:
                                         "neuron is, the default reduction, and whether it is recorded by default.")
     layers.add_argument("model", help="a model saved with model.save('model.keras')")
     layers.add_argument("--default", action="store_true", help="only the layers recorded by default")
+    _add_replicate(sub)
     return parser
+
+
+def _add_replicate(sub: Any) -> None:
+    rep = sub.add_parser("replicate", help="reproduce both papers and their future work, write replication.md",
+                         description="Train, record and analyse everything the two papers show (and their "
+                                     "future work) and write a markdown document with figures. Resumable: "
+                                     "run it again with the same --out to continue.")
+    rep.add_argument("--quick", action="store_true", help="few seeds/repeats/epochs on digits (5-15 minutes)")
+    rep.add_argument("--dataset", nargs="+", type=_dataset, default=None, metavar="DATASET",
+                     help="datasets (default: digits fashion_mnist; --quick: digits); also mnist, cifar10")
+    rep.add_argument("--config", default=None, help="a replicate.json to run (e.g. a stored one: same numbers)")
+    rep.add_argument("--parts", nargs="+", default=None, metavar="PART",
+                     choices=("layouts", "training", "models", "overfitting", "measures"),
+                     help="run only these parts (layouts, training, models, overfitting, measures)")
+    rep.add_argument("--workers", type=_positive_int, default=None, help="parallel processes (default 2)")
+    rep.add_argument("--data-dir", default=None, help="folder to look for dataset files first")
+    rep.add_argument("--out", default=None, help="output folder for runs and tables (default "
+                                                 "data/replicate, or data/replicate-quick)")
+    rep.add_argument("--doc", default=None, help="the markdown file to write (default OUT/replication.md); "
+                                                 "figures go into the folder of the same name")
+    rep.add_argument("--overwrite", action="store_true", help="delete an earlier replication in --out first")
+    rep.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def _check_out(out: Path, overwrite: bool, config: Any) -> None:
@@ -192,6 +215,27 @@ def _cmd_report(args: argparse.Namespace) -> int:
                         compare=not args.no_compare, animation=not args.no_animation,
                         progress=not args.quiet, replicates=runs[1:], out=out)
     print(f"report: {path}")
+    return 0
+
+
+def _cmd_replicate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .replicate import full_config, load_config, quick_config, replicate
+
+    if args.config:
+        config = load_config(args.config)
+    else:
+        config = quick_config() if args.quick else full_config()
+    changes = {key: value for key, value in (("datasets", args.dataset), ("parts", args.parts),
+                                             ("workers", args.workers), ("data_dir", args.data_dir))
+               if value is not None}
+    if changes:
+        config = dataclasses.replace(config, **changes).validate()
+    out = Path(args.out) if args.out else data_path("replicate-quick" if config.preset == "quick" else "replicate")
+    result = replicate(config, out, doc=args.doc, overwrite=args.overwrite,
+                       say=(lambda text: None) if args.quiet else (lambda text: print(text, flush=True)))
+    print(f"replication: {result.doc}")
     return 0
 
 
@@ -266,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"run": _cmd_run, "report": _cmd_report, "notebooks": _cmd_notebooks, "info": _cmd_info,
-                "repair": _cmd_repair, "layers": _cmd_layers}
+                "repair": _cmd_repair, "layers": _cmd_layers, "replicate": _cmd_replicate}
     try:
         return handlers[args.command](args)
     except (InvalidParameterError, RunExistsError) as exc:
