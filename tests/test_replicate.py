@@ -325,7 +325,7 @@ def quick(tmp_path_factory):
 
     def killed(**kwargs):  # killed mid-way: a half-written run folder, no marker
         if kwargs["out"].endswith(last):
-            os.makedirs(os.path.join(kwargs["out"], "probe-test"), exist_ok=True)
+            os.makedirs(os.path.join(kwargs["out"], "run"), exist_ok=True)
             raise _Interrupted
         return train_overfit(**kwargs)
 
@@ -429,7 +429,9 @@ def test_quick_overfitting_records_both_probe_sets(quick):
     test, train = sets["test"], sets["train"]
     spec = tiny_config().overfitting
     assert test.n_snapshots == train.n_snapshots == spec.epochs + 1
-    assert test.manifest["config"]["probe_set"] == "test" and train.manifest["config"]["probe_set"] == "train"
+    # one run folder holds both probe sets (the recorder's named probe sets)
+    assert test.path == train.path and (test.probe_name, train.probe_name) == ("test", "train")
+    assert set(test.probes) == {"test", "train"}
     assert test.n_samples == train.n_samples == 10 * spec.probe_per_class
     # the training probe comes from the training subset, the test probe from the test split
     assert train.probe_indices.max() < spec.max_train and np.array_equal(test.labels, train.labels)

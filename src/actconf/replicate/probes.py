@@ -1,13 +1,11 @@
 """Named probe sets of one training: record several probes in one ``fit``, open them by name.
 
 The overfitting part watches a held-out probe (``"test"``) and a probe of *training*
-samples (``"train"``) in the same training. The recorder does not have named probe
-sets yet, so each probe set gets its own :class:`~actconf.ActivationRecorder` (two
-callbacks in one ``fit``) and its own run folder, ``<folder>/probe-<name>/``, side by
-side. Everything else in :mod:`actconf.replicate` only sees the two functions here —
-:func:`probe_recorders` and :func:`open_probe_sets` (name -> Run) — so that switching to
-the recorder's ``probes={"test": ..., "train": ...}`` (one run folder) changes only
-them.
+samples (``"train"``) in the same training: one :class:`~actconf.ActivationRecorder`
+with ``probes={"test": ..., "train": ...}`` records both into one run folder,
+``<folder>/run/``, every snapshot holding both; ``open_run(path, probe=name)`` opens
+one of them. Everything else in :mod:`actconf.replicate` only sees the two functions
+here — :func:`probe_recorders` and :func:`open_probe_sets` (name -> Run).
 """
 
 from __future__ import annotations
@@ -19,44 +17,39 @@ from typing import Any
 
 __all__ = ["PROBE_FOLDER", "open_probe_sets", "probe_recorders"]
 
-PROBE_FOLDER = "probe-{name}"
+#: the run folder (holding every probe set) inside a training's folder
+PROBE_FOLDER = "run"
 
 
 def probe_recorders(folder: str | os.PathLike, probes: Mapping[str, Any], *, overwrite: bool = False,
                     **options: Any) -> list[Any]:
-    """The callbacks that record every probe set of ``probes`` during one ``fit``.
+    """The callback that records every probe set of ``probes`` during one ``fit``.
 
     Parameters
     ----------
     folder : path-like
-        The training's folder; probe set ``name`` is recorded into
-        ``folder/probe-<name>/``.
+        The training's folder; the run (all probe sets) goes to ``folder/run/``.
     probes : mapping name -> Probe
-        E.g. ``{"test": make_probe(ds), "train": make_probe(ds, split="train")}``.
+        E.g. ``{"test": make_probe(ds), "train": make_probe(ds, split="train")}``;
+        the first is the one ``open_run(path)`` shows.
     overwrite : bool, default=False
     **options
-        :class:`~actconf.ActivationRecorder` options shared by all probe sets
-        (``every_n_batches``, ``mc_samples``, ``config``, ...); each run's manifest
-        gets ``config["probe_set"] = name``.
+        Further :class:`~actconf.ActivationRecorder` options (``every_n_batches``,
+        ``mc_samples``, ``config``, ...).
 
     Returns
     -------
     list of ActivationRecorder
-        Pass them all to ``model.fit(callbacks=...)``.
+        One recorder; pass the list to ``model.fit(callbacks=...)``.
     """
     from ..callbacks import ActivationRecorder
 
-    folder = Path(folder)
-    config = dict(options.pop("config", None) or {})
-    return [ActivationRecorder(folder / PROBE_FOLDER.format(name=name), probe, overwrite=overwrite,
-                               config={**config, "probe_set": name}, **options)
-            for name, probe in probes.items()]
+    return [ActivationRecorder(Path(folder) / PROBE_FOLDER, probes=dict(probes), overwrite=overwrite, **options)]
 
 
 def open_probe_sets(folder: str | os.PathLike, names: tuple[str, ...] = ("test", "train")) -> dict[str, Any]:
-    """The runs of a training's probe sets, by name (as :func:`probe_recorders` wrote them)."""
+    """The probe sets of a training's run, by name (as :func:`probe_recorders` recorded them)."""
     from ..store import open_run
 
-    folder = Path(folder)
-    return {name: open_run(folder / PROBE_FOLDER.format(name=name)) for name in names}
-
+    path = Path(folder) / PROBE_FOLDER
+    return {name: open_run(path, probe=name) for name in names}
