@@ -477,7 +477,9 @@ class ActivationRecorder(keras.callbacks.Callback):
         outputs.append(model.outputs[head])
         if mode == "probabilities" and self._has_logits:
             outputs.append(logits_tensor)
-        self._probe = keras.Model(inputs=model.inputs, outputs=outputs, name="actconf_probe")
+        # one input as a tensor, not a list of one: the probe batches are given that way (no structure warning)
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+        self._probe = keras.Model(inputs=inputs, outputs=outputs, name="actconf_probe")
         self._layer_infos = layer_entries(infos)  # each with its array key
         self._head = head
         self._mc_model = self._build_mc_model(model, head) if self.mc_samples else None
@@ -532,7 +534,8 @@ class ActivationRecorder(keras.callbacks.Callback):
             clone = keras.models.clone_model(model, clone_function=swap, recursive=True)
         except TypeError:  # a Keras without recursive cloning: dropout of nested models stays off
             clone = keras.models.clone_model(model, clone_function=swap)
-        return keras.Model(inputs=clone.inputs, outputs=clone.outputs[head], name="actconf_mc_probe")
+        inputs = clone.inputs[0] if len(clone.inputs) == 1 else clone.inputs
+        return keras.Model(inputs=inputs, outputs=clone.outputs[head], name="actconf_mc_probe")
 
     def _model_description(self, model: keras.Model) -> dict[str, Any]:
         architecture = _architecture(model)
