@@ -35,10 +35,7 @@ if WHY_NOT and os.environ.get("ACTCONF_REQUIRE_BROWSER") != "1":
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
-    folder = Path(os.environ.get("ACTCONF_ARTIFACTS") or tmp_path_factory.mktemp("artifacts")) / "explorer"
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nbrowser artifacts: {folder}")
-    return folder
+    return _browser.artifacts_folder("explorer", tmp_path_factory.mktemp("artifacts"))
 
 
 @pytest.fixture(scope="module")

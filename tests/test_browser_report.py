@@ -10,7 +10,6 @@ folder; the path is printed).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -26,10 +25,7 @@ if WHY_NOT and os.environ.get("ACTCONF_REQUIRE_BROWSER") != "1":
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
-    folder = Path(os.environ.get("ACTCONF_ARTIFACTS") or tmp_path_factory.mktemp("artifacts")) / "report"
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nbrowser artifacts: {folder}")
-    return folder
+    return _browser.artifacts_folder("report", tmp_path_factory.mktemp("artifacts"))
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,35 @@ def is_local(url: str) -> bool:
 
 
 # ---------------------------------------------------------------------------- the server
-class JupyterLab:
+class _Managed:
+    """``with`` support for a process started by ``start()``: stopped on exit, and when starting fails."""
+
+    def start(self) -> Any:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def artifacts_folder(name: str, fallback: Any) -> Path:
+    """Where a browser test keeps screenshots and latencies: ``$ACTCONF_ARTIFACTS/<name>``, else ``fallback/<name>``."""
+    folder = Path(os.environ.get("ACTCONF_ARTIFACTS") or fallback) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nbrowser artifacts: {folder}")
+    return folder
+
+
+class JupyterLab(_Managed):
     """A JupyterLab server for one test (use as a context manager)."""
 
     def __init__(self, root: Path, *, python: str = sys.executable, env: dict[str, str] | None = None,
@@ -164,15 +192,6 @@ class JupyterLab:
                 self.proc.wait(timeout=10)
         shutil.rmtree(self.home, ignore_errors=True)
 
-    def __enter__(self) -> JupyterLab:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 # ---------------------------------------------------------------------------- the browser
@@ -186,7 +205,7 @@ class PageLog:
     requests: list[str] = field(default_factory=list)
 
 
-class Browser:
+class Browser(_Managed):
     """Headless Chromium through Playwright (use as a context manager).
 
     Playwright starts Chromium with a fresh temporary profile (user-data-dir);
@@ -242,15 +261,6 @@ class Browser:
             if self._pw is not None:
                 self._pw.stop()
 
-    def __enter__(self) -> Browser:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 # ---------------------------------------------------------------------------- the notebook

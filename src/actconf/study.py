@@ -116,7 +116,7 @@ class StudyConfig:
             raise param_error("dataset", caller, "a dataset name or an .npz path", self.dataset)
         from .datasets import resolve_dataset_name
 
-        kind, npz = resolve_dataset_name(self.dataset, caller)
+        _, npz = resolve_dataset_name(self.dataset, caller)
         if npz is not None and not npz.expanduser().is_file():
             raise param_error("dataset", caller, "a dataset name or the path of an existing .npz file",
                               self.dataset, f"No file at {npz.expanduser()}; check the path.")

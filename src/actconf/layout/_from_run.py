@@ -90,6 +90,7 @@ def layout_from_run(
     contrastive: bool = True,
     refine: bool | Mapping[str, Any] | None = None,
     seed: int | np.random.Generator = 0,
+    min_size: int = 5,
     **options: Any,
 ) -> Layout:
     """Compute a layer's layout from a recorded run (profiles from :func:`layout_profiles`).
@@ -104,7 +105,7 @@ def layout_from_run(
     by, snapshot, contrastive, min_size
         As for :func:`layout_profiles`: by default the contrastive class NAPs at the
         final snapshot (the paper computes the layout once, from the final model);
-        ``min_size`` (default 5, passed as a keyword) is the smallest group kept.
+        ``min_size`` is the smallest group kept.
 
     Returns
     -------
@@ -119,7 +120,6 @@ def layout_from_run(
     True
     """
     check_option("method", method, METHODS, "layout_from_run()")  # before the profiles are computed
-    min_size = options.pop("min_size", 5)
     prof = layout_profiles(run, layer, by=by, snapshot=snapshot, contrastive=contrastive, min_size=min_size)
     lay = compute_layout(prof, method=method, refine=refine, seed=seed, layer=prof.attrs["layer"], **options)
     params = dict(lay.params)
