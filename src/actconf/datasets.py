@@ -50,6 +50,7 @@ __all__ = [
     "BUILTIN_DATASETS",
     "Dataset",
     "Probe",
+    "dataset_available",
     "dataset_search_paths",
     "load_dataset",
     "make_probe",
@@ -307,6 +308,21 @@ def load_dataset(
         ds = Dataset(ds.name, ds.x_train[keep], ds.y_train[keep], ds.x_test, ds.y_test,
                      ds.class_names, ds.source, info)
     return ds
+
+
+def dataset_available(name: str, *, data_dir: str | os.PathLike | None = None) -> bool:
+    """Whether :func:`load_dataset` finds ``name`` on this machine without downloading.
+
+    ``digits`` is always available (it ships with scikit-learn); a ``.npz`` path is
+    available when the file exists; a built-in name when its files are in one of
+    :func:`dataset_search_paths`.
+    """
+    key, npz = resolve_dataset_name(name, "dataset_available()")
+    if npz is not None:
+        return npz.is_file()
+    if key == "digits":
+        return True
+    return _find_files(key, None if data_dir is None else Path(data_dir)) is not None
 
 
 def dataset_search_paths(name: str, *, data_dir: str | os.PathLike | None = None) -> list[Path]:

@@ -77,7 +77,23 @@ def method_text(claims: Any) -> str:
             f"the untrained state; across runs: {tests} (two-sided; p also by the exact sign-flip test), "
             f"the mean change with its {1 - alpha:.0%} Student-t CI, and Cohen's d = mean / sd of the per-run "
             f"changes. *Supported* = p < {alpha} and a positive mean change, *contradicted* = p < {alpha} and a "
-            "negative one, else *not supported*.")
+            "negative one, else *not supported*." + _same_statements_note(claims))
+
+
+def _same_statements_note(claims: Any) -> str:
+    """Say so when ``strength_time_groups`` repeats ``strength_time`` (non-negative activations, moving groups)."""
+    if not {"layer", "statement", "untrained", "final"} <= set(claims.columns):
+        return ""
+    rows = claims.set_index(["layer", "statement"])[["untrained", "final"]]
+    same = [layer for layer in dict.fromkeys(claims["layer"])
+            if {(layer, "strength_time"), (layer, "strength_time_groups")} <= set(rows.index)
+            and np.allclose(rows.loc[(layer, "strength_time")].to_numpy(float),
+                            rows.loc[(layer, "strength_time_groups")].to_numpy(float), rtol=1e-9, atol=0)]
+    if not same:
+        return ""
+    return (" For " + ", ".join(f"`{layer}`" for layer in same) + " `strength_time_groups` equals `strength_time`: "
+            "with non-negative (ReLU) activations and equal-count groups the mean of the groups' strengths is the "
+            "whole probe's strength, so the two rows are one piece of evidence, not two (docs/statistics.md).")
 
 
 def run_summary(runs: list[Any]) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from typing import Any
 
 from .._validation import check_float, check_int, check_option, param_error
 
-__all__ = ["PARTS", "LAYOUT_METHODS", "ReplicateConfig", "TrainingSpec", "full_config", "load_config",
+__all__ = ["PARTS", "LAYOUT_METHODS", "ReplicateConfig", "TrainingSpec", "check_dataset_name", "full_config",
+           "load_config",
            "per_dataset", "quick_config"]
 
 #: The parts of the replication, in the order of the document.
@@ -41,6 +42,12 @@ def per_dataset(value: Any, dataset: str) -> Any:
     if isinstance(value, dict):
         return value.get(dataset, value.get("*"))
     return value
+
+
+def check_dataset_name(name: Any, parameter: str) -> None:
+    """Refuse a dataset name that is neither built in nor a ``.npz`` path."""
+    if not (name in BUILTIN_DATASETS or str(name).endswith(".npz")):
+        raise param_error(parameter, _CALLER, f"names from {', '.join(BUILTIN_DATASETS)} or .npz paths", name)
 
 
 def _check_per_dataset(name: str, value: Any, *, min_value: int, allow_none: bool) -> Any:
@@ -128,15 +135,28 @@ class LayoutSpec:
 
 @dataclass
 class OverfitSpec:
-    """Long training on a small subset, with a held-out and a training probe set."""
+    """Long training on a small subset, with a held-out and a training probe set.
+
+    ``datasets``: the datasets of this part (None: the configuration's ``datasets``).
+    Some never overfit in 100 epochs (digits: validation loss still falls at the end),
+    so a configuration may run this part on another dataset than the rest.
+    """
 
     seeds: int = 5
     epochs: int = 100
     batch_size: int = 32
     max_train: Any = field(default_factory=lambda: {"digits": 300, "*": 500})
     probe_per_class: Any = field(default_factory=lambda: {"digits": 25, "*": 50})
+    datasets: tuple[str, ...] | None = None
 
     def validate(self) -> OverfitSpec:
+        if self.datasets is not None:
+            self.datasets = tuple(self.datasets)
+            if not self.datasets:
+                raise param_error("overfitting.datasets", _CALLER, "None or a non-empty list of dataset names",
+                                  self.datasets)
+            for name in self.datasets:
+                check_dataset_name(name, "overfitting.datasets")
         check_int("seeds", self.seeds, _CALLER, min_value=1)
         check_int("epochs", self.epochs, _CALLER, min_value=2)
         check_int("batch_size", self.batch_size, _CALLER, min_value=1)
@@ -224,9 +244,7 @@ class ReplicateConfig:
         if not self.datasets:
             raise param_error("datasets", _CALLER, "a non-empty list of dataset names", self.datasets)
         for name in self.datasets:
-            if not (name in BUILTIN_DATASETS or str(name).endswith(".npz")):
-                raise param_error("datasets", _CALLER, f"names from {', '.join(BUILTIN_DATASETS)} or .npz paths",
-                                  name)
+            check_dataset_name(name, "datasets")
         if self.data_dir is not None and not isinstance(self.data_dir, str | os.PathLike):
             raise param_error("data_dir", _CALLER, "a folder path or None", self.data_dir)
         check_int("seed", self.seed, _CALLER, min_value=0)
@@ -241,6 +259,15 @@ class ReplicateConfig:
         for name in self.models:
             self.model_spec(name)
         return self
+
+    def overfit_datasets(self) -> tuple[str, ...]:
+        """The datasets of the overfitting part (``overfitting.datasets``, else ``datasets``)."""
+        return self.overfitting.datasets or self.datasets
+
+    def all_datasets(self) -> tuple[str, ...]:
+        """Every dataset any part of the configuration uses, in order of first use."""
+        parts = self.datasets + (self.overfit_datasets() if "overfitting" in self.parts else ())
+        return tuple(dict.fromkeys(parts))
 
     def model_spec(self, name: str) -> TrainingSpec:
         """The :class:`TrainingSpec` of a future-work model (``training`` with its overrides)."""
@@ -322,7 +349,9 @@ def quick_config(**changes: Any) -> ReplicateConfig:
     Three seeds per configuration (with two, a t-test across runs has one degree of
     freedom and needs Cohen's d > 9 for p < 0.05). The layout comparison leaves out
     t-SNE and keeps UMAP, UMAP + refinement and UMAP_PSO (R = 3); the maps use a SOM
-    layout. Overfitting: 100 epochs on 100 training samples (batch 10).
+    layout. Overfitting: 100 epochs on 500 Fashion-MNIST training samples when its files
+    are on this machine (digits does not overfit within 100 epochs), else on 100 digits
+    samples (batch 10).
     """
     config = ReplicateConfig(
         preset="quick", datasets=("digits",), workers=2,
@@ -330,10 +359,20 @@ def quick_config(**changes: Any) -> ReplicateConfig:
         layouts=LayoutSpec(methods=("random", "random+refine", "graph", "som", "pca", "umap", "umap+refine",
                                     "umap_pso"), repeats=3),
         models={"mlp2": {"hidden": [128, 128]}, "cnn": {"model": "cnn"}},
-        overfitting=OverfitSpec(seeds=3, epochs=100, batch_size=10, max_train=100, probe_per_class=10),
+        overfitting=_quick_overfitting(),
         analysis=AnalysisSpec(n_boot=100, map_snapshots=3, map_layout="som"),
     )
     return dataclasses.replace(config, **changes).validate()
+
+
+def _quick_overfitting() -> OverfitSpec:
+    """Fashion-MNIST (500 samples, batch 32) when it is found without downloading, else digits (100, batch 10)."""
+    from ..datasets import dataset_available
+
+    if dataset_available("fashion_mnist"):
+        return OverfitSpec(seeds=3, epochs=100, batch_size=32, max_train=500, probe_per_class=10,
+                           datasets=("fashion_mnist",))
+    return OverfitSpec(seeds=3, epochs=100, batch_size=10, max_train=100, probe_per_class=10)
 
 
 def load_config(path: str | os.PathLike) -> ReplicateConfig:

@@ -196,7 +196,7 @@ def overfitting_section(ctx: Context) -> Section:
         "overfitting starts. The table gives each quantity at that "
         "epoch and at the end (mean over seeds) and the change between them, tested across seeds (t-test); "
         "*train − test* is the gap between the probe sets, so its change is how far they diverge.")
-    for dataset in ctx.config.datasets:
+    for dataset in ctx.config.overfit_datasets():
         curves = overfit_curves(ctx, dataset)
         best = _best_epochs(curves)
         rows, effects = _phase_rows(curves, best, ctx.config.analysis.alpha)

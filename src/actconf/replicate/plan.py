@@ -101,10 +101,12 @@ def _train_tasks(config: ReplicateConfig, paths: Paths, part: str, label: str, s
 
 def _overfit_tasks(config: ReplicateConfig, paths: Paths, dataset: str) -> list[Task]:
     spec = config.overfitting
+    kwargs = dataclasses.asdict(spec)
+    kwargs.pop("datasets")  # which datasets run is the plan's business, not the training's
     n = per_dataset(spec.max_train, dataset) or _N_TRAIN.get(dataset, 10000)
     cost = 10.0 + spec.epochs * (n + _N_TEST.get(dataset, 10000) / 3) * _PER_SAMPLE["mlp"] * 1.5
     return [Task(f"overfit/{_stem(dataset)}/seed-{s}", "overfitting", jobs.train_overfit,
-                 {"spec": dataclasses.asdict(spec), "dataset": dataset, "seed": s, "data_dir": config.data_dir,
+                 {"spec": kwargs, "dataset": dataset, "seed": s, "data_dir": config.data_dir,
                   "out": str(paths.overfit(dataset, s))}, cost)
             for s in range(config.seed, config.seed + spec.seeds)]
 
@@ -135,6 +137,7 @@ def plan(config: ReplicateConfig, paths: Paths) -> list[Task]:
         if "models" in wanted:
             for label in config.models:
                 tasks += _train_tasks(config, paths, "models", label, config.model_spec(label), dataset)
-        if "overfitting" in wanted:
+    if "overfitting" in wanted:
+        for dataset in config.overfit_datasets():
             tasks += _overfit_tasks(config, paths, dataset)
     return tasks

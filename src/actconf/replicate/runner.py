@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import RunExistsError
 from .config import ReplicateConfig
 from .context import Context
@@ -59,18 +61,42 @@ def _prepare(config: ReplicateConfig, paths: Paths, overwrite: bool) -> None:
 def _check_datasets(config: ReplicateConfig) -> None:
     from ..datasets import load_dataset
 
-    for name in config.datasets:
+    for name in config.all_datasets():
         if name != "digits":
             load_dataset(name, data_dir=config.data_dir)
 
 
-def _timing(paths: Paths, seconds: dict[str, float], wall: float, tasks: list[Any]) -> dict[str, Any]:
+def union_seconds(sessions: list[dict[str, Any]]) -> float:
+    """Wall-clock time covered by the sessions (sessions of parallel invocations overlap: counted once)."""
+    spans, total = [], 0.0
+    for s in sessions:
+        start = s.get("started")
+        if start is None and "finished" in s:  # older entries: minute-precision end time
+            try:
+                start = time.mktime(time.strptime(s["finished"], "%Y-%m-%d %H:%M")) - s["wall_seconds"]
+            except ValueError:
+                start = None
+        if start is None:
+            total += s["wall_seconds"]
+        else:
+            spans.append((start, start + s["wall_seconds"]))
+    spans.sort()
+    end = -np.inf
+    for a, b in spans:
+        total += max(0.0, b - max(a, end))
+        end = max(end, b)
+    return float(total)
+
+
+def _timing(paths: Paths, seconds: dict[str, float], started: float, wall: float,
+            tasks: list[Any]) -> dict[str, Any]:
     old = json.loads(paths.timing.read_text(encoding="utf-8")) if paths.timing.is_file() else {}
-    sessions = [*old.get("sessions", []), {"wall_seconds": wall, "finished": time.strftime("%Y-%m-%d %H:%M")}]
+    sessions = [*old.get("sessions", []), {"wall_seconds": wall, "started": started,
+                                           "finished": time.strftime("%Y-%m-%d %H:%M")}]
     parts: dict[str, float] = {}
     for task in tasks:
         parts[task.part] = parts.get(task.part, 0.0) + seconds.get(task.name, 0.0)
-    data = {"sessions": sessions, "compute_wall_seconds": sum(s["wall_seconds"] for s in sessions),
+    data = {"sessions": sessions, "compute_wall_seconds": union_seconds(sessions),
             "task_seconds": seconds, "part_seconds": parts, "cpu_count": os.cpu_count()}
     paths.timing.write_text(json.dumps(data, indent=1), encoding="utf-8")
     return data
@@ -107,9 +133,9 @@ def replicate(config: ReplicateConfig, out: str | os.PathLike, *, doc: str | os.
     say(config.to_json().rstrip())
     _check_datasets(config)
     tasks = plan(config, paths)
-    start = time.perf_counter()
+    start, started = time.perf_counter(), time.time()
     seconds = run_tasks(tasks, paths, workers=config.workers, say=say)
-    timing = _timing(paths, seconds, time.perf_counter() - start, tasks)
+    timing = _timing(paths, seconds, started, time.perf_counter() - start, tasks)
     doc = Path(doc) if doc is not None else paths.root / "replication.md"
     say(f"actconf replicate: computing statistics and figures for {doc}")
     start = time.perf_counter()
@@ -207,7 +233,9 @@ def _deviations(config: ReplicateConfig) -> list[str]:
         lines.append(f"`{name}`: {spec.seeds} seeds × {spec.epochs} epochs" + (f", training subsets {subset}"
                      if subset else "") + f", MC-dropout passes {spec.mc_samples}.")
     lines.append(f"Overfitting: {over.epochs} epochs on training subsets of "
-                 + ", ".join(f"{d} {per_dataset(over.max_train, d)}" for d in config.datasets) + " samples.")
+                 + ", ".join(f"{d} {per_dataset(over.max_train, d)}" for d in config.overfit_datasets()) + " samples"
+                 + ("" if config.overfitting.datasets is None else " (a dataset of its own: digits does not overfit "
+                    "within 100 epochs)") + ".")
     return lines
 
 
