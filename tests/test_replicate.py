@@ -179,6 +179,61 @@ def test_pool_in_worker_processes(tmp_path):
     assert marker["kwargs"] == {"path": str(tmp_path / "r")}
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to find the worker processes (Linux)")
+def test_workers_end_when_the_replication_is_killed(tmp_path):
+    """SIGKILL the process running the pool: its workers must not go on computing."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = textwrap.dedent(f"""
+        import subprocess
+        from pathlib import Path
+        from actconf.replicate.plan import Paths, Task
+        from actconf.replicate.pool import run_tasks
+        tasks = [Task(n, "x", subprocess.call, {{"args": ["sleep", "20"]}}, cost=1.0) for n in ("a", "b")]
+        run_tasks(tasks, Paths(Path({str(tmp_path / "out")!r})), workers=2, say=lambda s: None)
+    """)
+    driver = subprocess.Popen([sys.executable, "-c", script])
+
+    def children(pid):
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if entry.isdigit() and int(fields[1]) == pid:
+                found.append(int(entry))
+        return found
+
+    try:
+        deadline = time.monotonic() + 120
+        workers = []
+        while time.monotonic() < deadline:
+            workers = [w for w in children(driver.pid) if any(children(w))]  # workers running their 'sleep'
+            if len(workers) == 2:
+                break
+            time.sleep(0.2)
+        assert len(workers) == 2, "the pool did not start two workers"
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        alive = workers
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = [w for w in workers if os.path.exists(f"/proc/{w}") and
+                     open(f"/proc/{w}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+        assert not alive, f"workers {alive} outlived the killed replication"
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+
+
 def test_format_seconds():
     assert format_seconds(12.4) == "12 s"
     assert format_seconds(200) == "3 min 20 s"

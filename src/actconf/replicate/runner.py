@@ -207,7 +207,7 @@ def _intro(config: ReplicateConfig, doc: Path, folder: Path) -> str:
         "(ECML-PKDD 2023 workshop) across seeds with baselines and a scale control, and (3) does the latter's "
         "future work: more complex models, overfitting, other confidence measures. Regenerate it with "
         f"`make replicate`, or `actconf replicate --config {rel} --out DIR --doc FILE` (the same numbers; "
-        "`--quick` for a 5–15-minute version). MNIST and CIFAR-10 run the same way (`--dataset mnist cifar10`) "
+        "`--quick` for a version of about 20 minutes). MNIST and CIFAR-10 run the same way (`--dataset mnist cifar10`) "
         "where their files are available.\n\nWhat differs from the papers:\n\n" + bullets(_deviations(config)))
 
 
