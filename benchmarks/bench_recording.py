@@ -323,7 +323,6 @@ def main():
         hook_share = {str(k): v for k, v in shares.items()}
         (OUT / "recording.json").write_text(json.dumps({"per_epoch": epoch, "hook_share": hook_share,
                                                         "other_models": others}, indent=1))
-    summary_rows(epoch, shares, others, batch)
         summary_rows(epoch, shares, others)
         return
     batch = bench_per_batch(ds, probe, args.repeats)
