@@ -222,10 +222,16 @@ def png_bytes(fig: Any, *, dpi: int = 110, compress_level: int = 3) -> bytes:
     fig.dpi = dpi
     try:
         canvas.draw()
-        box = fig.get_tightbbox(canvas.get_renderer()).padded(mpl.rcParams["savefig.pad_inches"])
+        content = fig.get_tightbbox(canvas.get_renderer())
         pixels = np.asarray(canvas.buffer_rgba())
     finally:
         fig.dpi = before
+    width_in, height_in = fig.get_size_inches()
+    if content.x0 < -0.01 or content.y0 < -0.01 or content.x1 > width_in + 0.01 or content.y1 > height_in + 0.01:
+        buf = io.BytesIO()  # something lies outside the figure, where nothing was drawn: let matplotlib do it
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        return buf.getvalue()
+    box = content.padded(mpl.rcParams["savefig.pad_inches"])
     height, width = pixels.shape[:2]
     x0, x1 = round(box.x0 * dpi), round(box.x1 * dpi)
     top, bottom = height - round(box.y1 * dpi), height - round(box.y0 * dpi)

@@ -296,14 +296,14 @@ def _maps_class_slider(ctx: ReportContext) -> Slider:
 def _correlation_slider(ctx: ReportContext) -> Slider:
     """The explorer's correlation views at every snapshot: scatter, per-neuron map, correlation curve."""
     from .. import plots
-    from ..analysis import activity_confidence, neuron_correlation, sample_activity
+    from ..analysis import neuron_correlation, sample_activity
     from ..confidence import confidence
 
     run, layer = ctx.run, ctx.layer
     conf = confidence(run, measure=ctx.measure)
     values = np.asarray(conf.values, dtype=float)
     correct = np.asarray(conf["prediction"].values) == np.asarray(run.labels)[None, :]
-    table = activity_confidence(run, layers=layer, measure=ctx.measure, seed=ctx.seed, n_boot=500)
+    table = ctx.layer_correlations(layer)
     renderer = plots.map_renderer(ctx.layout, plots.MapStyle())
     rho_n = np.asarray(neuron_correlation(run, layer=layer, measure=ctx.measure).values, dtype=float)
     column = {name: table[name].to_numpy(dtype=float) for name in ("rho", "ci_low", "ci_high", "progress")}
@@ -362,7 +362,7 @@ def statistics_section(ctx: ReportContext) -> Section:
     from .. import analysis, plots
 
     run = ctx.run
-    corr = analysis.activity_confidence(run, measure=ctx.measure, seed=ctx.seed, n_boot=500)
+    corr = ctx.correlations
     figures = [ctx.figure(
         plots.plot_correlation(corr, x="progress"), "correlation.png",
         "Sample-level Spearman correlation between a sample's confidence and its layer activity (mean "
