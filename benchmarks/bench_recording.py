@@ -15,7 +15,7 @@ Every variant is measured in the same process, interleaved, median of ``--repeat
 each timed ``fit`` runs on a fresh model whose training step was traced by an untimed
 warm-up fit, so the numbers are steady-state training plus what the callbacks add.
 
-    python benchmarks/bench_recording.py [--repeats 5] [--epochs 20] [--other-train 12000]
+    python benchmarks/bench_recording.py [--repeats 5] [--epochs 20] [--other-train 6000]
 """
 
 from __future__ import annotations
@@ -292,7 +292,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--skip-batch", action="store_true", help="only the per-epoch measures (1 and 3)")
-    parser.add_argument("--other-train", type=int, default=12000,
+    parser.add_argument("--other-train", type=int, default=6000,
                         help="training samples of the Fashion-MNIST MLP / CNN measure (0: skip it)")
     parser.add_argument("--other-epochs", type=int, default=2)
     args = parser.parse_args()
@@ -316,8 +316,8 @@ def main():
               f"writing {v['write_ms_per_snapshot']:.2f} ms)")
     others = {}
     if args.other_train:
-        print(f"\n4. Other models, per-epoch recording, median of {min(args.repeats, 3)}:")
-        others = bench_other_models(args.other_train, args.other_epochs, min(args.repeats, 3))
+        print(f"\n4. Other models, per-epoch recording, median of {min(args.repeats, 2)}:")
+        others = bench_other_models(args.other_train, args.other_epochs, min(args.repeats, 2))
     if args.skip_batch:
         OUT.mkdir(exist_ok=True)
         hook_share = {str(k): v for k, v in shares.items()}
