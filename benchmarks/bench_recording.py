@@ -8,12 +8,14 @@
    each one and run the probe inference.
 3. Where the time goes: the time spent inside the recorder's hooks as a share of the
    same fit (start, forward pass and writing per snapshot).
+4. The Fashion-MNIST MLP and the paper's CNN (on Fashion-MNIST, ``--other-train``
+   samples): per-epoch recording as in 1, and the hooks' share as in 3 (goal < 1 %).
 
 Every variant is measured in the same process, interleaved, median of ``--repeats``;
 each timed ``fit`` runs on a fresh model whose training step was traced by an untimed
 warm-up fit, so the numbers are steady-state training plus what the callbacks add.
 
-    python benchmarks/bench_recording.py [--repeats 5] [--epochs 20]
+    python benchmarks/bench_recording.py [--repeats 5] [--epochs 20] [--other-train 6000]
 """
 
 from __future__ import annotations
@@ -37,6 +39,30 @@ import actconf
 from actconf.callbacks import ActivationRecorder
 
 OUT = Path(__file__).resolve().parent / "out"
+
+
+def summary_rows(epoch, shares, others, batch=None):
+    """The rows of ``make bench``'s table (goals of issue 15, target 4), load average beside them."""
+    import summary
+
+    load = f"load {os.getloadavg()[0]:.1f}"
+    plain, rec = epoch["no callback"]["median_s"], epoch["ActivationRecorder"]
+    rows = [summary.row("per-epoch recording, fit time (digits MLP, 20 epochs)", rec["median_s"], baseline=plain,
+                        baseline_label="fit without callbacks", goal="ratio <= 1.02", met=rec["ratio"] <= 1.02,
+                        note=load),
+            summary.row("  time in the recorder's hooks / its fit (digits MLP)", 100 * shares["auto"]["share"],
+                        unit="%", goal="<= 2 %", met=shares["auto"]["share"] <= 0.02, note=load)]
+    for name, v in others.items():
+        rows.append(summary.row(f"per-epoch recording, fit time ({name}, {v['n_train']} samples)",
+                                v["median_s"]["ActivationRecorder"], baseline=v["median_s"]["no callback"],
+                                baseline_label="fit without callbacks", goal="ratio < 1.01", met=v["ratio"] < 1.01,
+                                note=f"{load}; hooks {v['hook_share']:.2%} of this fit; a snapshot = "
+                                     f"{v['full_epoch_share']:.2%} of a {FASHION_TRAIN}-sample epoch (derived)"))
+    if batch:
+        rows.append(summary.row("per-batch capture, per snapshot", batch["ours_ms_per_snapshot"], unit="ms",
+                                baseline=batch["reference_ms_per_snapshot"], baseline_label="checkpoint + reload",
+                                goal=">= 30x faster", met=batch["speedup_capture"] >= 30, note=load))
+    summary.write_rows("recording", rows)
 
 
 def paper_mlp(input_shape, n_classes, seed=0):
@@ -81,20 +107,22 @@ class CheckpointEveryBatch(keras.callbacks.Callback):
         self.paths.append(path)
 
 
-def time_fit(data, epochs, callbacks_factory, seed=0):
+def time_fit(data, epochs, callbacks_factory, seed=0, build=None, batch_size=32):
     """Time ``fit`` of a fresh model whose training step is already traced.
 
     A one-epoch warm-up fit (not timed, no callbacks) pays TensorFlow's tracing of
-    the training function (0.3-0.5 s, and noisy), so that the timed fit measures
-    steady-state training plus what the callbacks add.
+    the training function (0.3-0.5 s, and noisy) for a full batch and for the
+    epoch's last, shorter one (each batch shape is traced once), so that the timed fit
+    measures steady-state training plus what the callbacks add.
     """
     x_train, y_train = data
-    model = paper_mlp(x_train.shape[1:], 10, seed=seed)
-    model.fit(x_train[:64], y_train[:64], epochs=1, batch_size=32, verbose=0)
+    model = (build or paper_mlp)(x_train.shape[1:], 10, seed=seed)
+    warm = batch_size + (len(x_train) % batch_size or batch_size)
+    model.fit(x_train[:warm], y_train[:warm], epochs=1, batch_size=batch_size, verbose=0)
     callbacks = callbacks_factory()
     gc.collect()  # start every timed fit with the same garbage-collector state
     t0 = time.perf_counter()
-    model.fit(x_train, y_train, epochs=epochs, batch_size=32, callbacks=callbacks, verbose=0)
+    model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, callbacks=callbacks, verbose=0)
     return time.perf_counter() - t0, callbacks
 
 
@@ -194,7 +222,7 @@ class TimedRecorder(ActivationRecorder):
         return call
 
 
-def bench_hook_share(ds, probe, epochs, repeats, compiled="auto"):
+def bench_hook_share(ds, probe, epochs, repeats, compiled="auto", build=None):
     """Time inside the recorder's hooks as a share of the same fit (robust to the machine's load:
     both are measured in the same fit), and how a snapshot splits into forward pass and writing."""
     tmp = Path(tempfile.mkdtemp(prefix="actconf-bench-"))
@@ -206,7 +234,7 @@ def bench_hook_share(ds, probe, epochs, repeats, compiled="auto"):
             holder.append(TimedRecorder(tmp / f"timed{r}", probe, compiled=compiled))
             return holder
 
-        total, _ = time_fit((ds.x_train, ds.y_train), epochs, factory)
+        total, _ = time_fit((ds.x_train, ds.y_train), epochs, factory, build=build)
         spent = holder[0].spent
         hooks = sum(spent[k] for k in ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end"))
         n = epochs + 1
@@ -218,11 +246,70 @@ def bench_hook_share(ds, probe, epochs, repeats, compiled="auto"):
     return {k: statistics.median(row[k] for row in rows) for k in rows[0]} | {"all": rows}
 
 
+#: training samples of Fashion-MNIST (the paper trains on all of them)
+FASHION_TRAIN = 60_000
+
+
+def bench_other_models(n_train, epochs, repeats):
+    """Measure 4: the Fashion-MNIST MLP and the paper's CNN (on Fashion-MNIST), per-epoch recording.
+
+    Plain fit vs fit with the recorder (interleaved, median of ``repeats``) and the time inside
+    the recorder's hooks as a share of its fit; ``n_train`` training samples (a smaller epoch
+    makes the goal harder, not easier).
+    """
+    from actconf.models import build_cnn, build_mlp
+
+    ds = actconf.load_dataset("fashion_mnist", max_train=n_train, seed=0)
+    probe = actconf.make_probe(ds, n_per_class=50, seed=0)
+    tmp = Path(tempfile.mkdtemp(prefix="actconf-bench-"))
+    out = {}
+    for name, build in (("fashion_mnist MLP", lambda shape, n, seed: build_mlp(shape, n, seed=seed)),
+                        ("fashion_mnist CNN", lambda shape, n, seed: build_cnn(shape, n, seed=seed))):
+        data = (ds.x_train, ds.y_train)
+        times = {"no callback": [], "ActivationRecorder": []}
+        shares, snapshot_s = [], []
+        # untimed: the process's first recorder pays one-off imports (zarr, numcodecs' entry points)
+        time_fit((ds.x_train[:64], ds.y_train[:64]), 1, lambda name=name: [ActivationRecorder(
+            tmp / f"warm_{name.replace(' ', '_')}", probe)], build=build)
+        for r in range(repeats):
+            times["no callback"].append(time_fit(data, epochs, list, build=build)[0])
+            holder = []
+
+            def factory(r=r, holder=holder, name=name):
+                holder.append(TimedRecorder(tmp / f"{name.replace(' ', '_')}{r}", probe))
+                return holder
+
+            total, _ = time_fit(data, epochs, factory, build=build)
+            times["ActivationRecorder"].append(total)
+            spent = holder[0].spent
+            shares.append(sum(spent[k] for k in ("on_train_begin", "on_epoch_begin", "on_epoch_end",
+                                                 "on_train_end")) / total)
+            snapshot_s.append(spent["_record"] / (epochs + 1))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        # the same snapshot cost against an epoch of the full training set (the paper's 60,000
+        # samples): derived from the measured epoch time per sample, not measured
+        full_epoch = med["no callback"] / epochs * FASHION_TRAIN / len(ds.x_train)
+        snap = statistics.median(snapshot_s)
+        out[name] = {"n_train": len(ds.x_train), "epochs": epochs, "median_s": med,
+                     "ratio": med["ActivationRecorder"] / med["no callback"], "hook_share": statistics.median(shares),
+                     "snapshot_s": snap, "full_epoch_share": snap / full_epoch,
+                     "all_s": times, "shares": shares}
+        print(f"   {name} ({len(ds.x_train)} samples, {epochs} epochs): plain {med['no callback']:.2f} s, "
+              f"recorder {med['ActivationRecorder']:.2f} s = {out[name]['ratio']:.3f}; "
+              f"time in the recorder's hooks {out[name]['hook_share']:.2%} of its fit; one snapshot "
+              f"{1000 * snap:.0f} ms = {out[name]['full_epoch_share']:.2%} of an epoch of {FASHION_TRAIN} samples")
+    shutil.rmtree(tmp)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--skip-batch", action="store_true", help="only the per-epoch measures (1 and 3)")
+    parser.add_argument("--other-train", type=int, default=6000,
+                        help="training samples of the Fashion-MNIST MLP / CNN measure (0: skip it)")
+    parser.add_argument("--other-epochs", type=int, default=2)
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
     ds = actconf.load_dataset("digits")
@@ -242,10 +329,16 @@ def main():
         print(f"   compiled={mode!r}: {1000 * v['hooks_s']:.0f} ms of a {v['fit_s']:.2f} s fit = {v['share']:.2%} "
               f"(start {v['start_ms']:.0f} ms; per snapshot: forward {v['forward_ms_per_snapshot']:.2f} ms, "
               f"writing {v['write_ms_per_snapshot']:.2f} ms)")
+    others = {}
+    if args.other_train:
+        print(f"\n4. Other models, per-epoch recording, median of {min(args.repeats, 2)}:")
+        others = bench_other_models(args.other_train, args.other_epochs, min(args.repeats, 2))
     if args.skip_batch:
         OUT.mkdir(exist_ok=True)
         hook_share = {str(k): v for k, v in shares.items()}
-        (OUT / "recording.json").write_text(json.dumps({"per_epoch": epoch, "hook_share": hook_share}, indent=1))
+        (OUT / "recording.json").write_text(json.dumps({"per_epoch": epoch, "hook_share": hook_share,
+                                                        "other_models": others}, indent=1))
+        summary_rows(epoch, shares, others)
         return
     batch = bench_per_batch(ds, probe, args.repeats)
     print(f"\n2. Per-batch capture, one epoch = {batch['steps']} snapshots, median of {args.repeats}:")
@@ -259,8 +352,9 @@ def main():
           f"({batch['ours_ms_per_snapshot']:.1f} ms vs {batch['reference_ms_per_snapshot']:.1f} ms per snapshot)")
     OUT.mkdir(exist_ok=True)
     hook_share = {str(k): v for k, v in shares.items()}
-    (OUT / "recording.json").write_text(json.dumps({"per_epoch": epoch, "per_batch": batch, "hook_share": hook_share},
-                                                   indent=1))
+    (OUT / "recording.json").write_text(json.dumps({"per_epoch": epoch, "per_batch": batch, "hook_share": hook_share,
+                                                    "other_models": others}, indent=1))
+    summary_rows(epoch, shares, others, batch)
 
 
 if __name__ == "__main__":

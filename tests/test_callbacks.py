@@ -825,6 +825,60 @@ def test_auto_compiles_from_the_start_of_a_long_fit(tmp_path, digits_small):
 
 
 @pytest.mark.slow
+def test_auto_compiles_a_fit_of_more_than_8_snapshots_from_the_start(tmp_path, digits_small):
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    eager = ActivationRecorder(tmp_path / "eager", x_probe, y_probe)
+    tiny_mlp(hidden=4).fit(x_train[:32], y_train[:32], epochs=7, verbose=0, callbacks=[eager])
+    assert eager._use_compiled is False  # 8 snapshots
+    traced = ActivationRecorder(tmp_path / "traced", x_probe, y_probe)
+    calls = []
+    original = traced._call_probe
+    traced._call_probe = lambda model, xb: calls.append(traced._use_compiled) or original(model, xb)
+    tiny_mlp(hidden=4).fit(x_train[:32], y_train[:32], epochs=8, verbose=0, callbacks=[traced])
+    assert calls[1:] and all(calls[1:])  # 9 snapshots: every one traced (the first call checks the output)
+    assert actconf.open_run(tmp_path / "traced").n_snapshots == 9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("batch_size", "per_call"), [(1024, 4), (250, 2), (60, 1)])
+def test_mc_passes_run_several_per_call_within_the_probe_batch_size(tmp_path, digits_small, batch_size,
+                                                                    per_call):
+    """100 probe samples, 4 passes: as many passes per call as fit into probe_batch_size samples."""
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    rec = ActivationRecorder(tmp_path / "r", x_probe, y_probe, mc_samples=4, probe_batch_size=batch_size,
+                             compiled=False)
+    sizes = []
+    original = rec._call_probe
+
+    def counting(model, xb):
+        if model is rec._mc_model:
+            sizes.append(int(xb.shape[0]))
+        return original(model, xb)
+
+    rec._call_probe = counting
+    tiny_mlp(hidden=16).fit(x_train[:64], y_train[:64], epochs=2, verbose=0, callbacks=[rec])
+    run = actconf.open_run(tmp_path / "r")
+    n_batches = -(-len(x_probe) // batch_size)
+    assert len(sizes) == run.n_snapshots * n_batches * (4 // per_call)
+    assert max(sizes) <= batch_size
+    batches = [min(batch_size, len(x_probe) - start) for start in range(0, len(x_probe), batch_size)]
+    assert set(sizes) == {per_call * n for n in batches}
+    mc = run.mc_probabilities().values
+    assert mc.shape == (3, 4, 100, 10)
+    np.testing.assert_allclose(mc.sum(-1), 1.0, atol=1e-5)
+    for i in range(4):  # every pass its own dropout masks
+        for j in range(i):
+            assert np.abs(mc[-1, i] - mc[-1, j]).max() > 1e-3
+    # and each pass is a dropout pass of this model: its mean is near the deterministic output
+    deterministic = run.probabilities().values[-1]
+    assert np.abs(mc[-1].mean(0) - deterministic).mean() < np.abs(mc[-1, 0] - deterministic).mean()
+
+
+@pytest.mark.slow
 def test_named_probe_sets_in_one_run(tmp_path, digits_small):
     import keras
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -232,18 +233,28 @@ class GridFrames:
 
 
 def _write_gif(frames: GridFrames, path: Path, fps: float, cmap: str, bar: Any) -> None:
-    from PIL import Image
-
     shots = []
     for k in range(len(frames)):
-        shots.append(Image.fromarray(np.ascontiguousarray(frames.rgba(k)[..., :3])))
+        shots.append(np.ascontiguousarray(frames.rgba(k)[..., :3]))
         bar.update()
-    # one fixed palette for all frames: the colormap's colours plus greys (text,
-    # background, gaps), so that colours neither flicker nor band between frames
+    write_gif(shots, path, fps=fps, cmap=cmap)
+
+
+def write_gif(pixels: Sequence[np.ndarray], path: Path, *, fps: float, cmap: str) -> Path:
+    """Write RGB(A) frames ``(H, W, 3|4)`` of one size as a looping GIF (named internal API).
+
+    One fixed palette for all frames: the colormap's colours plus greys (text,
+    background, gaps), so that colours neither flicker nor band between frames.
+    """
+    from PIL import Image
+
     palette = _gif_palette(cmap)
-    quantized = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in shots]
+    quantized = [Image.fromarray(np.ascontiguousarray(p[..., :3])).quantize(palette=palette,
+                                                                             dither=Image.Dither.NONE)
+                 for p in pixels]
     quantized[0].save(path, save_all=True, append_images=quantized[1:], duration=int(round(1000 / fps)),
                       loop=0, optimize=False, disposal=1)
+    return Path(path)
 
 
 def _gif_palette(cmap: str):

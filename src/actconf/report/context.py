@@ -103,6 +103,25 @@ class ReportContext:
         return claim_summary(self.runs, measure=self.measure, seed=self.seed, n_boot=500)
 
     @cached_property
+    def correlations(self) -> Any:
+        """Sample-level activity–confidence correlation of every layer (:func:`actconf.analysis.activity_confidence`).
+
+        Computed once for the statistics section and the correlation slider: its bootstrap
+        uses the same resamples for every layer, so one layer's rows are what a call for that
+        layer alone gives.
+        """
+        from ..analysis import activity_confidence
+
+        return activity_confidence(self.run, measure=self.measure, seed=self.seed, n_boot=500)
+
+    def layer_correlations(self, layer: str) -> Any:
+        """The rows of :attr:`correlations` of one layer (index from 0, the table's attrs kept)."""
+        table = self.correlations
+        rows = table[table["layer"] == layer].reset_index(drop=True)
+        rows.attrs.update(table.attrs)
+        return rows
+
+    @cached_property
     def trajectories(self) -> Any:
         """Every statement's statistic over training (:func:`actconf.analysis.statement_trajectories`)."""
         from ..analysis import statement_trajectories

@@ -17,15 +17,20 @@ import base64
 import io
 import math
 import numbers
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 #: Package folder that holds the page template and its stylesheet.
 TEMPLATE_PACKAGE = "actconf"
 TEMPLATE_FOLDER = "templates"
 PAGE_TEMPLATE = "report.html.j2"
+#: Threads that encode a slider's frames (Pillow encodes without holding the GIL).
+ENCODER_THREADS = min(4, os.cpu_count() or 1)
 
 
 class Strong(str):
@@ -192,15 +197,56 @@ class Section:
 
 # --------------------------------------------------------------------------- blocks from data
 def save_figure(fig: Any, path: Path, caption: str, *, dpi: int = 110) -> Figure:
-    """Save a Matplotlib figure as PNG at ``path``, close it, return it as an embedded :class:`Figure`."""
+    """Save a Matplotlib figure as PNG at ``path``, close it, return it as an embedded :class:`Figure`.
+
+    The PNG is what ``savefig(dpi=dpi, bbox_inches="tight")`` writes (the drawn content's
+    bounding box plus ``savefig.pad_inches``), from one draw instead of two: Matplotlib's
+    tight saving draws the figure once to measure it and once more to save it.
+    """
     import matplotlib.pyplot as plt
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    data = png_bytes(fig, dpi=dpi)
     plt.close(fig)  # a no-op for figures pyplot does not manage
-    data = buf.getvalue()
     path.write_bytes(data)
     return Figure(name=path.name, caption=caption, data=base64.b64encode(data).decode("ascii"))
+
+
+def png_bytes(fig: Any, *, dpi: int = 110, compress_level: int = 3) -> bytes:
+    """The figure as PNG bytes, cropped like ``bbox_inches="tight"``, drawn once (named internal API)."""
+    import matplotlib as mpl
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    before = fig.dpi
+    fig.dpi = dpi
+    try:
+        canvas.draw()
+        content = fig.get_tightbbox(canvas.get_renderer())
+        pixels = np.asarray(canvas.buffer_rgba())
+    finally:
+        fig.dpi = before
+    width_in, height_in = fig.get_size_inches()
+    if content.x0 < -0.01 or content.y0 < -0.01 or content.x1 > width_in + 0.01 or content.y1 > height_in + 0.01:
+        buf = io.BytesIO()  # something lies outside the figure, where nothing was drawn: let matplotlib do it
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        return buf.getvalue()
+    box = content.padded(mpl.rcParams["savefig.pad_inches"])
+    height, width = pixels.shape[:2]
+    x0, x1 = round(box.x0 * dpi), round(box.x1 * dpi)
+    top, bottom = height - round(box.y1 * dpi), height - round(box.y0 * dpi)
+    colour = np.round(np.asarray(mpl.colors.to_rgba(fig.get_facecolor())) * 255).astype(np.uint8)
+    opaque = bool(pixels[..., 3].min() == 255 and colour[3] == 255)
+    channels = 3 if opaque else 4
+    out = np.empty((bottom - top, x1 - x0, channels), dtype=np.uint8)
+    out[...] = colour[:channels]
+    src_y, src_x = slice(max(top, 0), min(bottom, height)), slice(max(x0, 0), min(x1, width))
+    dst_y = slice(src_y.start - top, src_y.stop - top)
+    dst_x = slice(src_x.start - x0, src_x.stop - x0)
+    out[dst_y, dst_x] = pixels[src_y, src_x, :channels]
+    buf = io.BytesIO()
+    Image.fromarray(out).save(buf, format="png", compress_level=compress_level, dpi=(dpi, dpi))
+    return buf.getvalue()
 
 
 def file_figure(path: Path, caption: str, *, mime: str, collapsed: str | None = None) -> Figure:
@@ -210,15 +256,26 @@ def file_figure(path: Path, caption: str, *, mime: str, collapsed: str | None = 
 
 
 def frames_slider(key: str, frames: list[Any], labels: list[str], caption: str, *, fps: float = 4.0,
-                  quality: int = 85) -> Slider:
-    """A :class:`Slider` of RGB(A) pixel arrays ``(H, W, 3|4)`` of one size, encoded as WebP."""
+                  quality: int = 85, method: int = 2) -> Slider:
+    """A :class:`Slider` of RGB(A) pixel arrays ``(H, W, 3|4)`` of one size, encoded as WebP (in threads).
+
+    ``method`` is WebP's speed/size trade-off (0 fast … 6 small): 2 encodes in about half
+    the time of 4 for a few percent more bytes.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from PIL import Image
 
-    encoded = []
-    for pixels in frames:
+    def encode(pixels: Any) -> str:
         buf = io.BytesIO()
-        Image.fromarray(pixels[..., :3]).save(buf, format="WEBP", quality=quality, method=4)
-        encoded.append(base64.b64encode(buf.getvalue()).decode("ascii"))
+        Image.fromarray(np.ascontiguousarray(pixels[..., :3])).save(buf, format="WEBP", quality=quality,
+                                                                     method=method)
+        return base64.b64encode(buf.getvalue()).decode("ascii")
+
+    # Pillow's encoder releases the GIL: frames are encoded side by side (2 threads: 35% less
+    # time even on a busy 2-core machine)
+    with ThreadPoolExecutor(max_workers=ENCODER_THREADS) as pool:
+        encoded = list(pool.map(encode, frames))
     height, width = frames[0].shape[:2]
     return Slider(key=key, caption=caption, frames=tuple(encoded), labels=tuple(str(x) for x in labels),
                   width=int(width), height=int(height), fps=fps)

@@ -9,6 +9,7 @@ figures into the context's figure folder and returns a
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -262,18 +263,19 @@ def maps_section(ctx: ReportContext) -> Section:
 
 # --------------------------------------------------------------------------- animation: sliders over snapshots
 def _maps_slider(ctx: ReportContext, key: str, naps, caption: str, *, cols: str, panel_size: float,
-                 quantity: str | None = None) -> Slider:
+                 quantity: str | None = None) -> tuple[Slider, list[np.ndarray], str]:
+    """The slider, its frames' pixels and the colormap's name (the GIF reuses the frames)."""
     from ..animate import grid_frames
     from ..plots import MapStyle
 
     frames = grid_frames(naps, ctx.layout, run=ctx.run, cols=cols, caller="report", quantity=quantity,
                          style=MapStyle(dpi=FRAME_DPI, panel_size=panel_size))
-    pixels = [frames.rgba(k).copy() for k in range(len(frames))]
+    pixels = [frames.rgba(k)[..., :3].copy() for k in range(len(frames))]
     note = colour_note(frames.grid.fig)
-    return frames_slider(key, pixels, frames.labels, f"{caption} {note}", fps=4)
+    return frames_slider(key, pixels, frames.labels, f"{caption} {note}", fps=4), pixels, frames.cmap
 
 
-def _maps_confidence_slider(ctx: ReportContext, nap) -> Slider:
+def _maps_confidence_slider(ctx: ReportContext, nap) -> tuple[Slider, list[np.ndarray], str]:
     return _maps_slider(ctx, "maps-confidence", nap,
                         "Mean activation per confidence quintile at every snapshot (the slider, the arrow keys "
                         "or ▶ step through training); one colour scale for all snapshots, so colour change means "
@@ -287,20 +289,21 @@ def _maps_class_slider(ctx: ReportContext) -> Slider:
     return _maps_slider(ctx, "maps-class", nap,
                         "Contrastive NAPs per class (a class's mean activation minus the mean over classes) at "
                         "every snapshot; one colour scale for all snapshots.",
-                        cols="class", panel_size=0.9 if ctx.run.n_classes > 6 else 1.5, quantity="contrastive NAP")
+                        cols="class", panel_size=0.9 if ctx.run.n_classes > 6 else 1.5,
+                        quantity="contrastive NAP")[0]
 
 
 def _correlation_slider(ctx: ReportContext) -> Slider:
     """The explorer's correlation views at every snapshot: scatter, per-neuron map, correlation curve."""
     from .. import plots
-    from ..analysis import activity_confidence, neuron_correlation, sample_activity
+    from ..analysis import neuron_correlation, sample_activity
     from ..confidence import confidence
 
     run, layer = ctx.run, ctx.layer
     conf = confidence(run, measure=ctx.measure)
     values = np.asarray(conf.values, dtype=float)
     correct = np.asarray(conf["prediction"].values) == np.asarray(run.labels)[None, :]
-    table = activity_confidence(run, layers=layer, measure=ctx.measure, seed=ctx.seed, n_boot=500)
+    table = ctx.layer_correlations(layer)
     renderer = plots.map_renderer(ctx.layout, plots.MapStyle())
     rho_n = np.asarray(neuron_correlation(run, layer=layer, measure=ctx.measure).values, dtype=float)
     column = {name: table[name].to_numpy(dtype=float) for name in ("rho", "ci_low", "ci_high", "progress")}
@@ -320,17 +323,31 @@ def _correlation_slider(ctx: ReportContext) -> Slider:
                          "(dashed: only the change from it is learned).", fps=4)
 
 
+#: Dots per inch of the GIF (smaller than the sliders': it is a download, folded away on the page).
+GIF_DPI = 80
+
+
+def _gif(ctx: ReportContext, pixels: list[np.ndarray], cmap: str) -> Path:
+    """The first slider's frames as ``maps_confidence.gif``, scaled to :data:`GIF_DPI` (not drawn again)."""
+    from PIL import Image
+
+    from ..animate import write_gif
+
+    height, width = pixels[0].shape[:2]
+    size = (round(width * GIF_DPI / FRAME_DPI), round(height * GIF_DPI / FRAME_DPI))
+    small = [np.asarray(Image.fromarray(p).resize(size, Image.Resampling.LANCZOS)) for p in pixels]
+    return write_gif(small, ctx.folder / "maps_confidence.gif", fps=3, cmap=cmap)
+
+
 def animation_section(ctx: ReportContext) -> Section:
     """Sliders over every snapshot (maps per confidence quintile, per class; correlation views) and the GIF."""
-    from ..animate import animate_maps
     from ..naps import naps
 
     by_conf = naps(ctx.run, ctx.layer, by="confidence", measure=ctx.measure, bins="quantile:5",
                    contrastive=False)
-    first = _maps_confidence_slider(ctx, by_conf)
+    first, pixels, cmap = _maps_confidence_slider(ctx, by_conf)
     blocks: list = [first, _maps_class_slider(ctx), _correlation_slider(ctx)]
-    gif = animate_maps(by_conf, ctx.layout, ctx.folder / "maps_confidence.gif",
-                       run=ctx.run, cols="confidence", progress=False, fps=3)
+    gif = _gif(ctx, pixels, cmap)
     note = first.caption[first.caption.index("Colour:"):]
     blocks.append(file_figure(
         gif, "Animation: mean activation per confidence quintile at every snapshot (the first slider as a GIF, "
@@ -345,7 +362,7 @@ def statistics_section(ctx: ReportContext) -> Section:
     from .. import analysis, plots
 
     run = ctx.run
-    corr = analysis.activity_confidence(run, measure=ctx.measure, seed=ctx.seed, n_boot=500)
+    corr = ctx.correlations
     figures = [ctx.figure(
         plots.plot_correlation(corr, x="progress"), "correlation.png",
         "Sample-level Spearman correlation between a sample's confidence and its layer activity (mean "

@@ -88,7 +88,7 @@ class ChunkFiles:
             self._info[name] = (root, tuple(arr.shape[1:]), grid[1:], arr.dtype, arr.fill_value,
                                 sample_axes.get(name))
         self._bands: dict[tuple[str, int, int], list[Any]] = {}
-        self._dirs: set[Path] = set()
+        self._dirs: set[str] = {str(info[0]) for info in self._info.values()}  # folders known to exist
 
     def set_length(self, length: int) -> None:
         """Set the first dimension of every array in its ``zarr.json`` (atomic rewrite).
@@ -151,15 +151,29 @@ class ChunkFiles:
                 padded = np.full(chunks, fill, dtype=dtype)
                 padded[tuple(slice(0, d) for d in sub.shape)] = sub
                 sub = padded
-            self._write_file(root.joinpath("c", str(index), *map(str, coords)), sub, dtype)
+            *folders, last = map(str, coords)
+            self._write_file(os.path.join(str(root), "c", str(index), *folders), last, sub, dtype)
 
-    def _write_file(self, target: Path, sub: np.ndarray, dtype: Any) -> None:
+    def _make_folder(self, folder: str) -> None:
+        """Create ``folder`` and its missing parents, one ``mkdir`` each (the snapshot's folders are new)."""
+        missing = []
+        while folder not in self._dirs and os.path.dirname(folder) != folder:
+            missing.append(folder)
+            folder = os.path.dirname(folder)
+        for path in reversed(missing):  # the array folders exist: at most c/, c/<snapshot>/, ... are made
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                if not os.path.isdir(path):
+                    raise
+            self._dirs.add(path)
+
+    def _write_file(self, folder: str, name: str, sub: np.ndarray, dtype: Any) -> None:
         data = self._codec.encode(np.ascontiguousarray(sub, dtype=np.dtype(dtype).newbyteorder("<")))
-        folder = target.parent
         if folder not in self._dirs:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(folder)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}{PARTIAL}")
+            self._make_folder(folder)
+        target = os.path.join(folder, name)
+        tmp = f"{target}.{os.getpid()}{PARTIAL}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
