@@ -259,6 +259,10 @@ def test_with_a_live_page_the_correlation_views_follow_from_a_worker(synthetic_r
     w.frontend = True  # what the browser sets when it renders the widget
     w.measure_dropdown.value = "margin"
     assert "margin" in w.maps.panels.title  # the maps are there when the setting returns
+    assert w.busy and w.corr is first  # the worker waits for the page to paint the new maps
+    w._on_message(w, {"type": "drawn", "key": "another setting's maps"}, [])
+    assert not w._painted.is_set()
+    w._on_message(w, {"type": "drawn", "key": w.maps.key}, [])  # what the page sends once it painted them
     w._worker().submit(lambda: None).result(timeout=120)  # one worker: the job above has finished
     assert w.corr is not first and "margin" in w.scene_correlation["scatter"]["xlabel"]
     assert not w.busy and w.progress == 1.0

@@ -39,6 +39,10 @@ GROUPINGS: dict[str, str] = {
 BASE_RESOLUTION = 100
 #: Kernel-side cache of computed states (bytes of their frames).
 CACHE_BYTES = 512 << 20
+#: Longest wait of the correlation worker for the page to report the new maps painted.
+#: The maps go first: computing the correlation views while the maps' message travels
+#: to the page and is drawn would slow both down (two cores shared by kernel, server, browser).
+MAPS_FIRST_SECONDS = 3.0
 _HERE = Path(__file__).parent
 
 
@@ -114,6 +118,10 @@ class SnapshotControl(Control):
         return len(self._widget.labels) - 1
 
 
+class _Abandoned(Exception):
+    """A worker job whose setting the user has left (raised between its steps)."""
+
+
 class _Label:
     def __init__(self, get: Callable[[], str]) -> None:
         self._get = get
@@ -172,6 +180,7 @@ class Explorer(anywidget.AnyWidget):
         self._resolution_used = 0
         self._executor: Any = None
         self._wanted: tuple | None = None
+        self._painted = threading.Event()  # the page reports the current maps drawn (message "drawn")
         self.maps: MapState | None = None
         self.curve: CurveState | None = None
         self.corr: CorrelationState | None = None
@@ -270,6 +279,7 @@ class Explorer(anywidget.AnyWidget):
             self.index = min(self.index, self.maps.n_frames - 1)
             # `setting`: what the browser files a scene under, to draw it again at once when the user comes back
             self.scene_curves = {**self.curve.scene(), "setting": measure}
+            self._painted.clear()
             self.scene_maps = {**self.maps.scene(self.index), "setting": f"{layer}|{self.grouping_value}|{measure}"}
         self.status_text = note
         if not settings.correlation:
@@ -277,9 +287,10 @@ class Explorer(anywidget.AnyWidget):
         key = ("corr", n, layer, measure, res)
 
         def corr_step(what: str) -> None:
-            # a worker job the user has left (another setting is wanted) stays silent
-            if threading.current_thread() is threading.main_thread() or self._wanted == key:
-                step(what)
+            # a worker job the user has left (another setting is wanted) stops here
+            if threading.current_thread() is not threading.main_thread() and self._wanted != key:
+                raise _Abandoned(key)
+            step(what)
 
         def make() -> CorrelationState:
             return CorrelationState(run, layer, measure, conf, layout, settings, resolution=res, step=corr_step)
@@ -288,7 +299,8 @@ class Explorer(anywidget.AnyWidget):
             self._show_correlation(key, self._cached(key, make), note)
             return False
         self._wanted = key
-        self._worker().submit(self._correlation_job, key, make, note)
+        maps_key = self.maps.key if settings.show_maps and self.maps is not None else None
+        self._worker().submit(self._correlation_job, key, make, note, maps_key)
         return True
 
     def _show_correlation(self, key: tuple, state: CorrelationState, note: str) -> None:
@@ -296,14 +308,25 @@ class Explorer(anywidget.AnyWidget):
         self.scene_correlation = {**state.scene(), "setting": f"{state.series.layer}|{state.series.measure}"}
         self.status_text = note
 
-    def _correlation_job(self, key: tuple, make: Callable[[], CorrelationState], note: str) -> None:
-        """In the worker: compute the correlation views of ``key``; show them if still wanted."""
+    def _correlation_job(self, key: tuple, make: Callable[[], CorrelationState], note: str,
+                         maps_key: str | None) -> None:
+        """In the worker: compute the correlation views of ``key``; show them if still wanted.
+
+        First the page draws the new maps (``maps_key``; at most :data:`MAPS_FIRST_SECONDS`);
+        a job whose setting the user has left by then, or between its steps, stops.
+        """
         try:
+            if maps_key is not None:
+                self._painted.wait(MAPS_FIRST_SECONDS)
+            if self._wanted != key:
+                return
             state = self._cache.get(key) or make()
             with self._lock:
                 self._cached(key, lambda: state)
                 if self._wanted == key:
                     self._show_correlation(key, state, note)
+        except _Abandoned:
+            pass
         except Exception as exc:  # noqa: BLE001 - shown in the status line; the widget stays usable
             self.status_text = f"failed: {exc}"
         finally:
@@ -330,8 +353,12 @@ class Explorer(anywidget.AnyWidget):
             self._send_frame(int(change["new"]))
 
     def _on_message(self, _: Any, content: Any, buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "frame":
+        if not isinstance(content, dict):
+            return
+        if content.get("type") == "frame":
             self._send_frame(int(content.get("index", self.index)))
+        elif content.get("type") == "drawn" and self.maps is not None and content.get("key") == self.maps.key:
+            self._painted.set()
 
     def _send_frame(self, i: int) -> None:
         """Frames over the budget: the colour indices of frame ``i`` for the browser."""

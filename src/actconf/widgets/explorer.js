@@ -801,10 +801,15 @@ function render({ model, el: root }) {
       const curves = model.get("scene_curves");
       remember("maps", maps);
       remember("curves", curves);
-      if (maps && curves && maps.key === state.mapsKey && curves.key === state.curvesKey && !maps.remote) return;
-      root.dataset.drawnFrom = "kernel";
-      buildMaps();
-      drawFrame(state.index);
+      if (!(maps && curves && maps.key === state.mapsKey && curves.key === state.curvesKey && !maps.remote)) {
+        root.dataset.drawnFrom = "kernel";
+        buildMaps();
+        drawFrame(state.index);
+      }
+      // painted: the kernel may now compute the correlation views (it waits for this, see _explorer.py)
+      if (maps && maps.key) {
+        requestAnimationFrame(() => setTimeout(() => model.send({ type: "drawn", key: maps.key }), 0));
+      }
     },
     "change:scene_correlation": () => {
       const corr = model.get("scene_correlation");
