@@ -26,6 +26,7 @@ import numpy as np
 import traitlets
 
 from ..errors import InvalidInputError
+from ._data import RunData
 from ._states import CorrelationState, CurveState, MapState, Settings, snapshot_labels
 
 #: Grouping toggle labels -> ``by`` of :func:`actconf.naps.naps`.
@@ -175,6 +176,7 @@ class Explorer(anywidget.AnyWidget):
         self._layout_arg, self._settings = layout, settings
         self._layouts: dict[str, tuple[Any, str]] = {}
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._data = RunData(run)  # confidence, predictions, activations: read once, not per setting
         self._lock = threading.RLock()
         self._static: tuple[tuple, bytes] | None = None
         self._resolution_used = 0
@@ -255,8 +257,6 @@ class Explorer(anywidget.AnyWidget):
 
     def _compute(self, bar: Any) -> bool:
         """Send the current setting's scenes; True if the correlation views are still being computed."""
-        from ..confidence import confidence
-
         run, settings = self.run, self._settings
         layer, measure, by, n, res = self.layer, self.measure, self.by, run.n_snapshots, self.resolution
         self._resolution_used = res
@@ -271,16 +271,18 @@ class Explorer(anywidget.AnyWidget):
                 bar.update()
 
         layout, note = self._layout(layer)
-        conf = self._cached(("conf", n, measure), lambda: confidence(run, measure=measure))
+        conf = self._data.confidence(measure)
         if settings.show_maps:
             self.maps = self._cached(("maps", n, layer, by, measure, res), lambda: MapState(
-                run, layer, by, measure, layout, settings, resolution=res, step=step))
+                self._data, layer, by, measure, layout, settings, resolution=res, step=step))
             self.curve = self._cached(("curve", n, measure), lambda: CurveState(run, measure, conf))
             self.index = min(self.index, self.maps.n_frames - 1)
             # `setting`: what the browser files a scene under, to draw it again at once when the user comes back
-            self.scene_curves = {**self.curve.scene(), "setting": measure}
             self._painted.clear()
-            self.scene_maps = {**self.maps.scene(self.index), "setting": f"{layer}|{self.grouping_value}|{measure}"}
+            with self.hold_sync():  # one message: the page draws maps and curves of the new setting at once
+                self.scene_curves = {**self.curve.scene(), "setting": measure}
+                self.scene_maps = {**self.maps.scene(self.index),
+                                   "setting": f"{layer}|{self.grouping_value}|{measure}"}
         self.status_text = note
         if not settings.correlation:
             return False
@@ -293,7 +295,8 @@ class Explorer(anywidget.AnyWidget):
             step(what)
 
         def make() -> CorrelationState:
-            return CorrelationState(run, layer, measure, conf, layout, settings, resolution=res, step=corr_step)
+            return CorrelationState(self._data, layer, measure, conf, layout, settings, resolution=res,
+                                    step=corr_step)
 
         if key in self._cache or not self.frontend:
             self._show_correlation(key, self._cached(key, make), note)

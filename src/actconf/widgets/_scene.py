@@ -53,8 +53,8 @@ def colour_indices(images: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
     scale = (N_COLOURS / (np.asarray(hi, dtype=np.float64) - lo)).astype(dtype)
     x = np.subtract(images, lo.astype(dtype), dtype=dtype)
     x *= scale
-    np.nan_to_num(x, copy=False, nan=0.0, posinf=N_COLOURS - 1, neginf=0.0)
-    np.clip(x, 0, N_COLOURS - 1, out=x)
+    np.fmax(x, 0, out=x)  # fmax/fmin ignore NaN: NaN and -inf -> 0, +inf -> the highest colour
+    np.fmin(x, N_COLOURS - 1, out=x)
     return x.astype(np.uint8)  # truncation: floor of the non-negative values
 
 
@@ -115,11 +115,20 @@ class MapFrames:
 
 
 def map_frames(values: np.ndarray, renderer: Any, limits: np.ndarray, cmap: str) -> MapFrames:
-    """Render and colour-map NAP values ``(F, R, C, n)`` with per-row limits ``(R, 2)``, in blocks."""
+    """Render and colour-map NAP values ``(F, R, C, n)`` with per-row limits ``(R, 2)``, in blocks.
+
+    A map whose values are all finite (and far from overflowing single precision) is
+    missing exactly the pixels outside the layout's mask: its bits are the layout's,
+    packed once; only the other maps (e.g. groups too small, all NaN) are looked at.
+    """
     f, r, c = values.shape[:3]
     h, w = renderer.shape
     indices = np.empty((f, r, c, h, w), dtype=np.uint8)
+    valid = np.asarray(renderer.mask, dtype=bool)[::-1, :]
     nan = np.empty((f, r, c, (h * w + 7) // 8), dtype=np.uint8)
+    nan[...] = np.packbits(~valid.ravel())  # the missing pixels of a finite map: outside the mask
+    with np.errstate(invalid="ignore"):
+        plain = (np.abs(values) < 1e30).all(axis=-1)  # False for NaN
     lo = np.asarray(limits, dtype=float)[:, 0][:, None, None, None]
     hi = np.asarray(limits, dtype=float)[:, 1][:, None, None, None]
     step = max(1, _BLOCK_BYTES // max(1, r * c * h * w * 4))
@@ -128,8 +137,9 @@ def map_frames(values: np.ndarray, renderer: Any, limits: np.ndarray, cmap: str)
         # single precision is enough for 256 colours; row 0 at the top
         images = renderer.render(values[start:stop], dtype=np.float32)[..., ::-1, :]
         indices[start:stop] = colour_indices(images, lo, hi)
-        nan[start:stop] = nan_bits(images)
-    valid = np.asarray(renderer.mask, dtype=bool)[::-1, :]
+        other = ~plain[start:stop]
+        if other.any():
+            nan[start:stop][other] = nan_bits(images[other])
     return MapFrames(indices, nan, valid, colour_table(cmap))
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from . import _scene
+from ._data import RunData
 
 #: Colour-index bytes of all frames of one view above which frames stay in the kernel
 #: and the browser asks for each one (a kernel round trip per slider move).
@@ -54,15 +55,21 @@ def snapshot_labels(run: Any, n: int | None = None) -> list[str]:
 class MapState:
     """The map grid of one (layer, grouping, measure) at every snapshot, as colour indices."""
 
-    def __init__(self, run: Any, layer: str, by: str, measure: str, layout: Any, settings: Settings, *,
+    def __init__(self, data: RunData, layer: str, by: str, measure: str, layout: Any, settings: Settings, *,
                  resolution: int, step: Step = _no_step) -> None:
-        from ..naps import naps
+        from ..naps import grouping_naps, make_grouping
         from ..plots import MapStyle, build_panels, drawn_values, grid_colours, map_renderer
 
         caller = "explore()"
+        run = data.run
         bins = settings.bins if settings.bins is not None else ("quantile:3" if "+" in by else "quantile:5")
         step("NAPs")
-        self.nap = naps(run, layer, by=by, measure=measure, bins=bins, contrastive=settings.contrastive)
+        # naps(run, layer, by=by, measure=measure, bins=bins, contrastive=...) from the arrays kept in `data`
+        grouping = make_grouping(run, by=by, measure=measure, bins=bins, snapshots=None, caller=caller,
+                                 confidence=data.confidence(measure),
+                                 predictions=data.predictions() if "correct" in by or "prediction" in by else None)
+        self.nap = grouping_naps(run, layer, grouping, contrastive=settings.contrastive,
+                                 activations=data.activations(layer))
         self.renderer = map_renderer(layout, MapStyle(), resolution=resolution)
         self.panels = build_panels(self.nap, frames=True, caller=caller)
         if self.panels.values.shape[-1] != self.renderer.n_neurons:
@@ -157,25 +164,27 @@ class CurveState:
 class CorrelationState:
     """Per-sample scatter, per-neuron correlation map and correlation curve of one (layer, measure)."""
 
-    def __init__(self, run: Any, layer: str, measure: str, conf: Any, layout: Any, settings: Settings, *,
+    def __init__(self, data: RunData, layer: str, measure: str, conf: Any, layout: Any, settings: Settings, *,
                  resolution: int, step: Step = _no_step) -> None:
         from ..plots import MapStyle, map_renderer
 
+        run = data.run
         self.renderer = map_renderer(layout, MapStyle(), resolution=resolution)
-        self.series = self._series(run, layer, measure, conf, settings, step)
+        self.series = self._series(data, layer, measure, conf, settings, step)
         self.labels = snapshot_labels(run, self.series.confidence.shape[0])
         s = self.series.confidence.shape[0]
         self.maps = _scene.map_frames(self.rho_n[:, None, None], self.renderer, np.array([[-1.0, 1.0]]), "RdBu_r")
         self.key = f"corr|{layer}|{measure}|{s}|{resolution}"
 
-    def _series(self, run: Any, layer: str, measure: str, conf: Any, settings: Settings, step: Step):
+    def _series(self, data: RunData, layer: str, measure: str, conf: Any, settings: Settings, step: Step):
         """The statistics the views show, from :mod:`actconf.analysis`."""
-        from ..analysis import activity_confidence, neuron_correlation, sample_activity
+        from ..analysis import activity_confidence, neuron_correlation
         from ..plots import CorrelationSeries, baseline_and_control, sample_colors
 
+        run = data.run
         step("activity")
         confidence = np.asarray(conf.values, dtype=float)
-        activity = np.asarray(sample_activity(run, layer=layer).values, dtype=float)
+        activity = np.asarray(data.activity(layer).values, dtype=float)
         step("correlation")
         table = activity_confidence(run, layers=layer, measure=measure, n_boot=settings.n_boot, control=True)
         step("per-neuron correlation")
