@@ -51,8 +51,9 @@ def colour_indices(images: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
     dtype = np.float32 if images.dtype == np.float32 else np.float64  # float32 maps: half the memory traffic
     lo = np.asarray(lo, dtype=np.float64)
     scale = (N_COLOURS / (np.asarray(hi, dtype=np.float64) - lo)).astype(dtype)
-    x = np.subtract(images, lo.astype(dtype), dtype=dtype)
-    x *= scale
+    with np.errstate(over="ignore"):  # beyond the limits: the highest colour
+        x = np.subtract(images, lo.astype(dtype), dtype=dtype)
+        x *= scale
     np.fmax(x, 0, out=x)  # fmax/fmin ignore NaN: NaN and -inf -> 0, +inf -> the highest colour
     np.fmin(x, N_COLOURS - 1, out=x)
     return x.astype(np.uint8)  # truncation: floor of the non-negative values
