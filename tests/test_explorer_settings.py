@@ -123,6 +123,15 @@ def test_map_frames_of_finite_missing_and_overflowing_maps(synthetic_run):
     assert frames.indices[2, 0, 0].max() == 255  # where the infinite value reaches
     _check_frames(_scene.MapFrames(frames.indices[:2], frames.nan[:2], frames.valid, frames.lut),
                   values[:2], renderer, limits, "RdBu_r")
+    # as sent: indices of the drawn pixels only; bits only when a map misses a pixel inside the drawn region
+    valid = frames.valid.ravel()
+    indices, nan = _scene.wire_frames(frames)
+    np.testing.assert_array_equal(np.frombuffer(indices, np.uint8).reshape(3, 2, 3, -1),
+                                  frames.indices.reshape(3, 2, 3, -1)[..., valid])
+    assert nan == frames.nan.tobytes()
+    finite = _scene.MapFrames(frames.indices[2:], frames.nan[2:], frames.valid, frames.lut)
+    finite.nan[0, 0, 0] = finite.nan[0, 1, 1] = np.packbits(~valid)  # as if those values were finite
+    assert _scene.wire_frames(finite)[1] == b""
 
 
 def test_run_data_keeps_arrays_per_run_length_within_the_budget(synthetic_run):

@@ -26,6 +26,7 @@ import numpy as np
 import traitlets
 
 from ..errors import InvalidInputError
+from . import _scene
 from ._data import RunData
 from ._states import CorrelationState, CurveState, MapState, Settings, snapshot_labels
 
@@ -367,9 +368,8 @@ class Explorer(anywidget.AnyWidget):
         """Frames over the budget: the colour indices of frame ``i`` for the browser."""
         if self.maps is None or not self.maps.remote or not 0 <= i < self.maps.n_frames:
             return
-        frame = self.maps.frame(i)
         self.send({"type": "frame", "key": self.maps.key, "index": i},
-                  buffers=[frame.indices.tobytes(), frame.nan.tobytes()])
+                  buffers=list(_scene.wire_frames(self.maps.frame(i))))
 
     def show(self, i: int) -> None:
         """Display snapshot position ``i`` (what moving the slider does)."""

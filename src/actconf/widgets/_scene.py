@@ -5,10 +5,11 @@ never waits for the kernel. This module turns computed values into that wire
 format ("scene" dicts of JSON values and ``bytes`` buffers):
 
 - :func:`map_grid_scene` — a grid of maps for every snapshot: one uint8 colour
-  index per pixel (matplotlib's 256-colour table of the colormap, exactly as
-  ``cmap(norm(value), bytes=True)`` picks it), a bit mask of missing pixels, the
-  drawn region and outline of the layout, the colour table, colour-bar ticks and
-  the labels and notes of every map;
+  index per pixel the layout draws (matplotlib's 256-colour table of the colormap,
+  exactly as ``cmap(norm(value), bytes=True)`` picks it; pixels outside the drawn
+  region are not sent), a bit mask of missing pixels (empty when no map misses a
+  pixel inside the drawn region), the drawn region and outline of the layout, the
+  colour table, colour-bar ticks and the labels and notes of every map;
 - :func:`chart_scene` — a line chart (axes limits, ticks, lines with optional
   bands, horizontal reference lines) whose marker follows the slider;
 - :func:`scatter_scene` — per-snapshot points as float32 arrays with colours.
@@ -144,6 +145,18 @@ def map_frames(values: np.ndarray, renderer: Any, limits: np.ndarray, cmap: str)
     return MapFrames(indices, nan, valid, colour_table(cmap))
 
 
+def wire_frames(frames: MapFrames) -> tuple[bytes, bytes]:
+    """The colour indices and missing-pixel bits as sent: indices of the drawn pixels only
+    (row-major per map), and no bits (``b""``) when every missing pixel lies outside the
+    drawn region (which the page knows from ``valid``)."""
+    valid = frames.valid.ravel()
+    flat = frames.indices.reshape(*frames.indices.shape[:-2], -1)
+    indices = flat[..., valid] if not valid.all() else flat
+    outside = np.packbits(~valid)
+    nan = b"" if (frames.nan == outside).all() else frames.nan.tobytes()
+    return np.ascontiguousarray(indices).tobytes(), nan
+
+
 def outline(renderer: Any) -> dict[str, Any] | None:
     """The drawn region's outline in image fractions (x right, y down): a polygon or a circle."""
     x0, x1, y0, y1 = renderer.extent
@@ -173,7 +186,8 @@ def map_grid_scene(frames: MapFrames, *, key: str, renderer: Any, limits: np.nda
     """The wire format of a map grid (see the module docstring).
 
     With ``remote_frame``, ``frames`` holds that frame only (frames over the
-    explorer's budget): the browser asks the kernel for the others.
+    explorer's budget): the browser asks the kernel for the others. ``indices`` and
+    ``nan`` as :func:`wire_frames` makes them.
     """
     f, r, c, h, w = frames.indices.shape
     if remote_frame is not None:
@@ -181,7 +195,7 @@ def map_grid_scene(frames: MapFrames, *, key: str, renderer: Any, limits: np.nda
     bars = [ticks(*limits[i]) for i in range(r)] if share_rows else [ticks(*limits[0])]
     return {
         "key": key, "frames": f, "rows": list(row_labels), "cols": list(col_labels), "height": h, "width": w,
-        "indices": frames.indices.tobytes(), "nan": frames.nan.tobytes(),
+        **dict(zip(("indices", "nan"), wire_frames(frames), strict=True)),
         "valid": np.packbits(frames.valid.ravel()).tobytes(), "outline": outline(renderer),
         "lut": frames.lut, "cmap": cmap, "limits": np.asarray(limits, dtype=float).tolist(),
         "share_rows": bool(share_rows), "ticks": bars, "quantity": quantity, "title": title,

@@ -76,8 +76,10 @@ class MapState:
             raise InvalidInputError(f"{caller}: layer {layer!r} has {self.panels.values.shape[-1]} neurons but "
                                     f"its layout has {self.renderer.n_neurons}.")
         # colour limits of the values as drawn (neighbour means above 512 neurons), as in the static grids
-        self.style, self.limits = grid_colours(drawn_values(self.renderer, self.panels.values),
-                                               MapStyle(panel_size=1.25, dpi=96))
+        self._drawn = drawn_values(self.renderer, self.panels.values)
+        # the renderer of the drawn values as they are (they are smoothed once, here)
+        self._draws = getattr(self.renderer, "base", self.renderer)  # a SmoothedRenderer's own renderer
+        self.style, self.limits = grid_colours(self._drawn, MapStyle(panel_size=1.25, dpi=96))
         self.cmap = str(self.style.cmap)
         labels = snapshot_labels(run)
         self.titles = [f"{self.panels.title} · {labels[s] if s is not None and s < len(labels) else lab}"
@@ -99,7 +101,7 @@ class MapState:
         return int(self.panels.values.shape[0])
 
     def _frames(self, which: slice) -> _scene.MapFrames:
-        return _scene.map_frames(self.panels.values[which], self.renderer, self.limits, self.cmap)
+        return _scene.map_frames(self._drawn[which], self._draws, self.limits, self.cmap)
 
     def frame(self, i: int) -> _scene.MapFrames:
         """The colour indices of frame ``i`` alone (computed now for frames over the budget)."""
