@@ -149,3 +149,22 @@ def test_run_data_keeps_arrays_per_run_length_within_the_budget(synthetic_run):
     assert small.activations("dense") is not None
     assert small.activations("dense_1") is not None and list(small._acts) == ["dense_1"]
     assert _data.RunData(run, budget=acts.nbytes - 1).activations("dense") is None
+
+
+def test_groupings_without_confidence_keep_their_maps_for_a_new_measure(synthetic_run):
+    """By class (or correct/wrong) the NAPs do not depend on the measure: the maps are taken over."""
+    run, layouts = synthetic_run
+    w = explore(run, "dense", layout=layouts, by="class", correlation=False, progress=False)
+    first = w.maps
+    w.measure_dropdown.value = "margin"
+    assert w.maps is not first and w.maps.frames is first.frames  # the same frames, not computed again
+    assert "margin" in w.maps.key and w.maps.nap.attrs["measure"] == "margin"
+    assert w.scene_maps["setting"] == "dense|class|margin"
+    np.testing.assert_allclose(w.maps.nap.values, _brute_force_naps(run, "dense", "class", "margin"),
+                               rtol=1e-9, atol=1e-12)
+    w.grouping.value = "class × confidence"  # depends on the measure: computed
+    w.measure_dropdown.value = "entropy"
+    assert "confidence: entropy" in w.maps.panels.title
+    np.testing.assert_allclose(w.maps.nap.values, _brute_force_naps(run, "dense", "class+confidence", "entropy"),
+                               rtol=1e-9, atol=1e-12)
+    w.close()

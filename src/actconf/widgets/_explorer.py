@@ -274,8 +274,9 @@ class Explorer(anywidget.AnyWidget):
         layout, note = self._layout(layer)
         conf = self._data.confidence(measure)
         if settings.show_maps:
-            self.maps = self._cached(("maps", n, layer, by, measure, res), lambda: MapState(
-                self._data, layer, by, measure, layout, settings, resolution=res, step=step))
+            self.maps = self._cached(("maps", n, layer, by, measure, res), lambda: self._same_maps(
+                n, layer, by, measure, res) or MapState(self._data, layer, by, measure, layout, settings,
+                                                        resolution=res, step=step))
             self.curve = self._cached(("curve", n, measure), lambda: CurveState(run, measure, conf))
             self.index = min(self.index, self.maps.n_frames - 1)
             # `setting`: what the browser files a scene under, to draw it again at once when the user comes back
@@ -306,6 +307,19 @@ class Explorer(anywidget.AnyWidget):
         maps_key = self.maps.key if settings.show_maps and self.maps is not None else None
         self._worker().submit(self._correlation_job, key, make, note, maps_key)
         return True
+
+    def _same_maps(self, n: int, layer: str, by: str, measure: str, res: int) -> MapState | None:
+        """The maps of another measure when ``by`` does not depend on the measure (no confidence
+        factor; predictions are the recorded argmax except with mc_dropout), under this measure's key."""
+        def free(m: str) -> bool:
+            return "confidence" not in by and not (m == "mc_dropout" and ("correct" in by or "prediction" in by))
+
+        if not free(measure):
+            return None
+        for (kind, *rest), state in reversed(self._cache.items()):
+            if kind == "maps" and rest[:3] == [n, layer, by] and rest[4] == res and free(rest[3]):
+                return state.for_measure(measure)
+        return None
 
     def _show_correlation(self, key: tuple, state: CorrelationState, note: str) -> None:
         self.corr = state

@@ -8,6 +8,7 @@ static figures (:mod:`actconf.plots`) for saved notebooks. Statistics come from
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -89,7 +90,20 @@ class MapState:
         self.remote = f * r * c * h * w * 9 // 8 > settings.budget
         step("maps")
         self.frames = None if self.remote else self._frames(slice(None))
-        self.key = f"maps|{layer}|{by}|{measure}|{f}|{resolution}"
+        self._fields = (layer, by, f, resolution)
+        self.key = self._key(measure)
+
+    def _key(self, measure: str) -> str:
+        layer, by, f, resolution = self._fields
+        return f"maps|{layer}|{by}|{measure}|{f}|{resolution}"
+
+    def for_measure(self, measure: str) -> MapState:
+        """These maps under another measure's name (for groupings that do not depend on it): frames shared."""
+        other = copy.copy(self)
+        other.key = self._key(measure)
+        other.nap = self.nap.copy(deep=False)
+        other.nap.attrs = {**self.nap.attrs, "measure": measure}
+        return other
 
     @property
     def shape(self) -> tuple[int, int]:
