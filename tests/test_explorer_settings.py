@@ -168,3 +168,27 @@ def test_groupings_without_confidence_keep_their_maps_for_a_new_measure(syntheti
     np.testing.assert_allclose(w.maps.nap.values, _brute_force_naps(run, "dense", "class+confidence", "entropy"),
                                rtol=1e-9, atol=1e-12)
     w.close()
+
+
+def test_a_correlation_job_whose_setting_was_left_stops_before_its_next_dask_task(synthetic_run):
+    import dask.array as da
+
+    run, layouts = synthetic_run
+    w = explore(run, "dense", layout=layouts, by="class", progress=False)
+    before, finished = w.corr, []
+
+    def make():
+        w._wanted = ("corr", "another setting")  # the user moves on while this job computes
+        da.ones(10, chunks=2).sum().compute(scheduler="threads")
+        finished.append(True)
+
+    key = ("corr", run.n_snapshots, "dense", "entropy", w.resolution)
+    w._wanted = key
+    w._correlation_job(key, make, "", None)
+    assert not finished and key not in w._cache and w.corr is before
+    assert not w.status.value.startswith("failed")
+    # a job still wanted runs to its end
+    w._wanted = key
+    w._correlation_job(key, lambda: finished.append(da.ones(4, chunks=2).sum().compute()) or before, "", None)
+    assert finished == [4.0] and w._cache[key] is before
+    w.close()

@@ -338,7 +338,7 @@ class Explorer(anywidget.AnyWidget):
                 self._painted.wait(MAPS_FIRST_SECONDS)
             if self._wanted != key:
                 return
-            state = self._cache.get(key) or make()
+            state = self._cache.get(key) or _abandonable(make, lambda: self._wanted != key)
             with self._lock:
                 self._cached(key, lambda: state)
                 if self._wanted == key:
@@ -462,6 +462,21 @@ class Explorer(anywidget.AnyWidget):
         if getattr(self, "_executor", None) is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         super().close()
+
+
+def _abandonable(make: Callable[[], Any], left: Callable[[], bool]) -> Any:
+    """``make()``, stopped before its next dask task once ``left()`` (the user moved on); only dask
+    work of this thread is watched (dask's callbacks run in the thread that computes)."""
+    from dask.callbacks import Callback
+
+    me = threading.current_thread()
+
+    def check(*_: Any) -> None:
+        if threading.current_thread() is me and left():
+            raise _Abandoned()
+
+    with Callback(pretask=check):
+        return make()
 
 
 def _pixels(fig: Any) -> np.ndarray:
