@@ -192,3 +192,19 @@ def test_a_correlation_job_whose_setting_was_left_stops_before_its_next_dask_tas
     w._correlation_job(key, lambda: finished.append(da.ones(4, chunks=2).sum().compute()) or before, "", None)
     assert finished == [4.0] and w._cache[key] is before
     w.close()
+
+
+def test_going_back_to_a_cached_setting_leaves_the_running_job(synthetic_run):
+    """A job for a setting the user left never shows its views over the ones of the current setting."""
+    run, layouts = synthetic_run
+    w = explore(run, "dense", layout=layouts, by="class", progress=False)
+    first = w.corr
+    w.frontend = True
+    w.measure_dropdown.value = "margin"  # a job waits for the page to paint the maps
+    w.measure_dropdown.value = "max_softmax"  # back at once: cached
+    w._on_message(w, {"type": "drawn", "key": w.maps.key}, [])
+    w._worker().submit(lambda: None).result(timeout=120)
+    assert w.corr is first and "max_softmax" in w.scene_correlation["scatter"]["xlabel"]
+    assert not any(k[0] == "corr" and k[3] == "margin" for k in w._cache)  # the margin job stopped
+    assert not w.busy
+    w.close()

@@ -300,10 +300,10 @@ class Explorer(anywidget.AnyWidget):
             return CorrelationState(self._data, layer, measure, conf, layout, settings, resolution=res,
                                     step=corr_step)
 
+        self._wanted = key  # a job for another setting still running stops (and never shows its views)
         if key in self._cache or not self.frontend:
             self._show_correlation(key, self._cached(key, make), note)
             return False
-        self._wanted = key
         maps_key = self.maps.key if settings.show_maps and self.maps is not None else None
         self._worker().submit(self._correlation_job, key, make, note, maps_key)
         return True
