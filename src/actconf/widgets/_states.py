@@ -91,6 +91,7 @@ class MapState:
         step("maps")
         self.frames = None if self.remote else self._frames(slice(None))
         self._fields = (layer, by, f, resolution)
+        self._scene: dict[str, Any] | None = None
         self.key = self._key(measure)
 
     def _key(self, measure: str) -> str:
@@ -101,6 +102,7 @@ class MapState:
         """These maps under another measure's name (for groupings that do not depend on it): frames shared."""
         other = copy.copy(self)
         other.key = self._key(measure)
+        other._scene = None
         other.nap = self.nap.copy(deep=False)
         other.nap.attrs = {**self.nap.attrs, "measure": measure}
         return other
@@ -129,12 +131,18 @@ class MapState:
         return self.frame(i).rgba(0)
 
     def scene(self, index: int) -> dict[str, Any]:
+        """The wire format (all frames: made once; over the budget: frame ``index`` only)."""
+        if not self.remote and self._scene is not None:
+            return self._scene
         frames = self.frame(index) if self.remote else self.frames
-        return _scene.map_grid_scene(
+        scene = _scene.map_grid_scene(
             frames, key=self.key, renderer=self.renderer, limits=self.limits,
             share_rows=self.style.share == "row" and self.shape[0] > 1, row_labels=self.panels.row_labels,
             col_labels=self.panels.col_labels, notes=self.panels.notes, title=self.panels.title,
             quantity=self.panels.quantity, cmap=self.cmap, remote_frame=index if self.remote else None)
+        if not self.remote:
+            self._scene = scene
+        return scene
 
     def figure(self, index: int, title: str) -> Any:
         """The grid at frame ``index`` as a matplotlib Figure (the static image of saved notebooks)."""
