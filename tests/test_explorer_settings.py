@@ -208,3 +208,16 @@ def test_going_back_to_a_cached_setting_leaves_the_running_job(synthetic_run):
     assert not any(k[0] == "corr" and k[3] == "margin" for k in w._cache)  # the margin job stopped
     assert not w.busy
     w.close()
+
+
+def test_correlation_views_from_the_kept_confidence_equal_the_analysis_functions(synthetic_run):
+    """The views take the confidence computed once (here temperature scaling's cross-fitted one)."""
+    from actconf.analysis import activity_confidence, neuron_correlation
+
+    run, layouts = synthetic_run
+    w = explore(run, "dense", layout=layouts, by="class", measure="temperature", progress=False)  # n_boot=500
+    table = activity_confidence(run, layers="dense", measure="temperature", n_boot=500, control=True)
+    np.testing.assert_array_equal(w.corr.rho, table["rho"].to_numpy())
+    np.testing.assert_array_equal(w.corr.lo, table["ci_low"].to_numpy())
+    np.testing.assert_array_equal(w.corr.rho_n, neuron_correlation(run, "dense", measure="temperature").values)
+    w.close()

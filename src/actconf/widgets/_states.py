@@ -210,9 +210,10 @@ class CorrelationState:
         confidence = np.asarray(conf.values, dtype=float)
         activity = np.asarray(data.activity(layer).values, dtype=float)
         step("correlation")
-        table = activity_confidence(run, layers=layer, measure=measure, n_boot=settings.n_boot, control=True)
+        # measure=conf: the confidence computed once (e.g. temperature's fits), not again per statistic
+        table = activity_confidence(run, layers=layer, measure=conf, n_boot=settings.n_boot, control=True)
         step("per-neuron correlation")
-        self.rho_n = rho_n = np.asarray(neuron_correlation(run, layer=layer, measure=measure).values, dtype=float)
+        self.rho_n = rho_n = np.asarray(neuron_correlation(run, layer=layer, measure=conf).values, dtype=float)
         if self.renderer.n_neurons != rho_n.shape[1]:
             raise InvalidInputError(f"explore_correlation(): layer {layer!r} has {rho_n.shape[1]} neurons but "
                                     f"its layout has {self.renderer.n_neurons}.")
