@@ -26,7 +26,8 @@ class RunData:
     def __init__(self, run: Any, budget: int = ACTIVATION_BUDGET) -> None:
         self.run = run
         self.budget = int(budget)
-        self._lock = threading.RLock()  # the correlation worker reads too
+        self._lock = threading.RLock()
+        self._activity_lock = threading.Lock()  # the correlation worker's: the maps never wait for it
         self._n = -1
         self._conf: dict[str, Any] = {}
         self._acts: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -80,8 +81,9 @@ class RunData:
         """:func:`actconf.analysis.sample_activity` of ``layer`` (it does not depend on the measure)."""
         from ..analysis import sample_activity
 
-        with self._lock:
-            self._current()
+        with self._activity_lock:
+            with self._lock:
+                self._current()
             if layer not in self._activity:
                 self._activity[layer] = sample_activity(self.run, layer=layer)
             return self._activity[layer]
