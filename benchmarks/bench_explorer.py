@@ -15,8 +15,10 @@ painted, first (computed) and again (cached). Baseline in the same run: the same
 presses with ``frame_budget=0``, i.e. every frame comes from the kernel (a kernel
 round trip per move, as the explorer worked before).
 
-Run: ``.venv/bin/python benchmarks/bench_explorer.py [--run DIGITS_RUN] [--keys 40]``
-(about 5 minutes; records the digits run first unless ``--run`` is given).
+Run: ``.venv/bin/python benchmarks/bench_explorer.py [--run DIGITS_RUN] [--keys 40] [--before SRC]``
+(about 5 minutes; records the digits run first unless ``--run`` is given). ``--before SRC``
+first times the setting changes with another source tree (e.g. ``git archive main src |
+tar -x -C /tmp/before``, then ``--before /tmp/before/src``): before/after at the same load.
 Raw numbers: ``benchmarks/out/explorer.json``; screenshots next to it.
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -95,6 +98,8 @@ def settings(s) -> dict[str, float]:
         ("grouping → class (cached)", group("class"), "click"),
         ("measure → margin", lambda: page.select_option(".ac-measure", "margin"), "change"),
         ("measure → max_softmax (cached)", lambda: page.select_option(".ac-measure", "max_softmax"), "change"),
+        # a new measure while the correlation views of the one before may still be computed
+        ("measure → entropy", lambda: page.select_option(".ac-measure", "entropy"), "change"),
     ]:
         out[name] = s.measure(action, kind, scene=True, timeout=120_000)["ms"]
     return out
@@ -146,10 +151,31 @@ def bench_one(lab, browser, root: Path, name: str, run_path: Path, n_keys: int) 
     return result
 
 
+def settings_before(root: Path, runs: dict[str, Path], src: str) -> dict:
+    """The settings latencies of another source tree (e.g. ``git archive`` of main), same runs and browser."""
+    from actconf import _browser
+
+    out = {}
+    with _browser.JupyterLab(root, env={"PYTHONPATH": str(Path(src).resolve())}) as lab, \
+            _browser.Browser(width=1440, height=1000) as browser:
+        for name, path in runs.items():
+            notebook = f"{name.replace(' ', '-')}-before.ipynb"
+            _browser.explorer_notebook(root / notebook, path, by="class+confidence", extra="")
+            s = _browser.LabSession(lab, browser, notebook)
+            s.open()
+            s.run_all()
+            s.explorer()
+            out[name] = {k: round(v) for k, v in settings(s).items()}
+            s.shutdown_and_close()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="an existing digits run (default: record one)")
     parser.add_argument("--keys", type=int, default=40, help="key presses per variant")
+    parser.add_argument("--before", metavar="SRC", help="also time the settings with this source tree "
+                        "(a folder holding the package, e.g. from `git archive main src`), first")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "src"))
     from actconf import _browser
@@ -161,20 +187,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         runs = {"digits": digits_run(root, args.run), "2048 neurons": wide_run(root)}
-        results = {}
+        results = {"load average (1 min) at start": round(os.getloadavg()[0], 1)}
+        before = settings_before(root, runs, args.before) if args.before else {}
         with _browser.JupyterLab(root, env={"PYTHONPATH": str(REPO / "src")}) as lab, \
                 _browser.Browser(width=1440, height=1000) as browser:
             for name, path in runs.items():
                 results[name] = bench_one(lab, browser, root, name.replace(" ", "-"), path, args.keys)
+                if name in before:
+                    results[name]["settings ms, before"] = before[name]
+    results["load average (1 min) at end"] = round(os.getloadavg()[0], 1)
     (OUT / "explorer.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
     for name, r in results.items():
+        if not isinstance(r, dict):
+            print(f"{name}: {r}")
+            continue
         ours, base = r["browser"], r["kernel round trip (baseline)"]
         print(f"{name}: key -> frame median {ours['keys']['median_ms']} ms, max {ours['keys']['max_ms']} ms "
               f"(kernel round trip: {base['keys']['median_ms']} / {base['keys']['max_ms']} ms, "
               f"{r['speed-up (median)']}x); Play {ours['play fps at 15']} fps at 15, "
               f"{ours['play fps at 30']} at 30")
         for k, v in ours["settings ms"].items():
-            print(f"    {k}: {v} ms")
+            was = r.get("settings ms, before", {}).get(k)
+            print(f"    {k}: {v} ms" + (f" (before: {was} ms)" if was is not None else ""))
     print(f"raw numbers: {OUT / 'explorer.json'}")
 
 

@@ -25,15 +25,21 @@ from actconf.widgets import explore, explore_correlation
 
 def _scene_rgba(scene, frame):
     """Decode a map-grid scene as the browser does (independent of the kernel's own decoder):
-    colour table[index] per pixel, missing pixels transparent; (R, C, H, W, 4) uint8, row 0 at the top."""
+    colour table[index] per drawn pixel (indices are sent for those only), missing pixels and
+    pixels outside the drawn region transparent; (R, C, H, W, 4) uint8, row 0 at the top."""
     r, c, h, w = len(scene["rows"]), len(scene["cols"]), scene["height"], scene["width"]
     lut = np.frombuffer(scene["lut"], dtype=np.uint8).reshape(256, 4)
     first = 0 if scene["remote"] else frame
-    idx = np.frombuffer(scene["indices"], dtype=np.uint8).reshape(-1, r, c, h, w)[first]
-    bits = np.frombuffer(scene["nan"], dtype=np.uint8).reshape(-1, r, c, (h * w + 7) // 8)[first]
-    missing = np.unpackbits(bits, axis=-1, count=h * w).astype(bool).reshape(r, c, h, w)  # big-endian bit order
-    out = lut[idx].copy()
-    out[missing] = 0
+    valid = np.unpackbits(np.frombuffer(scene["valid"], dtype=np.uint8), count=h * w).astype(bool)
+    drawn = np.frombuffer(scene["indices"], dtype=np.uint8).reshape(-1, r, c, valid.sum())[first]
+    idx = np.zeros((r, c, h * w), dtype=np.uint8)
+    idx[..., valid] = drawn
+    missing = np.broadcast_to(~valid, (r, c, h * w)).copy()
+    if scene["nan"]:  # empty: nothing missing inside the drawn region
+        bits = np.frombuffer(scene["nan"], dtype=np.uint8).reshape(-1, r, c, (h * w + 7) // 8)[first]
+        missing |= np.unpackbits(bits, axis=-1, count=h * w).astype(bool)  # big-endian bit order
+    out = lut[idx.reshape(r, c, h, w)].copy()
+    out[missing.reshape(r, c, h, w)] = 0
     return out
 
 
@@ -85,11 +91,13 @@ def test_explore_structure(synthetic_run):
     assert list(w.layer_dropdown.options) == ["dense", "dense_1"]
     assert w.measure_dropdown.value == "max_softmax" and "energy" in w.measure_dropdown.options
     assert "mc_dropout" not in w.measure_dropdown.options  # not recorded
-    # every snapshot's maps are in the browser's scene: one colour index per pixel of every map
+    # every snapshot's maps are in the browser's scene: one colour index per drawn pixel of every map
     scene = w.scene_maps
     h, wd = scene["height"], scene["width"]
+    drawn = int(w.maps.frames.valid.sum())
+    assert 0 < drawn < h * wd  # the layout's hull: pixels outside it are not sent
     assert scene["frames"] == run.n_snapshots and not scene["remote"]
-    assert len(scene["indices"]) == run.n_snapshots * 3 * 10 * h * wd
+    assert len(scene["indices"]) == run.n_snapshots * 3 * 10 * drawn
     assert scene["rows"] == ["conf. Q1/3", "conf. Q2/3", "conf. Q3/3"] and scene["cols"][3] == "class 3"
     assert len(scene["notes"]) == run.n_snapshots and scene["notes"][-1][0][0].startswith("n=")
     assert [c["name"] for c in w.scene_curves["charts"]] == ["accuracy", "confidence"]
@@ -259,6 +267,10 @@ def test_with_a_live_page_the_correlation_views_follow_from_a_worker(synthetic_r
     w.frontend = True  # what the browser sets when it renders the widget
     w.measure_dropdown.value = "margin"
     assert "margin" in w.maps.panels.title  # the maps are there when the setting returns
+    assert w.busy and w.corr is first  # the worker waits for the page to paint the new maps
+    w._on_message(w, {"type": "drawn", "key": "another setting's maps"}, [])
+    assert not w._painted.is_set()
+    w._on_message(w, {"type": "drawn", "key": w.maps.key}, [])  # what the page sends once it painted them
     w._worker().submit(lambda: None).result(timeout=120)  # one worker: the job above has finished
     assert w.corr is not first and "margin" in w.scene_correlation["scatter"]["xlabel"]
     assert not w.busy and w.progress == 1.0
@@ -272,14 +284,15 @@ def test_frames_over_the_budget_stay_in_the_kernel(synthetic_run):
     full = explore(run, layout=layouts, by="class", correlation=False, progress=False)
     w = explore(run, layout=layouts, by="class", correlation=False, progress=False, frame_budget=1000)
     assert w.maps.remote and w.scene_maps["remote"] and w.scene_maps["frame"] == run.n_snapshots - 1
-    h, wd = w.scene_maps["height"], w.scene_maps["width"]
-    assert len(w.scene_maps["indices"]) == 10 * h * wd  # only the frame shown
+    assert len(w.scene_maps["indices"]) == 10 * int(full.maps.frames.valid.sum())  # only the frame shown
     sent = []
     w.send = lambda content, buffers=None: sent.append((content, buffers))
     w._on_message(w, {"type": "frame", "index": 2}, [])  # what the browser asks when the slider reaches 2
     (content, buffers), = sent
     assert content == {"type": "frame", "key": w.maps.key, "index": 2}
-    np.testing.assert_array_equal(np.frombuffer(buffers[0], dtype=np.uint8), full.maps.frames.indices[2].ravel())
+    valid = full.maps.frames.valid.ravel()
+    np.testing.assert_array_equal(np.frombuffer(buffers[0], dtype=np.uint8).reshape(10, -1),
+                                  full.maps.frames.indices[2].reshape(10, -1)[:, valid])
     w.slider.value = 1  # a slider move from Python sends that frame too
     assert sent[-1][0]["index"] == 1
     full.close()

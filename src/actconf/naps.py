@@ -470,8 +470,15 @@ def group_samples(
                          caller="group_samples()")
 
 
-def make_grouping(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any, caller: str) -> Grouping:
-    """:func:`group_samples`, with errors naming ``caller`` (internal API for analysis)."""
+def make_grouping(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any, caller: str,
+                  confidence: Any = None, predictions: np.ndarray | None = None) -> Grouping:
+    """:func:`group_samples`, with errors naming ``caller`` (internal API for analysis and the widgets).
+
+    ``confidence`` — :func:`~actconf.confidence.confidence` of the measure name ``measure``
+    at the selected snapshots — and ``predictions`` — the argmax of the recorded
+    probabilities there, (S, n) — are used instead of computing them again when given
+    (the explorer keeps both).
+    """
     import xarray as xr
 
     run = check_run(run, caller)
@@ -486,13 +493,17 @@ def make_grouping(run: Run, *, by: Any, measure: Any, bins: Any, snapshots: Any,
     own_pred = needs_pred and (not isinstance(measure, str) or measure == "mc_dropout")
     if "confidence" in by_t and isinstance(measure, str):
         _parse_bins(bins, measure, caller)  # fail on bad bins before reading any data
-    if "confidence" in by_t or own_pred:
+    if ("confidence" in by_t or own_pred) and confidence is not None and isinstance(measure, str):
+        name, conf = measure, confidence
+    elif "confidence" in by_t or own_pred:
         name, conf = resolve_confidence(run, measure, idx, caller)
     if "confidence" in by_t:
         bins_t = _parse_bins(bins, name if name in MEASURES else None, caller)
     if needs_pred:
         if conf is not None and "prediction" in conf.coords:
             pred = np.asarray(conf["prediction"].values)
+        elif predictions is not None:
+            pred = np.asarray(predictions)
         else:
             pred = run.read("outputs/probabilities", idx).argmax(axis=-1)
     if pred is None and conf is None:
@@ -566,18 +577,31 @@ def group_sizes(codes: np.ndarray, n_groups: int) -> np.ndarray:
     return np.bincount(rows, minlength=s * n_groups).reshape(s, n_groups)
 
 
-def layer_group_sums(run: Run, layer: str, idx: np.ndarray, codes: np.ndarray, n_groups: int):
+def layer_group_sums(run: Run, layer: str, idx: np.ndarray, codes: np.ndarray, n_groups: int, *,
+                     activations: np.ndarray | None = None):
     """Group sums (S, G, N) and sizes (S, G) of a layer's activations, computed with dask.
 
     ``codes`` (S, n) are group positions (-1 = no group) for the snapshot positions ``idx``;
     (S, M, n) puts every sample in M groups (see ``_group_sums``). The activations are
     read block by block (:func:`actconf._dask.activation_blocks`): memory is bounded by
     a block and the result, not by the run; the active dask scheduler (threads, or a
-    ``dask.distributed`` Client) does the work.
+    ``dask.distributed`` Client) does the work. ``activations`` (S, n, N), the layer's
+    activations at ``idx`` already in memory, are split into the same blocks instead of
+    being read: the same sums to the last bit.
     """
     from ._dask import activation_blocks, compute
 
     acts = activation_blocks(run, layer, idx, whole="neuron")
+    if activations is not None and len(acts.chunks[1]) == 1:
+        # every block holds all samples: its sums are one sparse product, as lazy_group_sums makes them
+        bounds = np.cumsum((0, *acts.chunks[0]))
+        sums = np.concatenate([_group_sums(activations[a:b], codes[a:b], n_groups)[0]
+                               for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+        return sums, group_sizes(codes, n_groups)
+    if activations is not None:
+        import dask.array as da
+
+        acts = da.from_array(activations, chunks=acts.chunks, name=False)
     (sums,) = compute(lazy_group_sums(acts, codes, n_groups))
     return sums, group_sizes(codes, n_groups)
 
@@ -648,16 +672,26 @@ def naps(
     >>> nap = naps(run, "hidden_1", by="class+confidence", bins=[0, 0.5, 0.9, 1])  # doctest: +SKIP
     >>> nap.sel(snapshot=-1)  # doctest: +SKIP
     """
-    import xarray as xr
-
     caller = "naps()"
     run = check_run(run, caller)
     layer = run.check_layer(layer)
     min_size = check_int("min_size", min_size, caller, min_value=1)
     contrastive = check_bool("contrastive", contrastive, caller)
     grouping = make_grouping(run, by=by, measure=measure, bins=bins, snapshots=snapshots, caller=caller)
+    return grouping_naps(run, layer, grouping, min_size=min_size, contrastive=contrastive)
+
+
+def grouping_naps(run: Run, layer: str, grouping: Grouping, *, min_size: int = 5, contrastive: bool = True,
+                  activations: np.ndarray | None = None):
+    """:func:`naps` of a grouping from :func:`make_grouping` (internal API of the widgets).
+
+    ``activations``: the layer's activations at the grouping's snapshots, already in
+    memory (see :func:`layer_group_sums`); read from the store block by block otherwise.
+    """
+    import xarray as xr
+
     idx = np.asarray(grouping.assignment["snapshot"].values)
-    sums, sizes = layer_group_sums(run, layer, idx, grouping.codes, grouping.n_groups)
+    sums, sizes = layer_group_sums(run, layer, idx, grouping.codes, grouping.n_groups, activations=activations)
     values = _nap_values(sums, sizes, min_size, contrastive)
     coords: dict[str, Any] = {**run.snapshot_coords(idx), **grouping.group_coords(),
                               "size": (("snapshot", "group"), sizes),

@@ -20,7 +20,12 @@ are sent to the browser once — each map as one colour index per pixel, charts 
 scatter as numbers — and the browser draws the snapshot under the slider itself:
 the slider, the arrow keys and Play never wait for the kernel. Changing a setting
 computes on demand (progress in the widget) and caches the result per setting;
-the maps appear first, the correlation views follow. Maps are rendered at the
+the maps appear first, the correlation views follow once the page has drawn them
+(computed meanwhile in a worker thread, which gives up when you move on to another
+setting). A new setting reads nothing from the run: the explorer keeps the confidence
+of each measure shown, the predictions and — up to 256 MB in all
+(``widgets._data.ACTIVATION_BUDGET``) — the layers' activations; over that, a layer is
+read block by block for every new setting. Maps are rendered at the
 browser's device pixel ratio; charts and text are drawn by the browser, so they are
 sharp at any zoom, and the panels wrap to the width of the output area. Runs whose
 frames exceed :data:`FRAME_BUDGET_BYTES` (64 MB) keep them in the kernel, which then

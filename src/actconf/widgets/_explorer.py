@@ -26,6 +26,8 @@ import numpy as np
 import traitlets
 
 from ..errors import InvalidInputError
+from . import _scene
+from ._data import RunData
 from ._states import CorrelationState, CurveState, MapState, Settings, snapshot_labels
 
 #: Grouping toggle labels -> ``by`` of :func:`actconf.naps.naps`.
@@ -39,6 +41,10 @@ GROUPINGS: dict[str, str] = {
 BASE_RESOLUTION = 100
 #: Kernel-side cache of computed states (bytes of their frames).
 CACHE_BYTES = 512 << 20
+#: Longest wait of the correlation worker for the page to report the new maps painted.
+#: The maps go first: computing the correlation views while the maps' message travels
+#: to the page and is drawn would slow both down (two cores shared by kernel, server, browser).
+MAPS_FIRST_SECONDS = 3.0
 _HERE = Path(__file__).parent
 
 
@@ -114,6 +120,10 @@ class SnapshotControl(Control):
         return len(self._widget.labels) - 1
 
 
+class _Abandoned(Exception):
+    """A worker job whose setting the user has left (raised between its steps)."""
+
+
 class _Label:
     def __init__(self, get: Callable[[], str]) -> None:
         self._get = get
@@ -167,11 +177,13 @@ class Explorer(anywidget.AnyWidget):
         self._layout_arg, self._settings = layout, settings
         self._layouts: dict[str, tuple[Any, str]] = {}
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._data = RunData(run)  # confidence, predictions, activations: read once, not per setting
         self._lock = threading.RLock()
         self._static: tuple[tuple, bytes] | None = None
         self._resolution_used = 0
         self._executor: Any = None
         self._wanted: tuple | None = None
+        self._painted = threading.Event()  # the page reports the current maps drawn (message "drawn")
         self.maps: MapState | None = None
         self.curve: CurveState | None = None
         self.corr: CorrelationState | None = None
@@ -246,8 +258,6 @@ class Explorer(anywidget.AnyWidget):
 
     def _compute(self, bar: Any) -> bool:
         """Send the current setting's scenes; True if the correlation views are still being computed."""
-        from ..confidence import confidence
-
         run, settings = self.run, self._settings
         layer, measure, by, n, res = self.layer, self.measure, self.by, run.n_snapshots, self.resolution
         self._resolution_used = res
@@ -262,48 +272,79 @@ class Explorer(anywidget.AnyWidget):
                 bar.update()
 
         layout, note = self._layout(layer)
-        conf = self._cached(("conf", n, measure), lambda: confidence(run, measure=measure))
+        conf = self._data.confidence(measure)
         if settings.show_maps:
-            self.maps = self._cached(("maps", n, layer, by, measure, res), lambda: MapState(
-                run, layer, by, measure, layout, settings, resolution=res, step=step))
+            self.maps = self._cached(("maps", n, layer, by, measure, res), lambda: self._same_maps(
+                n, layer, by, measure, res) or MapState(self._data, layer, by, measure, layout, settings,
+                                                        resolution=res, step=step))
             self.curve = self._cached(("curve", n, measure), lambda: CurveState(run, measure, conf))
             self.index = min(self.index, self.maps.n_frames - 1)
             # `setting`: what the browser files a scene under, to draw it again at once when the user comes back
-            self.scene_curves = {**self.curve.scene(), "setting": measure}
-            self.scene_maps = {**self.maps.scene(self.index), "setting": f"{layer}|{self.grouping_value}|{measure}"}
+            self._painted.clear()
+            with self.hold_sync():  # one message: the page draws maps and curves of the new setting at once
+                self.scene_curves = {**self.curve.scene(), "setting": measure}
+                self.scene_maps = {**self.maps.scene(self.index),
+                                   "setting": f"{layer}|{self.grouping_value}|{measure}"}
         self.status_text = note
         if not settings.correlation:
             return False
         key = ("corr", n, layer, measure, res)
 
         def corr_step(what: str) -> None:
-            # a worker job the user has left (another setting is wanted) stays silent
-            if threading.current_thread() is threading.main_thread() or self._wanted == key:
-                step(what)
+            # a worker job the user has left (another setting is wanted) stops here
+            if threading.current_thread() is not threading.main_thread() and self._wanted != key:
+                raise _Abandoned(key)
+            step(what)
 
         def make() -> CorrelationState:
-            return CorrelationState(run, layer, measure, conf, layout, settings, resolution=res, step=corr_step)
+            return CorrelationState(self._data, layer, measure, conf, layout, settings, resolution=res,
+                                    step=corr_step)
 
+        self._wanted = key  # a job for another setting still running stops (and never shows its views)
         if key in self._cache or not self.frontend:
             self._show_correlation(key, self._cached(key, make), note)
             return False
-        self._wanted = key
-        self._worker().submit(self._correlation_job, key, make, note)
+        maps_key = self.maps.key if settings.show_maps and self.maps is not None else None
+        self._worker().submit(self._correlation_job, key, make, note, maps_key)
         return True
+
+    def _same_maps(self, n: int, layer: str, by: str, measure: str, res: int) -> MapState | None:
+        """The maps of another measure when ``by`` does not depend on the measure (no confidence
+        factor; predictions are the recorded argmax except with mc_dropout), under this measure's key."""
+        def free(m: str) -> bool:
+            return "confidence" not in by and not (m == "mc_dropout" and ("correct" in by or "prediction" in by))
+
+        if not free(measure):
+            return None
+        for (kind, *rest), state in reversed(self._cache.items()):
+            if kind == "maps" and rest[:3] == [n, layer, by] and rest[4] == res and free(rest[3]):
+                return state.for_measure(measure)
+        return None
 
     def _show_correlation(self, key: tuple, state: CorrelationState, note: str) -> None:
         self.corr = state
         self.scene_correlation = {**state.scene(), "setting": f"{state.series.layer}|{state.series.measure}"}
         self.status_text = note
 
-    def _correlation_job(self, key: tuple, make: Callable[[], CorrelationState], note: str) -> None:
-        """In the worker: compute the correlation views of ``key``; show them if still wanted."""
+    def _correlation_job(self, key: tuple, make: Callable[[], CorrelationState], note: str,
+                         maps_key: str | None) -> None:
+        """In the worker: compute the correlation views of ``key``; show them if still wanted.
+
+        First the page draws the new maps (``maps_key``; at most :data:`MAPS_FIRST_SECONDS`);
+        a job whose setting the user has left by then, or between its steps, stops.
+        """
         try:
-            state = self._cache.get(key) or make()
+            if maps_key is not None:
+                self._painted.wait(MAPS_FIRST_SECONDS)
+            if self._wanted != key:
+                return
+            state = self._cache.get(key) or _abandonable(make, lambda: self._wanted != key)
             with self._lock:
                 self._cached(key, lambda: state)
                 if self._wanted == key:
                     self._show_correlation(key, state, note)
+        except _Abandoned:
+            pass
         except Exception as exc:  # noqa: BLE001 - shown in the status line; the widget stays usable
             self.status_text = f"failed: {exc}"
         finally:
@@ -330,16 +371,19 @@ class Explorer(anywidget.AnyWidget):
             self._send_frame(int(change["new"]))
 
     def _on_message(self, _: Any, content: Any, buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "frame":
+        if not isinstance(content, dict):
+            return
+        if content.get("type") == "frame":
             self._send_frame(int(content.get("index", self.index)))
+        elif content.get("type") == "drawn" and self.maps is not None and content.get("key") == self.maps.key:
+            self._painted.set()
 
     def _send_frame(self, i: int) -> None:
         """Frames over the budget: the colour indices of frame ``i`` for the browser."""
         if self.maps is None or not self.maps.remote or not 0 <= i < self.maps.n_frames:
             return
-        frame = self.maps.frame(i)
         self.send({"type": "frame", "key": self.maps.key, "index": i},
-                  buffers=[frame.indices.tobytes(), frame.nan.tobytes()])
+                  buffers=list(_scene.wire_frames(self.maps.frame(i))))
 
     def show(self, i: int) -> None:
         """Display snapshot position ``i`` (what moving the slider does)."""
@@ -418,6 +462,21 @@ class Explorer(anywidget.AnyWidget):
         if getattr(self, "_executor", None) is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         super().close()
+
+
+def _abandonable(make: Callable[[], Any], left: Callable[[], bool]) -> Any:
+    """``make()``, stopped before its next dask task once ``left()`` (the user moved on); only dask
+    work of this thread is watched (dask's callbacks run in the thread that computes)."""
+    from dask.callbacks import Callback
+
+    me = threading.current_thread()
+
+    def check(*_: Any) -> None:
+        if threading.current_thread() is me and left():
+            raise _Abandoned()
+
+    with Callback(pretask=check):
+        return make()
 
 
 def _pixels(fig: Any) -> np.ndarray:

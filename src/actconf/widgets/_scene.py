@@ -5,10 +5,11 @@ never waits for the kernel. This module turns computed values into that wire
 format ("scene" dicts of JSON values and ``bytes`` buffers):
 
 - :func:`map_grid_scene` — a grid of maps for every snapshot: one uint8 colour
-  index per pixel (matplotlib's 256-colour table of the colormap, exactly as
-  ``cmap(norm(value), bytes=True)`` picks it), a bit mask of missing pixels, the
-  drawn region and outline of the layout, the colour table, colour-bar ticks and
-  the labels and notes of every map;
+  index per pixel the layout draws (matplotlib's 256-colour table of the colormap,
+  exactly as ``cmap(norm(value), bytes=True)`` picks it; pixels outside the drawn
+  region are not sent), a bit mask of missing pixels (empty when no map misses a
+  pixel inside the drawn region), the drawn region and outline of the layout, the
+  colour table, colour-bar ticks and the labels and notes of every map;
 - :func:`chart_scene` — a line chart (axes limits, ticks, lines with optional
   bands, horizontal reference lines) whose marker follows the slider;
 - :func:`scatter_scene` — per-snapshot points as float32 arrays with colours.
@@ -51,10 +52,11 @@ def colour_indices(images: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
     dtype = np.float32 if images.dtype == np.float32 else np.float64  # float32 maps: half the memory traffic
     lo = np.asarray(lo, dtype=np.float64)
     scale = (N_COLOURS / (np.asarray(hi, dtype=np.float64) - lo)).astype(dtype)
-    x = np.subtract(images, lo.astype(dtype), dtype=dtype)
-    x *= scale
-    np.nan_to_num(x, copy=False, nan=0.0, posinf=N_COLOURS - 1, neginf=0.0)
-    np.clip(x, 0, N_COLOURS - 1, out=x)
+    with np.errstate(over="ignore"):  # beyond the limits: the highest colour
+        x = np.subtract(images, lo.astype(dtype), dtype=dtype)
+        x *= scale
+    np.fmax(x, 0, out=x)  # fmax/fmin ignore NaN: NaN and -inf -> 0, +inf -> the highest colour
+    np.fmin(x, N_COLOURS - 1, out=x)
     return x.astype(np.uint8)  # truncation: floor of the non-negative values
 
 
@@ -115,11 +117,20 @@ class MapFrames:
 
 
 def map_frames(values: np.ndarray, renderer: Any, limits: np.ndarray, cmap: str) -> MapFrames:
-    """Render and colour-map NAP values ``(F, R, C, n)`` with per-row limits ``(R, 2)``, in blocks."""
+    """Render and colour-map NAP values ``(F, R, C, n)`` with per-row limits ``(R, 2)``, in blocks.
+
+    A map whose values are all finite (and far from overflowing single precision) is
+    missing exactly the pixels outside the layout's mask: its bits are the layout's,
+    packed once; only the other maps (e.g. groups too small, all NaN) are looked at.
+    """
     f, r, c = values.shape[:3]
     h, w = renderer.shape
     indices = np.empty((f, r, c, h, w), dtype=np.uint8)
+    valid = np.asarray(renderer.mask, dtype=bool)[::-1, :]
     nan = np.empty((f, r, c, (h * w + 7) // 8), dtype=np.uint8)
+    nan[...] = np.packbits(~valid.ravel())  # the missing pixels of a finite map: outside the mask
+    with np.errstate(invalid="ignore"):
+        plain = (np.abs(values) < 1e30).all(axis=-1)  # False for NaN
     lo = np.asarray(limits, dtype=float)[:, 0][:, None, None, None]
     hi = np.asarray(limits, dtype=float)[:, 1][:, None, None, None]
     step = max(1, _BLOCK_BYTES // max(1, r * c * h * w * 4))
@@ -128,9 +139,22 @@ def map_frames(values: np.ndarray, renderer: Any, limits: np.ndarray, cmap: str)
         # single precision is enough for 256 colours; row 0 at the top
         images = renderer.render(values[start:stop], dtype=np.float32)[..., ::-1, :]
         indices[start:stop] = colour_indices(images, lo, hi)
-        nan[start:stop] = nan_bits(images)
-    valid = np.asarray(renderer.mask, dtype=bool)[::-1, :]
+        other = ~plain[start:stop]
+        if other.any():
+            nan[start:stop][other] = nan_bits(images[other])
     return MapFrames(indices, nan, valid, colour_table(cmap))
+
+
+def wire_frames(frames: MapFrames) -> tuple[bytes, bytes]:
+    """The colour indices and missing-pixel bits as sent: indices of the drawn pixels only
+    (row-major per map), and no bits (``b""``) when every missing pixel lies outside the
+    drawn region (which the page knows from ``valid``)."""
+    valid = frames.valid.ravel()
+    flat = frames.indices.reshape(*frames.indices.shape[:-2], -1)
+    indices = flat[..., valid] if not valid.all() else flat
+    outside = np.packbits(~valid)
+    nan = b"" if (frames.nan == outside).all() else frames.nan.tobytes()
+    return np.ascontiguousarray(indices).tobytes(), nan
 
 
 def outline(renderer: Any) -> dict[str, Any] | None:
@@ -162,7 +186,8 @@ def map_grid_scene(frames: MapFrames, *, key: str, renderer: Any, limits: np.nda
     """The wire format of a map grid (see the module docstring).
 
     With ``remote_frame``, ``frames`` holds that frame only (frames over the
-    explorer's budget): the browser asks the kernel for the others.
+    explorer's budget): the browser asks the kernel for the others. ``indices`` and
+    ``nan`` as :func:`wire_frames` makes them.
     """
     f, r, c, h, w = frames.indices.shape
     if remote_frame is not None:
@@ -170,7 +195,7 @@ def map_grid_scene(frames: MapFrames, *, key: str, renderer: Any, limits: np.nda
     bars = [ticks(*limits[i]) for i in range(r)] if share_rows else [ticks(*limits[0])]
     return {
         "key": key, "frames": f, "rows": list(row_labels), "cols": list(col_labels), "height": h, "width": w,
-        "indices": frames.indices.tobytes(), "nan": frames.nan.tobytes(),
+        **dict(zip(("indices", "nan"), wire_frames(frames), strict=True)),
         "valid": np.packbits(frames.valid.ravel()).tobytes(), "outline": outline(renderer),
         "lut": frames.lut, "cmap": cmap, "limits": np.asarray(limits, dtype=float).tolist(),
         "share_rows": bool(share_rows), "ticks": bars, "quantity": quantity, "title": title,

@@ -8,6 +8,7 @@ static figures (:mod:`actconf.plots`) for saved notebooks. Statistics come from
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from . import _scene
+from ._data import RunData
 
 #: Colour-index bytes of all frames of one view above which frames stay in the kernel
 #: and the browser asks for each one (a kernel round trip per slider move).
@@ -54,23 +56,31 @@ def snapshot_labels(run: Any, n: int | None = None) -> list[str]:
 class MapState:
     """The map grid of one (layer, grouping, measure) at every snapshot, as colour indices."""
 
-    def __init__(self, run: Any, layer: str, by: str, measure: str, layout: Any, settings: Settings, *,
+    def __init__(self, data: RunData, layer: str, by: str, measure: str, layout: Any, settings: Settings, *,
                  resolution: int, step: Step = _no_step) -> None:
-        from ..naps import naps
+        from ..naps import grouping_naps, make_grouping
         from ..plots import MapStyle, build_panels, drawn_values, grid_colours, map_renderer
 
         caller = "explore()"
+        run = data.run
         bins = settings.bins if settings.bins is not None else ("quantile:3" if "+" in by else "quantile:5")
         step("NAPs")
-        self.nap = naps(run, layer, by=by, measure=measure, bins=bins, contrastive=settings.contrastive)
+        # naps(run, layer, by=by, measure=measure, bins=bins, contrastive=...) from the arrays kept in `data`
+        grouping = make_grouping(run, by=by, measure=measure, bins=bins, snapshots=None, caller=caller,
+                                 confidence=data.confidence(measure),
+                                 predictions=data.predictions() if "correct" in by or "prediction" in by else None)
+        self.nap = grouping_naps(run, layer, grouping, contrastive=settings.contrastive,
+                                 activations=data.activations(layer))
         self.renderer = map_renderer(layout, MapStyle(), resolution=resolution)
         self.panels = build_panels(self.nap, frames=True, caller=caller)
         if self.panels.values.shape[-1] != self.renderer.n_neurons:
             raise InvalidInputError(f"{caller}: layer {layer!r} has {self.panels.values.shape[-1]} neurons but "
                                     f"its layout has {self.renderer.n_neurons}.")
         # colour limits of the values as drawn (neighbour means above 512 neurons), as in the static grids
-        self.style, self.limits = grid_colours(drawn_values(self.renderer, self.panels.values),
-                                               MapStyle(panel_size=1.25, dpi=96))
+        self._drawn = drawn_values(self.renderer, self.panels.values)
+        # the renderer of the drawn values as they are (they are smoothed once, here)
+        self._draws = getattr(self.renderer, "base", self.renderer)  # a SmoothedRenderer's own renderer
+        self.style, self.limits = grid_colours(self._drawn, MapStyle(panel_size=1.25, dpi=96))
         self.cmap = str(self.style.cmap)
         labels = snapshot_labels(run)
         self.titles = [f"{self.panels.title} · {labels[s] if s is not None and s < len(labels) else lab}"
@@ -80,7 +90,22 @@ class MapState:
         self.remote = f * r * c * h * w * 9 // 8 > settings.budget
         step("maps")
         self.frames = None if self.remote else self._frames(slice(None))
-        self.key = f"maps|{layer}|{by}|{measure}|{f}|{resolution}"
+        self._fields = (layer, by, f, resolution)
+        self._scene: dict[str, Any] | None = None
+        self.key = self._key(measure)
+
+    def _key(self, measure: str) -> str:
+        layer, by, f, resolution = self._fields
+        return f"maps|{layer}|{by}|{measure}|{f}|{resolution}"
+
+    def for_measure(self, measure: str) -> MapState:
+        """These maps under another measure's name (for groupings that do not depend on it): frames shared."""
+        other = copy.copy(self)
+        other.key = self._key(measure)
+        other._scene = None
+        other.nap = self.nap.copy(deep=False)
+        other.nap.attrs = {**self.nap.attrs, "measure": measure}
+        return other
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -92,7 +117,7 @@ class MapState:
         return int(self.panels.values.shape[0])
 
     def _frames(self, which: slice) -> _scene.MapFrames:
-        return _scene.map_frames(self.panels.values[which], self.renderer, self.limits, self.cmap)
+        return _scene.map_frames(self._drawn[which], self._draws, self.limits, self.cmap)
 
     def frame(self, i: int) -> _scene.MapFrames:
         """The colour indices of frame ``i`` alone (computed now for frames over the budget)."""
@@ -106,12 +131,18 @@ class MapState:
         return self.frame(i).rgba(0)
 
     def scene(self, index: int) -> dict[str, Any]:
+        """The wire format (all frames: made once; over the budget: frame ``index`` only)."""
+        if not self.remote and self._scene is not None:
+            return self._scene
         frames = self.frame(index) if self.remote else self.frames
-        return _scene.map_grid_scene(
+        scene = _scene.map_grid_scene(
             frames, key=self.key, renderer=self.renderer, limits=self.limits,
             share_rows=self.style.share == "row" and self.shape[0] > 1, row_labels=self.panels.row_labels,
             col_labels=self.panels.col_labels, notes=self.panels.notes, title=self.panels.title,
             quantity=self.panels.quantity, cmap=self.cmap, remote_frame=index if self.remote else None)
+        if not self.remote:
+            self._scene = scene
+        return scene
 
     def figure(self, index: int, title: str) -> Any:
         """The grid at frame ``index`` as a matplotlib Figure (the static image of saved notebooks)."""
@@ -157,29 +188,32 @@ class CurveState:
 class CorrelationState:
     """Per-sample scatter, per-neuron correlation map and correlation curve of one (layer, measure)."""
 
-    def __init__(self, run: Any, layer: str, measure: str, conf: Any, layout: Any, settings: Settings, *,
+    def __init__(self, data: RunData, layer: str, measure: str, conf: Any, layout: Any, settings: Settings, *,
                  resolution: int, step: Step = _no_step) -> None:
         from ..plots import MapStyle, map_renderer
 
+        run = data.run
         self.renderer = map_renderer(layout, MapStyle(), resolution=resolution)
-        self.series = self._series(run, layer, measure, conf, settings, step)
+        self.series = self._series(data, layer, measure, conf, settings, step)
         self.labels = snapshot_labels(run, self.series.confidence.shape[0])
         s = self.series.confidence.shape[0]
         self.maps = _scene.map_frames(self.rho_n[:, None, None], self.renderer, np.array([[-1.0, 1.0]]), "RdBu_r")
         self.key = f"corr|{layer}|{measure}|{s}|{resolution}"
 
-    def _series(self, run: Any, layer: str, measure: str, conf: Any, settings: Settings, step: Step):
+    def _series(self, data: RunData, layer: str, measure: str, conf: Any, settings: Settings, step: Step):
         """The statistics the views show, from :mod:`actconf.analysis`."""
-        from ..analysis import activity_confidence, neuron_correlation, sample_activity
+        from ..analysis import activity_confidence, neuron_correlation
         from ..plots import CorrelationSeries, baseline_and_control, sample_colors
 
+        run = data.run
         step("activity")
         confidence = np.asarray(conf.values, dtype=float)
-        activity = np.asarray(sample_activity(run, layer=layer).values, dtype=float)
+        activity = np.asarray(data.activity(layer).values, dtype=float)
         step("correlation")
-        table = activity_confidence(run, layers=layer, measure=measure, n_boot=settings.n_boot, control=True)
+        # measure=conf: the confidence computed once (e.g. temperature's fits), not again per statistic
+        table = activity_confidence(run, layers=layer, measure=conf, n_boot=settings.n_boot, control=True)
         step("per-neuron correlation")
-        self.rho_n = rho_n = np.asarray(neuron_correlation(run, layer=layer, measure=measure).values, dtype=float)
+        self.rho_n = rho_n = np.asarray(neuron_correlation(run, layer=layer, measure=conf).values, dtype=float)
         if self.renderer.n_neurons != rho_n.shape[1]:
             raise InvalidInputError(f"explore_correlation(): layer {layer!r} has {rho_n.shape[1]} neurons but "
                                     f"its layout has {self.renderer.n_neurons}.")

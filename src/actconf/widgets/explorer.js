@@ -97,11 +97,12 @@ class MapGrid {
     this.w = w;
     this.n = h * w;
     this.maps = scene.rows.length * scene.cols.length;
-    this.frameBytes = this.maps * this.n;
-    this.nanBytes = this.maps * Math.ceil(this.n / 8);
-    this.indices = bytes(scene.indices);
-    this.nan = bytes(scene.nan);
     this.valid = unpackBits(bytes(scene.valid), this.n);
+    this.drawn = this.valid.reduce((a, b) => a + b, 0); // indices are sent for these pixels only
+    this.frameBytes = this.maps * this.drawn;
+    this.indices = bytes(scene.indices);
+    this.nan = bytes(scene.nan); // empty: no map misses a pixel inside the drawn region
+    this.nanBytes = this.nan.length ? this.maps * Math.ceil(this.n / 8) : 0;
     this.lut = new Uint32Array(bytes(scene.lut).slice().buffer);
     this.under = new Uint32Array(new Uint8Array(UNDERLAY).buffer)[0];
     this.remote = !!scene.remote;
@@ -256,13 +257,16 @@ class MapGrid {
     for (let row = 0; row < sc.rows.length; row++) {
       for (let c = line.start; c < line.stop; c++) {
         const m = row * cols + c;
-        const base = m * this.n;
+        let q = m * this.drawn; // the next drawn pixel's index
         const nbase = m * nanPer;
         const px = this.pixels;
+        const missing = nan.length > 0;
         for (let p = 0; p < this.n; p++) {
           if (!this.valid[p]) px[p] = 0;
-          else if ((nan[nbase + (p >> 3)] >> (7 - (p & 7))) & 1) px[p] = this.under;
-          else px[p] = this.lut[idx[base + p]];
+          else if (missing && (nan[nbase + (p >> 3)] >> (7 - (p & 7))) & 1) {
+            px[p] = this.under;
+            q++;
+          } else px[p] = this.lut[idx[q++]];
         }
         this.octx.putImageData(this.image, 0, 0);
         const x = Math.round((c - line.start) * (this.size + GAP) * r);
@@ -801,10 +805,15 @@ function render({ model, el: root }) {
       const curves = model.get("scene_curves");
       remember("maps", maps);
       remember("curves", curves);
-      if (maps && curves && maps.key === state.mapsKey && curves.key === state.curvesKey && !maps.remote) return;
-      root.dataset.drawnFrom = "kernel";
-      buildMaps();
-      drawFrame(state.index);
+      if (!(maps && curves && maps.key === state.mapsKey && curves.key === state.curvesKey && !maps.remote)) {
+        root.dataset.drawnFrom = "kernel";
+        buildMaps();
+        drawFrame(state.index);
+      }
+      // painted: the kernel may now compute the correlation views (it waits for this, see _explorer.py)
+      if (maps && maps.key) {
+        requestAnimationFrame(() => setTimeout(() => model.send({ type: "drawn", key: maps.key }), 0));
+      }
     },
     "change:scene_correlation": () => {
       const corr = model.get("scene_correlation");
