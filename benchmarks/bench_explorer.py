@@ -150,6 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="an existing digits run (default: record one)")
     parser.add_argument("--keys", type=int, default=40, help="key presses per variant")
+    parser.add_argument("--full", action="store_true", help="also the 2,048-neuron run (about 2-3 minutes more)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "src"))
     from actconf import _browser
@@ -160,7 +161,9 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        runs = {"digits": digits_run(root, args.run), "2048 neurons": wide_run(root)}
+        runs = {"digits": digits_run(root, args.run)}
+        if args.full:
+            runs["2048 neurons"] = wide_run(root)
         results = {}
         with _browser.JupyterLab(root, env={"PYTHONPATH": str(REPO / "src")}) as lab, \
                 _browser.Browser(width=1440, height=1000) as browser:
