@@ -25,7 +25,6 @@ This module therefore
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .._paths import numba_cache_dir, writable_folder
 from ._coords import seed_int
 from ._embed import mds_layout
 from ._profiles import Prepared
@@ -129,24 +129,12 @@ def caching_eager_compiles(folder: Path | None):
 
 def cache_folder() -> Path | None:
     """:func:`umap_cache_dir`, created if needed; None if it cannot be written."""
-    folder = umap_cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return folder if os.access(folder, os.W_OK) else None
+    return writable_folder(umap_cache_dir())
 
 
 def umap_cache_dir() -> Path:
-    """The folder of the compiled UMAP code: ``$NUMBA_CACHE_DIR``, else ``<user cache>/actconf/numba``.
-
-    The user cache is ``$XDG_CACHE_HOME`` (default ``~/.cache``; on Windows
-    ``%LOCALAPPDATA%``). Nothing is created here.
-    """
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return Path(os.environ["NUMBA_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or (os.environ.get("LOCALAPPDATA") if os.name == "nt" else None)
-    return Path(base).expanduser() / "actconf" / "numba" if base else Path.home() / ".cache" / "actconf" / "numba"
+    """The folder of the compiled UMAP code (:func:`actconf._paths.numba_cache_dir`). Nothing is created here."""
+    return numba_cache_dir()
 
 
 def _ready_marker(folder: Path) -> Path:
