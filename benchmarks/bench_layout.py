@@ -131,7 +131,8 @@ import numpy as np
 from actconf.layout import compute_layout, import_umap
 from actconf.layout import _umap
 if sys.argv[3] in ("nocache", "noeager"):  # import umap compiles its signature-declared functions
-    _umap.cache_folder = lambda: None
+    import contextlib
+    _umap.caching_eager_compiles = lambda folder: contextlib.nullcontext()
 if sys.argv[3] == "nocache":
     _umap._STATE["cache_checked"] = True  # the disk cache stays off: what every process paid before
 x = np.load(sys.argv[1])
