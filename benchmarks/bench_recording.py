@@ -222,7 +222,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--full", action="store_true",
-                        help="measure 3 for all three probe-call modes (default: compiled='auto' only)")
+                        help="also measure 3 (time inside the recorder's hooks) for all three probe-call modes")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--skip-batch", action="store_true", help="only the per-epoch measures (1 and 3)")
     args = parser.parse_args()
@@ -238,8 +238,9 @@ def main():
         print(f"| {k} | {v['median_s']:.2f} | {v['ratio']:.3f} |")
 
     shares = {mode: bench_hook_share(ds, probe, args.epochs, args.repeats, compiled=mode)
-              for mode in (("auto", False, True) if args.full else ("auto",))}
-    print(f"\n3. Time inside the recorder's hooks, {args.epochs} epochs, median of {args.repeats}:")
+              for mode in (("auto", False, True) if args.full else ())}
+    if shares:
+        print(f"\n3. Time inside the recorder's hooks, {args.epochs} epochs, median of {args.repeats}:")
     for mode, v in shares.items():
         print(f"   compiled={mode!r}: {1000 * v['hooks_s']:.0f} ms of a {v['fit_s']:.2f} s fit = {v['share']:.2%} "
               f"(start {v['start_ms']:.0f} ms; per snapshot: forward {v['forward_ms_per_snapshot']:.2f} ms, "
