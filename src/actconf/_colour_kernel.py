@@ -58,6 +58,9 @@ def _colour_loop(index, weight, values, lut, n_colors, plain_ends, out):  # prag
                 row[p] = bad
 
 
+#: False when numba runs with ``NUMBA_DISABLE_JIT`` (the loop would be plain Python).
+AVAILABLE = hasattr(_colour_loop, "enable_caching")
+
 _STATE = {"ready": False}
 
 

@@ -726,6 +726,8 @@ class TopoRenderer:
                 kernel = importlib.import_module("actconf._colour_kernel")
             except ImportError:  # pragma: no cover - numba comes with umap-learn
                 return False
+        if not getattr(kernel, "AVAILABLE", False):
+            return False
         padded = self.__dict__.get("_padded")
         if padded is None and sp.issparse(self.operator):
             full = self._grid_operator(np.float32)
