@@ -176,6 +176,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=40, help="key presses per variant")
     parser.add_argument("--before", metavar="SRC", help="also time the settings with this source tree "
                         "(a folder holding the package, e.g. from `git archive main src`), first")
+    parser.add_argument("--full", action="store_true", help="also the 2,048-neuron run (about 2-3 minutes more)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "src"))
     from actconf import _browser
@@ -186,7 +187,9 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        runs = {"digits": digits_run(root, args.run), "2048 neurons": wide_run(root)}
+        runs = {"digits": digits_run(root, args.run)}
+        if args.full:
+            runs["2048 neurons"] = wide_run(root)
         results = {"load average (1 min) at start": round(os.getloadavg()[0], 1)}
         before = settings_before(root, runs, args.before) if args.before else {}
         with _browser.JupyterLab(root, env={"PYTHONPATH": str(REPO / "src")}) as lab, \

@@ -15,7 +15,7 @@ Every variant is measured in the same process, interleaved, median of ``--repeat
 each timed ``fit`` runs on a fresh model whose training step was traced by an untimed
 warm-up fit, so the numbers are steady-state training plus what the callbacks add.
 
-    python benchmarks/bench_recording.py [--repeats 5] [--epochs 20] [--other-train 6000]
+    python benchmarks/bench_recording.py [--repeats 3] [--epochs 20] [--other-train 6000] [--full]
 """
 
 from __future__ import annotations
@@ -304,7 +304,9 @@ def bench_other_models(n_train, epochs, repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--full", action="store_true",
+                        help="measure 3 (time inside the recorder's hooks) for all three probe-call modes, not only 'auto'")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--skip-batch", action="store_true", help="only the per-epoch measures (1 and 3)")
     parser.add_argument("--other-train", type=int, default=6000,
@@ -323,8 +325,9 @@ def main():
         print(f"| {k} | {v['median_s']:.2f} | {v['ratio']:.3f} |")
 
     shares = {mode: bench_hook_share(ds, probe, args.epochs, args.repeats, compiled=mode)
-              for mode in ("auto", False, True)}
-    print(f"\n3. Time inside the recorder's hooks, {args.epochs} epochs, median of {args.repeats}:")
+              for mode in (("auto", False, True) if args.full else ("auto",))}
+    if shares:
+        print(f"\n3. Time inside the recorder's hooks, {args.epochs} epochs, median of {args.repeats}:")
     for mode, v in shares.items():
         print(f"   compiled={mode!r}: {1000 * v['hooks_s']:.0f} ms of a {v['fit_s']:.2f} s fit = {v['share']:.2%} "
               f"(start {v['start_ms']:.0f} ms; per snapshot: forward {v['forward_ms_per_snapshot']:.2f} ms, "

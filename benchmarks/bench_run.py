@@ -110,7 +110,7 @@ def time_notebook(run_dir: Path, out_dir: Path) -> tuple[float, float]:
     return wall, seconds
 
 
-def time_layout_section(run_dir: Path, folder: Path) -> tuple[float, float]:
+def time_layout_section(run_dir: Path, folder: Path, rounds: int = 3) -> tuple[float, float]:
     """(the report's layout section now, the same section as it was built before) on one run, in this process.
 
     Before: 3 repeats per method, profiles computed twice (once for the quality table,
@@ -137,7 +137,7 @@ def time_layout_section(run_dir: Path, folder: Path) -> tuple[float, float]:
         plots.plot_layout_comparison(frame).savefig(folder / "before.png")
 
     times = {"now": [], "before": []}
-    for _ in range(3):  # interleaved, best of 3; the machine is shared
+    for _ in range(rounds):  # interleaved, best of the rounds; the machine is shared
         for name, fn in (("now", lambda: sections.layout_section(ctx)), ("before", before)):
             t0 = time.perf_counter()
             fn()
@@ -149,6 +149,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1, help="runs of each measurement")
     parser.add_argument("--skip-notebook", action="store_true")
+    parser.add_argument("--full", action="store_true",
+                        help="the report's layout section now vs before: best of 3 interleaved rounds (default 1)")
     args = parser.parse_args()
     from actconf.layout import warm_up
 
@@ -172,7 +174,7 @@ def main() -> None:
                 results["notebook"].append({"wall_s": wall, "notebook_s": own})
                 print(f"notebook 03: {wall:.1f} s wall (kernel start included), {own:.1f} s executing")
         (tmp / "section").mkdir()
-        results["layout_section"] = time_layout_section(tmp / "staged", tmp / "section")
+        results["layout_section"] = time_layout_section(tmp / "staged", tmp / "section", 3 if args.full else 1)
         print("report layout section: {:.1f} s now, {:.1f} s as before".format(*results["layout_section"]))
     cli = sorted(results["cli_s"])[len(results["cli_s"]) // 2]
     record_s = sorted(s["train + record"] for s in results["stages"])[len(results["stages"]) // 2]

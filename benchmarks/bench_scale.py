@@ -263,13 +263,20 @@ def bench_record(folder: Path, *, n_probe: int = 10000, size: int = 64, batch: i
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1/16 of the size (a smoke run)")
-    parser.add_argument("--size", type=float, default=1.0,
+    parser.add_argument("--full", action="store_true",
+                        help="the full measurement (size 1, every part: about an hour on 2 cores); by default "
+                             "(what `make bench` runs) 1/16 of the size and only write,naps")
+    parser.add_argument("--size", type=float, default=None,
                         help="fraction of the 20,000 probe samples of the run and the 10,000 of the ResNet probe "
-                             "(e.g. 0.5 on a slow machine; --quick is 1/16)")
-    parser.add_argument("--only", default="write,naps,layout,record")
+                             "(default 1 with --full, else 1/16; --quick is 1/16)")
+    parser.add_argument("--only", default=None, help="parts (default write,naps; with --full write,naps,layout,record)")
     parser.add_argument("--epochs", type=int, default=2, help="training epochs of the ResNet50 recording")
     parser.add_argument("--out", default=str(HERE / "out" / "scale.json"))
     args = parser.parse_args(argv)
+    if args.only is None:
+        args.only = "write,naps,layout,record" if args.full else "write,naps"
+    if args.size is None:
+        args.size = 1.0 if args.full else 1 / 16
     parts = set(args.only.split(","))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     root = Path(os.environ.get("ACTCONF_BENCH_DIR", HERE.parent))

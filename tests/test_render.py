@@ -102,6 +102,39 @@ def test_linear_operator_is_sparse_rows_sum_to_one():
     np.testing.assert_array_equal(r.pixel_index, np.flatnonzero(r.mask))
 
 
+@pytest.mark.parametrize(("name", "pos"), LAYOUTS, ids=[n for n, _ in LAYOUTS])
+@pytest.mark.parametrize("mask", ["hull", "circle", None])
+def test_barycentric_operator_equals_scipys_interpolator_weights(name, pos, mask):
+    from scipy.interpolate import LinearNDInterpolator
+    from scipy.spatial import Delaunay
+
+    r = TopoRenderer(pos, resolution=47, mask=mask)
+    gx, gy = _grid(r)
+    points = np.column_stack([gx.ravel(), gy.ravel()])[r.pixel_index]
+    tri = Delaunay(pos)
+    inside = ~np.isnan(LinearNDInterpolator(tri, np.ones(len(pos)))(points))
+    query = points.copy()
+    query[~inside] = r._project_to_hull(tri, points[~inside])
+    # reference: SciPy's interpolator applied to every unit vector (the dense way)
+    ref = LinearNDInterpolator(tri, np.eye(len(pos)))(query)
+    assert not np.isnan(ref).any()
+    np.testing.assert_array_equal(r.operator.toarray(), ref)  # bit for bit
+    assert r.operator.getnnz(axis=1).max() <= 3
+
+
+def test_linear_operator_build_needs_no_dense_matrix():
+    import tracemalloc
+
+    pos = np.random.default_rng(3).random((2048, 2))
+    tracemalloc.start()
+    r = TopoRenderer(pos, resolution=256)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # a dense (pixels x neurons) float64 matrix would be 256**2 * 2048 * 8 bytes = 1.07 GB
+    assert peak < 100e6, peak
+    assert r.operator.nnz <= 3 * r.mask.sum()
+
+
 def test_grid_spans_bounding_box_and_extent_matches_imshow():
     pos = np.array([[0.1, 0.2], [0.9, 0.3], [0.5, 0.8], [0.5, 0.5]])
     r = TopoRenderer(pos, resolution=11)
@@ -310,8 +343,24 @@ def _adjacent_colours_only(got, ref, cmap):
     return diff.mean()
 
 
+@pytest.fixture(params=["numpy", "compiled"])
+def rgba_engine(request, monkeypatch):
+    """render_rgba through its NumPy path or through the compiled colour loop (numba)."""
+    import sys
+
+    import actconf.render as render
+
+    if request.param == "numpy":
+        monkeypatch.delitem(sys.modules, "actconf._colour_kernel", raising=False)
+        monkeypatch.setattr(render, "KERNEL_MIN_PIXEL_MAPS", float("inf"))
+    else:
+        pytest.importorskip("numba")
+        monkeypatch.setattr(render, "KERNEL_MIN_PIXEL_MAPS", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("method", ["linear", "cubic", "nearest"])
-def test_render_rgba_matches_matplotlib_colormap(method):
+def test_render_rgba_matches_matplotlib_colormap(method, rgba_engine):
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
@@ -332,7 +381,7 @@ def test_render_rgba_matches_matplotlib_colormap(method):
     assert _adjacent_colours_only(got, ref, cmap) < 1e-3
 
 
-def test_render_rgba_norms_and_extremes():
+def test_render_rgba_norms_and_extremes(rgba_engine):
     from matplotlib import colormaps
     from matplotlib.colors import CenteredNorm, Normalize, TwoSlopeNorm
 
@@ -357,6 +406,65 @@ def matplotlib_rgba(colour):
     from matplotlib.colors import to_rgba
 
     return to_rgba(colour)
+
+
+@pytest.mark.parametrize("method", ["linear", "nearest", "cubic"])
+@pytest.mark.parametrize("mask", ["hull", "circle", None])
+def test_compiled_colour_loop_equals_the_numpy_path(method, mask, monkeypatch):
+    pytest.importorskip("numba")
+    import sys
+
+    from matplotlib import colormaps
+    from matplotlib.colors import CenteredNorm, Normalize
+
+    import actconf.render as render
+
+    rng = np.random.default_rng(26)
+    pos = rng.random((45, 2))
+    values = rng.standard_normal((7, 45)) * 1.5
+    values[1, :5] = np.nan
+    values[2] = np.round(values[2] * 4) / 4  # values on colour boundaries and on the limits
+    values[3] = 1.0  # a constant map at the upper limit
+    r = TopoRenderer(pos, resolution=23, method=method, mask=mask)
+    viridis = colormaps["viridis"]
+    special = viridis.with_extremes(under="black", over="magenta", bad="yellow")
+    cases = [(viridis, Normalize(-1, 1)), (special, Normalize(-1, 1)), (special, Normalize(-1, 1, clip=True)),
+             (special, CenteredNorm(0.2, 1.0)), (special, Normalize(0.5, 0.5)), (colormaps["RdBu_r"].resampled(7),
+                                                                                 Normalize(-2, 2))]
+    calls = []
+    for cmap, norm in cases:
+        monkeypatch.delitem(sys.modules, "actconf._colour_kernel", raising=False)
+        monkeypatch.setattr(render, "KERNEL_MIN_PIXEL_MAPS", float("inf"))
+        ref = r.render_rgba(values, cmap=cmap, norm=norm)
+        assert "actconf._colour_kernel" not in sys.modules  # below the threshold: NumPy only
+        monkeypatch.setattr(render, "KERNEL_MIN_PIXEL_MAPS", 0)
+        got = r.render_rgba(values, cmap=cmap, norm=norm)
+        kernel = sys.modules["actconf._colour_kernel"]
+        calls.append(kernel)
+        np.testing.assert_array_equal(got, ref, err_msg=f"{cmap.name} {norm}")
+    assert len(calls) == len(cases)
+
+
+def test_colour_loop_runs_only_for_sparse_operators_with_three_weights(monkeypatch):
+    kernel = pytest.importorskip("actconf._colour_kernel")
+    from matplotlib.colors import Normalize
+
+    import actconf.render as render
+
+    ran = []
+    monkeypatch.setattr(kernel, "colour_maps", lambda *a: ran.append(a[2].shape))
+    monkeypatch.setattr(render, "KERNEL_MIN_PIXEL_MAPS", 0)
+    pos = np.random.default_rng(27).random((20, 2))
+    TopoRenderer(pos, resolution=9, method="cubic").render_rgba(np.zeros((2, 20)), cmap="viridis",
+                                                                  norm=Normalize(-1, 1))
+    assert ran == []  # dense operator: NumPy path
+    TopoRenderer(pos, resolution=9).render_rgba(np.zeros((2, 20)), cmap="viridis", norm=Normalize(-1, 1))
+    assert ran == [(2, 22)]  # the neuron values, the NaN input of masked pixels, the zero of the padding
+    indptr, indices = np.array([0, 1, 5]), np.array([0, 1, 2, 3, 4])
+    assert kernel.padded_operator(indptr, indices, np.ones(5), 9) is None  # 4 weights in a row
+    index, weight = kernel.padded_operator(np.array([0, 1, 3]), np.array([4, 2, 0]), np.array([1.0, 0.25, 0.75]), 9)
+    np.testing.assert_array_equal(index, [[4, 9, 9], [2, 0, 9]])
+    np.testing.assert_array_equal(weight, [[1, 0, 0], [0.25, 0.75, 0]])
 
 
 def test_lut_indices_follow_matplotlib_exactly():

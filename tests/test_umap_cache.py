@@ -40,7 +40,27 @@ x = np.random.default_rng(0).normal(size=(128, 10))
 t = time.perf_counter()
 pos = compute_layout(x, method="umap", seed=3).positions
 print(json.dumps({"positions": pos.tolist(), "seconds": time.perf_counter() - t,
-                  "compiled": sorted(set(compiled) & {f"{m}:{n.removeprefix('_nb')}" for m, n in CACHED_FUNCTIONS})}))
+                  "compiled": sorted(set(compiled) & {f"{m}:{n.removeprefix('_nb')}" for m, n in CACHED_FUNCTIONS}),
+                  "eager": sorted(c for c in set(compiled) if c.startswith("umap.utils:tau_rand"))}))
+"""
+
+# umap.UMAP on the same input and arguments: through actconf (disk cache, eager compiles
+# cached) or plainly (a process that never imports actconf).
+RAW = r"""
+import json, sys
+import numpy as np
+
+x = np.random.default_rng(1).normal(size=(128, 10))
+x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+kwargs = dict(n_neighbors=15, min_dist=0.1, metric="euclidean", random_state=7, n_jobs=1, init="spectral")
+if sys.argv[1] == "actconf":
+    from actconf.layout._umap import fit_umap
+    pos = fit_umap(x, **kwargs)
+else:
+    import umap
+    pos = umap.UMAP(**kwargs).fit_transform(x)
+    assert "actconf" not in sys.modules
+print(json.dumps(np.asarray(pos, dtype=np.float64).tolist()))
 """
 
 
@@ -79,9 +99,13 @@ def test_second_process_loads_the_compiled_code_and_gives_the_same_layout(tmp_pa
     assert cold["compiled"], "the first process should have compiled umap-learn's functions"
     assert list(folder.glob("actconf-umap-*.ready")) and list(folder.rglob("*.nbi"))
 
+    assert cold["eager"] == ["umap.utils:tau_rand", "umap.utils:tau_rand_int"]  # compiled by `import umap`
+    assert list(folder.rglob("utils.tau_rand_int-*.nbi"))
+
     warm, warm_err = _fit_in_fresh_process(tmp_path)
     assert "compiling" not in warm_err
     assert warm["compiled"] == []  # every cached function came from disk
+    assert warm["eager"] == []  # including the ones `import umap` compiles
     np.testing.assert_array_equal(np.array(warm["positions"]), np.array(cold["positions"]))
 
 
@@ -95,3 +119,35 @@ def test_unwritable_cache_folder_means_no_cache(monkeypatch, tmp_path):
     assert _umap.enable_disk_cache() is None
     assert _umap.enable_disk_cache() is None  # answered once per process
     assert blocker.read_text() == "not a folder"
+
+
+def _raw_positions(how: str, cache_home: Path) -> np.ndarray:
+    out = subprocess.run([sys.executable, "-c", RAW, how], capture_output=True, text=True, timeout=600,
+                         env=_env(cache_home))
+    assert out.returncode == 0, out.stderr[-3000:]
+    return np.array(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.slow
+def test_cached_umap_equals_plain_umap_learn(tmp_path):
+    plain = _raw_positions("plain", tmp_path / "unused")
+    cold = _raw_positions("actconf", tmp_path)  # fills the cache
+    warm = _raw_positions("actconf", tmp_path)  # loads everything from it
+    assert list((tmp_path / "actconf" / "numba").rglob("*.nbi"))
+    np.testing.assert_array_equal(cold, plain)
+    np.testing.assert_array_equal(warm, plain)
+
+
+def test_eager_compile_hook_touches_only_umap_and_is_restored(tmp_path):
+    numba = pytest.importorskip("numba")
+    from numba.core import decorators
+
+    original = decorators._jit
+    with _umap.caching_eager_compiles(tmp_path):
+        assert decorators._jit is not original
+        outside = numba.njit("f8(f8)")(lambda v: v + 1.0)  # this test module: not umap's
+    assert decorators._jit is original
+    assert outside(1.0) == 2.0 and outside._cache.__class__.__name__ == "NullCache"
+    assert not list(tmp_path.iterdir())
+    with _umap.caching_eager_compiles(None):
+        assert decorators._jit is original

@@ -28,13 +28,35 @@ from pathlib import Path
 
 from ._validation import param_error
 
-__all__ = ["DATA_ENV", "data_path", "data_root", "find_checkout", "project_root", "resolve_path"]
+__all__ = ["DATA_ENV", "data_path", "data_root", "find_checkout", "numba_cache_dir", "project_root", "resolve_path"]
 
 #: Environment variable naming the data folder (default: ``data/`` of the project folder).
 DATA_ENV = "ACTCONF_DATA"
 
 #: A relative path starting with this folder name lies in the data folder.
 DATA_NAME = "data"
+
+
+def numba_cache_dir() -> Path:
+    """The folder of actconf's compiled numba code: ``$NUMBA_CACHE_DIR``, else ``<user cache>/actconf/numba``.
+
+    The user cache is ``$XDG_CACHE_HOME`` (default ``~/.cache``; on Windows
+    ``%LOCALAPPDATA%``). Nothing is created here. Used by the UMAP layouts
+    (umap-learn's functions) and by the colour-mapping kernel of :mod:`actconf.render`.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or (os.environ.get("LOCALAPPDATA") if os.name == "nt" else None)
+    return Path(base).expanduser() / "actconf" / "numba" if base else Path.home() / ".cache" / "actconf" / "numba"
+
+
+def writable_folder(folder: Path) -> Path | None:
+    """``folder``, created if needed; None if it cannot be created or written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
 
 
 def _is_checkout(folder: Path) -> bool:

@@ -13,10 +13,13 @@ Methods
 ``"linear"``
     Barycentric interpolation on the Delaunay triangulation of the neuron
     positions, exactly what ``griddata(points, values, grid, method="linear")``
-    computes (the operator is obtained from SciPy's own
-    :class:`~scipy.interpolate.LinearNDInterpolator` applied to unit vectors, so
-    the triangulation and the inside/outside decision are SciPy's). Three
-    non-zeros per pixel: the operator is a sparse matrix.
+    computes: the triangle of each pixel (SciPy's ``Delaunay.find_simplex``) and
+    its barycentric coordinates from SciPy's affine transforms, summed as
+    :class:`~scipy.interpolate.LinearNDInterpolator` sums them (the weights are
+    bit-identical to that interpolator applied to unit vectors; the
+    inside/outside decision is the interpolator's own). Three non-zeros per
+    pixel: the operator is a sparse matrix, built without a dense (pixels x
+    neurons) array.
 ``"cubic"``
     SciPy's Clough–Tocher interpolant (``griddata(..., method="cubic")``). Its
     gradient estimate is a global Gauss–Seidel iteration, linear in the values,
@@ -90,7 +93,9 @@ ask for less: ``render(values, dtype=numpy.float32)`` (half the memory, relative
 error about 1e-7) or ``render_rgba(values, cmap=..., norm=...)``, which goes
 straight to uint8 RGBA through the colormap's lookup table, a block of maps at a
 time, without holding float images of all maps (the caller chooses the colours;
-this module only applies them).
+this module only applies them). With a linear norm and numba already loaded in
+the process (a UMAP layout loads it), large jobs go through one compiled loop
+(:mod:`actconf._colour_kernel`; same colours, pixel for pixel).
 
 The renderer cache
 ------------------
@@ -106,6 +111,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
+import sys
 import warnings
 from collections import OrderedDict
 from typing import Any
@@ -132,6 +139,12 @@ _CT_MAXITER = 100_000
 # Maps per block of TopoRenderer.render_rgba: a block's float32 images (16 x 10,000 pixels
 # at 100 x 100 = 640 kB) stay in the CPU cache while they become colours.
 _RGBA_BLOCK = 16
+
+#: Pixels x maps from which render_rgba uses the compiled colour loop (actconf._colour_kernel)
+#: when numba is already loaded in the process (e.g. by a UMAP layout): loading the
+#: loop from the disk cache once per process costs about as much as the loop saves on
+#: a few calls of ~400 maps of 100 x 100 pixels (0.05-0.15 s once vs 25-60 us per map).
+KERNEL_MIN_PIXEL_MAPS = 4_000_000
 
 
 def one_blas_thread():
@@ -461,11 +474,11 @@ class TopoRenderer:
         query = points.copy()
         if not inside.all():
             query[~inside] = self._project_to_hull(tri, points[~inside])
-        op = self._interpolator_operator(tri, query, self.method)
         if self.method == "linear":
-            op = sp.csr_matrix(op)
+            op = self._barycentric_operator(tri, query)
             op.eliminate_zeros()
-        return op
+            return op
+        return self._interpolator_operator(tri, query, self.method)
 
     # ------------------------------------------------------------------ building
     @staticmethod
@@ -514,6 +527,35 @@ class TopoRenderer:
         direction = centroid - best
         norm = np.hypot(direction[:, 0], direction[:, 1])[:, None]
         return best + direction / np.maximum(norm, 1e-300) * (1e-9 * scale)
+
+    def _barycentric_operator(self, tri, query: np.ndarray) -> sp.csr_matrix:
+        """Linear interpolation weights of ``query``: 3 per point, straight from the triangulation.
+
+        What ``LinearNDInterpolator`` does per point, vectorised: the containing
+        triangle (``find_simplex``) and its barycentric coordinates from SciPy's
+        affine transforms, ``c_i = T_i . (x - r)`` and ``c_2 = 1 - c_0 - c_1``,
+        summed in the same order. Never holds a (pixels x neurons) array. A nudged
+        boundary point judged outside takes its nearest vertex (weight 1).
+        """
+        simplex = tri.find_simplex(query)
+        outside = simplex < 0
+        simplex = np.where(outside, 0, simplex)
+        transform = tri.transform[simplex]  # (points, 3, 2): T (2 x 2), then r
+        d = query - transform[:, 2]
+        c = np.empty((len(query), 3))
+        c[:, 0] = transform[:, 0, 0] * d[:, 0]
+        c[:, 0] += transform[:, 0, 1] * d[:, 1]
+        c[:, 1] = transform[:, 1, 0] * d[:, 0]
+        c[:, 1] += transform[:, 1, 1] * d[:, 1]
+        c[:, 2] = 1.0 - c[:, 0] - c[:, 1]
+        cols = tri.simplices[simplex].astype(np.int64)
+        if outside.any():
+            far = query[outside]
+            cols[outside] = np.argmin(((far[:, None, :] - tri.points[None]) ** 2).sum(-1), axis=1)[:, None]
+            c[outside] = (1.0, 0.0, 0.0)
+        rows = np.repeat(np.arange(len(query)), 3)
+        op = sp.csr_matrix((c.ravel(), (rows, cols.ravel())), shape=(len(query), self.n_neurons))
+        return op
 
     def _interpolator_operator(self, tri, query: np.ndarray, method: str) -> np.ndarray:
         """Weights of ``query`` points: SciPy's interpolator applied to unit vectors."""
@@ -658,12 +700,47 @@ class TopoRenderer:
         linear = _is_linear(norm)
         if linear:  # normalise the few neuron values instead of every pixel
             flat = _linear_norm(norm, flat) * n_colors
+        if linear and self._colour_in_one_pass(flat.shape[0], flat, lut, n_colors, plain, out):
+            return out.view(np.uint8).reshape(*lead, h, w, 4)
         for start in range(0, flat.shape[0], _RGBA_BLOCK):
             stop = min(flat.shape[0], start + _RGBA_BLOCK)
             images = self.render(flat[start:stop], dtype=np.float32).reshape(stop - start, h * w)
             scaled = images if linear else _apply_norm(norm, images, n_colors)
             np.take(lut, lut_indices(scaled, n_colors, plain_ends=plain), out=out[start:stop], mode="clip")
         return out.view(np.uint8).reshape(*lead, h, w, 4)
+
+    def _colour_in_one_pass(self, m: int, scaled: np.ndarray, lut: np.ndarray, n_colors: int, plain: bool,
+                            out: np.ndarray) -> bool:
+        """Colour ``scaled`` (normalised values times N) into ``out`` with the compiled loop, if it pays.
+
+        Used when the operator is sparse with at most 3 weights per pixel and the loop
+        is loaded, or numba is (then the loop is loaded for a job of at least
+        :data:`KERNEL_MIN_PIXEL_MAPS`). Returns whether it ran; the colours are those
+        of the NumPy path, pixel for pixel.
+        """
+        kernel = sys.modules.get("actconf._colour_kernel")
+        if kernel is None:
+            if "numba" not in sys.modules or m * self.mask.size < KERNEL_MIN_PIXEL_MAPS:
+                return False
+            try:
+                kernel = importlib.import_module("actconf._colour_kernel")
+            except ImportError:  # pragma: no cover - numba comes with umap-learn
+                return False
+        if not getattr(kernel, "AVAILABLE", False):
+            return False
+        padded = self.__dict__.get("_padded")
+        if padded is None and sp.issparse(self.operator):
+            full = self._grid_operator(np.float32)
+            padded = kernel.padded_operator(full.indptr, full.indices, full.data, self.n_neurons + 1)
+            self.__dict__["_padded"] = padded if padded is not None else False
+        if not padded:
+            return False
+        values = np.empty((m, self.n_neurons + 2), dtype=np.float32)
+        values[:, :-2] = scaled
+        values[:, -2] = np.nan  # masked pixels: weight 1 here
+        values[:, -1] = 0.0  # padding: weight 0 here
+        kernel.colour_maps(*padded, values, lut, n_colors, plain, out)
+        return True
 
     def _grid_operator(self, dtype: Any = np.float64):
         """The sparse operator over every pixel of the grid, (H*W, n_neurons + 1), built once per dtype."""

@@ -14,13 +14,17 @@ This module therefore
   (``$NUMBA_CACHE_DIR`` if set, else ``<user cache>/actconf/numba``, created on
   first use). The first UMAP fit on a machine compiles and says so on stderr;
   later processes load the compiled code in a fraction of a second;
+* caches the functions umap-learn compiles *while it is imported* (declared
+  with explicit signatures, so numba compiles them eagerly, ~0.5-1 s per process:
+  :data:`EAGER_MODULES`) in the same folder: during :func:`import_umap` numba's
+  decorator turns ``cache=True`` on for exactly those (same code and flags);
 * offers :func:`warm_up_umap` to pay the import (and, the first time, the
   compilation) at a moment of the caller's choosing.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import sys
 import warnings
 from pathlib import Path
@@ -28,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .._paths import numba_cache_dir, writable_folder
 from ._coords import seed_int
 from ._embed import mds_layout
 from ._profiles import Prepared
@@ -41,6 +46,10 @@ CACHED_FUNCTIONS: tuple[tuple[str, str], ...] = (
     ("umap.umap_", "compute_membership_strengths"),
     ("umap.layouts", "_nb_optimize_layout_euclidean_single_epoch"),
 )
+
+#: Top-level packages whose signature-declared numba functions (compiled while the package
+#: is imported) get ``cache=True`` during :func:`import_umap`; pynndescent already caches its own.
+EAGER_MODULES: tuple[str, ...] = ("umap",)
 
 _STATE: dict[str, Any] = {"warm": False, "cache": None, "cache_checked": False}
 
@@ -65,7 +74,7 @@ def import_umap():
     if hide:
         sys.modules["umap.parametric_umap"] = None  # type: ignore[assignment]
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), caching_eager_compiles(cache_folder()):
             warnings.simplefilter("ignore")
             import umap
     finally:
@@ -75,16 +84,57 @@ def import_umap():
 
 
 # --------------------------------------------------------------------------- disk cache
-def umap_cache_dir() -> Path:
-    """The folder of the compiled UMAP code: ``$NUMBA_CACHE_DIR``, else ``<user cache>/actconf/numba``.
+@contextlib.contextmanager
+def caching_eager_compiles(folder: Path | None):
+    """While active, numba functions of :data:`EAGER_MODULES` declared with signatures cache in ``folder``.
 
-    The user cache is ``$XDG_CACHE_HOME`` (default ``~/.cache``; on Windows
-    ``%LOCALAPPDATA%``). Nothing is created here.
+    numba compiles a function declared with signatures when its module is imported,
+    through ``numba.core.decorators._jit`` (the one funnel of ``numba.jit`` and
+    ``numba.njit``). The hook passes ``cache=True`` for those functions only, with
+    ``folder`` as numba's cache folder while their dispatcher is created; every
+    other function is decorated exactly as before. Restored on exit; ``folder=None``
+    changes nothing.
     """
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return Path(os.environ["NUMBA_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or (os.environ.get("LOCALAPPDATA") if os.name == "nt" else None)
-    return Path(base).expanduser() / "actconf" / "numba" if base else Path.home() / ".cache" / "actconf" / "numba"
+    if folder is None:
+        yield
+        return
+    from numba.core import config, decorators
+
+    original = decorators._jit
+
+    def jit(sigs, locals, target, cache, targetoptions, **kwargs):
+        plain = original(sigs, locals, target, cache, targetoptions, **kwargs)
+        if sigs is None or cache or target != "cpu":
+            return plain
+        cached = original(sigs, locals, target, True, targetoptions, **kwargs)
+
+        def wrapper(func):
+            if (getattr(func, "__module__", None) or "").split(".")[0] not in EAGER_MODULES:
+                return plain(func)
+            before = config.CACHE_DIR
+            config.CACHE_DIR = str(folder)
+            try:
+                return cached(func)
+            finally:
+                config.CACHE_DIR = before
+
+        return wrapper
+
+    decorators._jit = jit
+    try:
+        yield
+    finally:
+        decorators._jit = original
+
+
+def cache_folder() -> Path | None:
+    """:func:`umap_cache_dir`, created if needed; None if it cannot be written."""
+    return writable_folder(umap_cache_dir())
+
+
+def umap_cache_dir() -> Path:
+    """The folder of the compiled UMAP code (:func:`actconf._paths.numba_cache_dir`). Nothing is created here."""
+    return numba_cache_dir()
 
 
 def _ready_marker(folder: Path) -> Path:
@@ -117,12 +167,8 @@ def enable_disk_cache() -> Path | None:
     import_umap()
     from numba.core import config
 
-    folder = umap_cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    if not os.access(folder, os.W_OK):
+    folder = cache_folder()
+    if folder is None:
         return None
     before = config.CACHE_DIR
     config.CACHE_DIR = str(folder)
