@@ -227,8 +227,12 @@ def models_section(ctx: Context) -> Section:
 def _spec_text(ctx: Context, name: str) -> str:
     spec = ctx.config.model_spec(name)
     text = f"MLP {tuple(spec.hidden)}" if spec.model == "mlp" else "the paper's CNN (2 × Conv 128, stride 2)"
-    if spec.max_train:
-        text += f", training subset {spec.max_train}"
+    from .config import per_dataset
+
+    subsets = [f"{dataset_title(d)} {per_dataset(spec.max_train, d)} samples" for d in ctx.config.datasets
+               if per_dataset(spec.max_train, d)]
+    if subsets:
+        text += ", training subset: " + ", ".join(subsets)
     return text + f", {spec.seeds} seeds × {spec.epochs} epochs"
 
 

@@ -177,8 +177,7 @@ def _tam_rows(ctx: Context) -> list[list[str]]:
                          "no UMAP-based method in this configuration", "not tested"])
         for method, (c, n) in among.items():
             rows.append(["TAM", f"UMAP + refinement is among the best ({label}; `{method}`)",
-                         f"{c}/{n} cases (not worse than the best: split-half one-sided Mann–Whitney p ≥ 0.05; rank ≤ 3 where "
-                         "the repeats are too few to test)",
+                         f"{c}/{n} cases (not worse than the best; part 1, Rankings)",
                          "reproduced" if c == n else ("partly" if c else "not reproduced")])
     return rows
 

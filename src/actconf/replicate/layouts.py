@@ -202,16 +202,19 @@ def _screen_text(n_methods: int, repeats: int) -> str:
     if min_mannwhitney_p(halves[1], halves[1], one_sided=True) >= 0.05:
         return (f"With R = {repeats} repeats the test half ({halves[1]} repeats) cannot reach p < 0.05, so *among "
                 f"the best* here only means rank ≤ {TOP} of the {n_methods} methods — a description, not a test.")
-    rates = {key: screen_error_rates(n_methods=n_methods, repeats=repeats, n_sim=400, seed=1, **kw)
+    sims = {"fpr": 2000, "skew": 2000, "plain": 1000, "power": 1000}
+    rates = {key: screen_error_rates(n_methods=n_methods, repeats=repeats, n_sim=sims[key], seed=1, **kw)
              for key, kw in {"fpr": {}, "skew": {"distribution": "lognormal"}, "plain": {"split": False},
                              "power": {"shift": 1.0}}.items()}
+    margin = 1.96 * np.sqrt(0.05 * 0.95 / sims["fpr"])
     return (f"The best method is chosen on the {halves[0]} even-numbered repeats and the test uses the other "
             f"{halves[1]}, so choosing the best does not bias the test; *among the best* = not worse than the best "
-            f"at p < 0.05. Simulated for this size ({n_methods} methods, R = {repeats}, 400 simulations; "
+            f"at p < 0.05. Simulated for this size ({n_methods} methods, R = {repeats}; "
             f"`actconf.replicate.screen`): a method equal to all others is called worse in "
-            f"{rates['fpr']:.1%} of cases (normal scores; {rates['skew']:.1%} for skewed, log-normal ones) — "
-            f"choosing and testing on the same repeats would give {rates['plain']:.1%}; a method worse by one "
-            f"standard deviation is found worse in {rates['power']:.0%} of cases.")
+            f"{rates['fpr']:.1%} of {sims['fpr']} simulations with normal scores and {rates['skew']:.1%} with skewed, "
+            f"log-normal ones (Monte Carlo error ± {margin:.1%} around 5%) — choosing and testing on the same "
+            f"repeats would give {rates['plain']:.1%}; a method worse by one standard deviation is found worse in "
+            f"{rates['power']:.0%} of cases.")
 
 
 def _layout_findings(ctx: Context, cases: list[tuple[str, Any, list[dict[str, Any]], dict[str, float]]]) -> None:
