@@ -445,6 +445,42 @@ def test_compiled_colour_loop_equals_the_numpy_path(method, mask, monkeypatch):
     assert len(calls) == len(cases)
 
 
+def test_colour_loop_threads_split_maps_without_changing_pixels(monkeypatch):
+    """Split over threads (maps in uneven chunks), the compiled loop writes the NumPy path's pixels."""
+    pytest.importorskip("numba")
+    import sys
+
+    from matplotlib.colors import Normalize
+
+    import actconf.render as render
+
+    rng = np.random.default_rng(27)
+    r = TopoRenderer(rng.random((60, 2)), resolution=31)
+    values = rng.standard_normal((11, 60))
+    values[4, :3] = np.nan
+    monkeypatch.delitem(sys.modules, "actconf._colour_kernel", raising=False)
+    monkeypatch.setattr(render, "KERNEL_MIN_PIXEL_MAPS", float("inf"))
+    ref = r.render_rgba(values, cmap="magma", norm=Normalize(-1.5, 1.5))
+    monkeypatch.setattr(render, "KERNEL_MIN_PIXEL_MAPS", 0)
+    kernel = pytest.importorskip("actconf._colour_kernel")
+    monkeypatch.setattr(kernel, "THREAD_MIN_PIXEL_MAPS", 0)
+    kernel._prepare()  # the disk cache is switched on for the compiled function, not for the wrapper below
+    seen = []
+    original = kernel._colour_loop
+
+    def counting(*args):
+        seen.append(args[2].shape[0])
+        return original(*args)
+
+    monkeypatch.setattr(kernel, "_colour_loop", counting)
+    for threads in (1, 3, 4):
+        monkeypatch.setattr(kernel, "_threads", lambda threads=threads: threads)
+        seen.clear()
+        got = r.render_rgba(values, cmap="magma", norm=Normalize(-1.5, 1.5))
+        np.testing.assert_array_equal(got, ref, err_msg=f"{threads} threads")
+        assert sorted(seen) == sorted(np.diff(np.linspace(0, 11, threads + 1).astype(int)).tolist())
+
+
 def test_colour_loop_runs_only_for_sparse_operators_with_three_weights(monkeypatch):
     kernel = pytest.importorskip("actconf._colour_kernel")
     from matplotlib.colors import Normalize

@@ -19,7 +19,10 @@ stderr, later processes load it in milliseconds.
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
+from typing import Any
 
 import numba
 import numpy as np
@@ -104,8 +107,47 @@ def padded_operator(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
     return index, weight
 
 
+#: Pixel-maps below which one thread does the work (a thread hand-off costs more than it saves).
+THREAD_MIN_PIXEL_MAPS = 2_000_000
+_POOL: dict[int, Any] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _threads() -> int:
+    """Threads for the colour loop: the cores this process may use (at most 4)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _pool(n: int) -> Any:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _POOL_LOCK:
+        if n not in _POOL:
+            _POOL[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="actconf-colour")
+        return _POOL[n]
+
+
 def colour_maps(index: np.ndarray, weight: np.ndarray, values: np.ndarray, lut: np.ndarray, n_colors: int,
-                plain_ends: bool, out: np.ndarray) -> None:
-    """Fill ``out`` (maps, pixels) uint32 with the colours of ``values`` (maps, columns) float32 times N."""
+                plain_ends: bool, out: np.ndarray, *, threads: int | None = None) -> None:
+    """Fill ``out`` (maps, pixels) uint32 with the colours of ``values`` (maps, columns) float32 times N.
+
+    The loop releases the GIL, so large jobs are split by maps over ``threads``
+    threads (default: the usable cores, at most 4; each map is computed exactly as by
+    one thread, so the pixels do not depend on the split).
+    """
     _prepare()
-    _colour_loop(index, weight, values, lut, n_colors, plain_ends, out)
+    n_maps = values.shape[0]
+    n = _threads() if threads is None else max(1, int(threads))
+    n = min(n, n_maps)
+    if n <= 1 or n_maps * index.shape[0] < THREAD_MIN_PIXEL_MAPS:
+        _colour_loop(index, weight, values, lut, n_colors, plain_ends, out)
+        return
+    bounds = np.linspace(0, n_maps, n + 1).astype(int)
+    jobs = [_pool(n).submit(_colour_loop, index, weight, values[a:b], lut, n_colors, plain_ends, out[a:b])
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    for job in jobs:
+        job.result()
