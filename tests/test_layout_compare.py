@@ -49,6 +49,25 @@ def test_compare_layouts_redraws_inputs_from_a_run(synthetic_run):
     assert frame.attrs["redraw"] == "inputs"
 
 
+def test_a_comparison_split_into_blocks_equals_one_call(synthetic_run):
+    import pandas as pd
+
+    run, _, _ = synthetic_run
+    methods = ["random", "pca+refine", "som"]
+    kwargs = {"layer": "dense", "methods": methods, "redraw": "inputs", "subsample": 0.75, "progress": False,
+              "seed": 3}
+    whole = compare_layouts(run, repeats=3, **kwargs)
+    parts = pd.concat([compare_layouts(run, repeats=2, **kwargs),
+                       compare_layouts(run, repeats=1, first_repeat=2, **kwargs)], ignore_index=True)
+    keep = whole.measure != "seconds"
+    assert sorted(set(parts["repeat"])) == [0, 1, 2] and set(parts[parts.repeat == 2]["seed"]) == {5}
+    pd.testing.assert_frame_equal(whole[keep].reset_index(drop=True), parts[keep].reset_index(drop=True))
+    # and a block alone differs from the first repeats (it is not the same seed again)
+    alone = compare_layouts(run, repeats=1, first_repeat=2, **kwargs)
+    first = whole[(whole.repeat == 0) & keep]["value"].to_numpy()
+    assert not (alone[alone.measure != "seconds"]["value"].to_numpy() == first).all()
+
+
 def test_compare_layouts_rejects_bad_arguments(planted):
     x, _ = planted
     with pytest.raises(InvalidParameterError, match="needs a run"):
@@ -57,6 +76,8 @@ def test_compare_layouts_rejects_bad_arguments(planted):
         compare_layouts(x, methods=["umap+pso"], progress=False)
     with pytest.raises(InvalidParameterError, match="'repeats' parameter"):
         compare_layouts(x, repeats=0, progress=False)
+    with pytest.raises(InvalidParameterError, match="'first_repeat' parameter"):
+        compare_layouts(x, first_repeat=-1, progress=False)
     with pytest.raises(InvalidParameterError, match="'frame' parameter"):
         plot_layout_comparison(x)
 

@@ -13,23 +13,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from actconf.errors import InvalidParameterError, RunExistsError
+from actconf.errors import InvalidInputError, InvalidParameterError, RunExistsError
 from actconf.replicate import (
     ReplicateConfig,
     ReplicationError,
     full_config,
+    jobs,
     load_config,
     quick_config,
 )
 from actconf.replicate.config import LAYOUT_METHODS, TrainingSpec, per_dataset
 from actconf.replicate.layouts import best_methods, score_table
 from actconf.replicate.markdown import Figures, Section, fmt, table, write_document
-from actconf.replicate.plan import Paths, Task, plan
+from actconf.replicate.plan import Paths, Task, layout_blocks, plan
 from actconf.replicate.pool import format_seconds, run_tasks
 from actconf.replicate.screen import among_best, min_mannwhitney_p, screen_error_rates
 
@@ -101,23 +103,63 @@ def test_plan_of_the_full_run(tmp_path):
     names = [t.name for t in tasks]
     assert len(names) == len(set(names))
     count = {part: sum(t.part == part for t in tasks) for part in ("training", "models", "overfitting", "layouts")}
-    assert count == {"training": 2 * 5, "models": 2 * 2 * 5, "overfitting": 2 * 5, "layouts": 2 * 2}
+    blocks = -(-config.layouts.repeats // config.layouts.block)
+    assert count == {"training": 2 * 5, "models": 2 * 2 * 5, "overfitting": 2 * 5, "layouts": 2 * 2 * (blocks + 1)}
     position = {n: i for i, n in enumerate(names)}
     for task in tasks:
         for dep in task.deps:
             assert position[dep] < position[task.name]
-    layouts = [t for t in tasks if t.part == "layouts"]
+    layouts = [t for t in tasks if t.part == "layouts" and t.fn is jobs.compare_job]
     assert {t.deps for t in layouts} == {("train/training/digits-mlp/seed-0",),
                                          ("train/training/fashion_mnist-mlp/seed-0",)}
-    assert all(t.kwargs["repeats"] == config.layouts.repeats for t in layouts)
+    for dataset in ("digits", "fashion_mnist"):
+        for regime in ("inputs", "seed"):
+            mine = [t for t in layouts if t.name.startswith(f"layouts/{dataset}-{regime}/")]
+            # the blocks cover repeats 0 .. R-1 once, in order
+            covered = [r for t in mine for r in range(t.kwargs["first_repeat"],
+                                                      t.kwargs["first_repeat"] + t.kwargs["repeats"])]
+            assert covered == list(range(config.layouts.repeats))
+            join = tasks[position[f"layouts/{dataset}-{regime}"]]
+            assert join.fn is jobs.join_tables and join.deps == tuple(t.name for t in mine)
+            assert join.kwargs["parts"] == [t.kwargs["out"] for t in mine]
     seeds = sorted(t.kwargs["seed"] for t in tasks if t.name.startswith("train/models/digits-cnn"))
     assert seeds == [0, 1, 2, 3, 4]
 
 
+def test_layout_blocks_cover_the_repeats():
+    for repeats in (1, 3, 10, 11, 100):
+        for block in (1, 3, 10, 200):
+            got = layout_blocks(repeats, block)
+            assert [r for first, n in got for r in range(first, first + n)] == list(range(repeats))
+            assert all(1 <= n <= block for _, n in got)
+
+
 def test_plan_adds_the_layouts_training_run(tmp_path):
     tasks = plan(dataclasses.replace(quick_config(), parts=("layouts",)).validate(), Paths(tmp_path))
-    assert [t.part for t in tasks] == ["training", "layouts", "layouts"]
+    assert [t.part for t in tasks] == ["training"] + ["layouts"] * 4  # a block and its join per regime
     assert tasks[1].kwargs["run"] == str(Paths(tmp_path).seed_run("training", "digits", "mlp", 0))
+
+
+def test_join_tables_concatenates_blocks_and_refuses_mixed_settings(tmp_path):
+    import pandas as pd
+
+    frames = [pd.DataFrame({"method": ["pca"] * n, "repeat": range(a, a + n), "value": np.arange(n) + a})
+              for a, n in ((0, 3), (3, 2))]
+    parts = []
+    for i, frame in enumerate(frames):
+        path = tmp_path / f"part{i}.csv"
+        frame.to_csv(path, index=False)
+        path.with_suffix(".json").write_text(json.dumps({"redraw": "seed"}))
+        parts.append(str(path))
+    jobs.join_tables(parts, str(tmp_path / "all.csv"))
+    joined = pd.read_csv(tmp_path / "all.csv")
+    assert joined["repeat"].tolist() == [0, 1, 2, 3, 4] and joined["value"].tolist() == [0, 1, 2, 3, 4]
+    assert json.loads((tmp_path / "all.json").read_text()) == {"redraw": "seed"}
+    Path(parts[1]).with_suffix(".json").write_text(json.dumps({"redraw": "inputs"}))
+    before = (tmp_path / "all.csv").read_bytes()
+    with pytest.raises(InvalidInputError, match="different settings"):
+        jobs.join_tables(parts, str(tmp_path / "all.csv"))
+    assert (tmp_path / "all.csv").read_bytes() == before  # the earlier table is left intact
 
 
 # --------------------------------------------------------------------------- pool

@@ -185,6 +185,7 @@ def compare_layouts(
     *,
     methods: Sequence[str] | Mapping[str, Mapping[str, Any]] = DEFAULT_COMPARE,
     repeats: int = 10,
+    first_repeat: int = 0,
     redraw: str = "seed",
     subsample: float = 0.5,
     layer: str | None = None,
@@ -208,6 +209,11 @@ def compare_layouts(
         a dict ``label -> compute_layout keyword arguments`` (with ``method``).
     repeats : int, default=10
         Repeats per method (the paper used 100).
+    first_repeat : int, default=0
+        Index of the first repeat: the call computes repeats ``first_repeat``,
+        ..., ``first_repeat + repeats - 1``. A repeat's rows depend only on
+        ``seed`` and its index, so a long comparison can be split into parts
+        whose concatenated frames equal one call's (except ``seconds``).
     redraw : {"seed", "inputs"}, default="seed"
         What changes between repeats. ``"seed"``: only the layout's seed
         (``seed + r``), same profiles. ``"inputs"`` (needs a run): every repeat
@@ -250,6 +256,7 @@ def compare_layouts(
     caller = "compare_layouts()"
     specs = method_specs(methods, caller)
     repeats = check_int("repeats", repeats, caller, min_value=1)
+    first_repeat = check_int("first_repeat", first_repeat, caller, min_value=0)
     check_option("redraw", redraw, ("seed", "inputs"), caller)
     subsample = check_float("subsample", subsample, caller, min_value=0.0, max_value=1.0, min_inclusive=False)
     seed = check_int("seed", seed, caller, min_value=0)
@@ -260,7 +267,7 @@ def compare_layouts(
     rows: list[dict[str, Any]] = []
     bar = tqdm(total=repeats * len(specs), desc="layouts", disable=not progress, leave=False)
     try:
-        for r in range(repeats):
+        for r in range(first_repeat, first_repeat + repeats):
             profiles = _repeat_profiles(fixed, sampler, r, seed, subsample, bool(contrastive), caller)
             dist = prepare(profiles).cosine()
             for label, spec in specs.items():

@@ -4,8 +4,8 @@ Every job is a top-level function of plain arguments (picklable for a process po
 that writes its result to disk and returns nothing: :func:`train_seed` (one seed of a
 configuration, :func:`actconf.study.record`), :func:`train_overfit` (a long training
 recording a held-out and a training probe set, :mod:`.probes`) and
-:func:`compare_job` (:func:`actconf.layout.compare_layouts` of one dataset and repeat
-regime, written as CSV). :func:`worker_setup` limits each worker's threads so that
+:func:`compare_job` (:func:`actconf.layout.compare_layouts` of a block of repeats of
+one dataset and repeat regime, written as CSV; :func:`join_tables` joins the blocks). :func:`worker_setup` limits each worker's threads so that
 parallel workers do not oversubscribe the cores.
 """
 
@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["compare_job", "train_overfit", "train_seed", "worker_setup"]
+__all__ = ["compare_job", "join_tables", "train_overfit", "train_seed", "worker_setup"]
 
 _THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
                      "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -98,22 +98,46 @@ def train_overfit(spec: dict[str, Any], dataset: str, seed: int, data_dir: str |
 
 
 def compare_job(run: str, layer: str, methods: list[str], repeats: int, regime: str, subsample: float,
-                seed: int, out: str) -> None:
+                seed: int, out: str, first_repeat: int = 0) -> None:
     """Compare layout methods on one run's layer (both quality measures) and write the frame as CSV.
 
-    The frame's ``attrs`` go to a ``.json`` file beside the CSV. UMAP's one-off compilation
-    is paid first, so that it does not count as the first repeat's layout time.
+    Computes repeats ``first_repeat .. first_repeat + repeats - 1`` (a block of the
+    comparison; :func:`join_tables` joins the blocks). The frame's ``attrs`` go to a
+    ``.json`` file beside the CSV. UMAP's one-off compilation is paid first, so that it
+    does not count as the first repeat's layout time.
     """
     from ..layout import compare_layouts, warm_up
     from ..store import open_run
 
     if any(str(m).startswith("umap") for m in methods):
         warm_up()
-    frame = compare_layouts(open_run(run), methods=list(methods), repeats=repeats, redraw=regime,
-                            subsample=subsample, layer=layer, seed=seed, progress=False, quality="both")
-    out = Path(out)
+    frame = compare_layouts(open_run(run), methods=list(methods), repeats=repeats, first_repeat=first_repeat,
+                            redraw=regime, subsample=subsample, layer=layer, seed=seed, progress=False,
+                            quality="both")
+    _write_table(frame, Path(out), dict(frame.attrs))
+
+
+def join_tables(parts: list[str], out: str) -> None:
+    """Join the block tables of one comparison (in order) into ``out``; their attrs must agree."""
+    import pandas as pd
+
+    from ..errors import InvalidInputError
+
+    frames, attrs = [], None
+    for part in map(Path, parts):
+        frames.append(pd.read_csv(part))
+        meta = json.loads(part.with_suffix(".json").read_text(encoding="utf-8"))
+        if attrs is not None and meta != attrs:
+            raise InvalidInputError(f"the layout tables {parts[0]} and {part} were computed with different settings "
+                                 f"({attrs} and {meta}); delete the folder {part.parent} to recompute them.")
+        attrs = meta
+    _write_table(pd.concat(frames, ignore_index=True), Path(out), attrs or {})
+
+
+def _write_table(frame: Any, out: Path, attrs: dict[str, Any]) -> None:
+    """Write ``frame`` as CSV (atomically) and ``attrs`` as JSON beside it."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     frame.to_csv(tmp, index=False)
     os.replace(tmp, out)
-    out.with_suffix(".json").write_text(json.dumps(dict(frame.attrs), indent=1), encoding="utf-8")
+    out.with_suffix(".json").write_text(json.dumps(attrs, indent=1), encoding="utf-8")

@@ -5,7 +5,8 @@ task markers); :func:`plan` turns a :class:`~.config.ReplicateConfig` into the
 :class:`Task` list the pool (:mod:`.pool`) works through: one training per
 configuration, dataset and seed, one overfitting training per dataset and seed, and
 one layout comparison per dataset and repeat regime (after the trained MLP of the
-first seed exists). The estimates (seconds on one core of the machine the full run
+first seed exists), computed in blocks of ``layouts.block`` repeats that are then
+joined into one table. The estimates (seconds on one core of the machine the full run
 was measured on) only drive the order of work and the ETA.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 from . import jobs
 from .config import ReplicateConfig, TrainingSpec, per_dataset
 
-__all__ = ["Paths", "Task", "plan"]
+__all__ = ["Paths", "Task", "layout_blocks", "plan"]
 
 #: training samples of the built-in datasets (for the estimates only)
 _N_TRAIN = {"digits": 1257, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}
@@ -59,6 +60,11 @@ class Paths:
 
     def comparison(self, dataset: str, regime: str) -> Path:
         return self.root / "tables" / f"layouts-{_stem(dataset)}-{regime}.csv"
+
+    def comparison_block(self, dataset: str, regime: str, first: int, count: int) -> Path:
+        """The table of repeats ``first .. first + count - 1`` of one comparison."""
+        folder = self.comparison(dataset, regime).with_suffix("")
+        return folder / f"repeats-{first:03d}-{first + count - 1:03d}.csv"
 
     def marker(self, task: str) -> Path:
         return self.root / "done" / (task.replace("/", "__") + ".json")
@@ -111,15 +117,30 @@ def _overfit_tasks(config: ReplicateConfig, paths: Paths, dataset: str) -> list[
             for s in range(config.seed, config.seed + spec.seeds)]
 
 
+def layout_blocks(repeats: int, block: int) -> list[tuple[int, int]]:
+    """``(first repeat, count)`` of each block of a comparison of ``repeats`` repeats."""
+    return [(first, min(block, repeats - first)) for first in range(0, repeats, block)]
+
+
 def _layout_tasks(config: ReplicateConfig, paths: Paths, dataset: str, source: str) -> list[Task]:
     spec = config.layouts
     run = paths.seed_run("training", dataset, config.training.model, config.seed)
-    return [Task(f"layouts/{_stem(dataset)}-{regime}", "layouts", jobs.compare_job,
-                 {"run": str(run), "layer": spec.layer, "methods": list(spec.methods), "repeats": spec.repeats,
-                  "regime": regime, "subsample": spec.subsample, "seed": config.seed,
-                  "out": str(paths.comparison(dataset, regime))},
-                 15.0 + _PER_LAYOUT * len(spec.methods) * spec.repeats, (source,))
-            for regime in spec.regimes]
+    tasks = []
+    for regime in spec.regimes:
+        name = f"layouts/{_stem(dataset)}-{regime}"
+        blocks = []
+        for first, count in layout_blocks(spec.repeats, spec.block):
+            out = paths.comparison_block(dataset, regime, first, count)
+            blocks.append(Task(f"{name}/{out.stem}", "layouts", jobs.compare_job,
+                               {"run": str(run), "layer": spec.layer, "methods": list(spec.methods),
+                                "repeats": count, "first_repeat": first, "regime": regime,
+                                "subsample": spec.subsample, "seed": config.seed, "out": str(out)},
+                               15.0 + _PER_LAYOUT * len(spec.methods) * count, (source,)))
+        tasks += blocks
+        tasks.append(Task(name, "layouts", jobs.join_tables,
+                          {"parts": [t.kwargs["out"] for t in blocks], "out": str(paths.comparison(dataset, regime))},
+                          1.0, tuple(t.name for t in blocks)))
+    return tasks
 
 
 def plan(config: ReplicateConfig, paths: Paths) -> list[Task]:
