@@ -536,6 +536,31 @@ def test_recompiling_between_fits_keeps_steps_increasing(tmp_path, digits_small)
 
 
 @pytest.mark.slow
+def test_batch_snapshots_with_several_steps_per_execution(tmp_path, digits_small):
+    """Keras reports every 3rd batch (and batch 12 for the epoch's last, 10th): snapshots land at
+    the first report past each multiple of 4, labelled with the batches done, and hold what a
+    one-step-per-call fit holds after as many batches."""
+    from actconf.callbacks import ActivationRecorder
+
+    x_train, y_train, x_probe, y_probe, _ = digits_small
+    data = (x_train[:320], y_train[:320])
+    runs = {}
+    for spe, every in ((3, 4), (1, 3)):
+        model = tiny_mlp(hidden=8)
+        model.steps_per_execution = spe
+        rec = ActivationRecorder(tmp_path / f"spe{spe}", x_probe, y_probe, every_n_batches=every)
+        model.fit(*data, batch_size=32, epochs=2, callbacks=[rec], verbose=0)
+        runs[spe] = actconf.open_run(tmp_path / f"spe{spe}", strict=True)
+    table = runs[3].snapshots
+    assert list(table["label"]) == ["initial", "epoch 1 · batch 6", "epoch 1 · batch 9", "epoch 1", "epoch 2"]
+    assert list(table["step"]) == [0, 6, 9, 10, 20] and list(table["batch"]) == [0, 6, 9, 10, 10]
+    reference = runs[1].snapshots  # every 3 batches: 3, 6, 9, then the epoch ends
+    assert list(reference["step"]) == [0, 3, 6, 9, 10, 20]
+    a, b = runs[3].activations("hidden_1").values, runs[1].activations("hidden_1").values
+    np.testing.assert_array_equal(a, b[[0, 2, 3, 4, 5]])
+
+
+@pytest.mark.slow
 def test_a_fit_from_a_later_epoch_starts_with_a_trained_snapshot(tmp_path, digits_small):
     from actconf.callbacks import ActivationRecorder
 

@@ -193,7 +193,11 @@ class ActivationRecorder(keras.callbacks.Callback):
             layer. Required for multi-output models (refused otherwise); the other
             heads are neither recorded as outputs nor as hidden layers.
         every_n_batches: Also record every N batches (int >= 1), during the first
-            ``batch_epochs`` epochs. Default ``None``: epoch ends only.
+            ``batch_epochs`` epochs. Default ``None``: epoch ends only. A model
+            compiled with ``steps_per_execution=k`` reports only every k-th batch;
+            the snapshot is then taken at the first report at or after each
+            multiple of N and labelled with the batches actually done (choose N a
+            multiple of k to get exactly every N).
         batch_epochs: Number of epochs during which batch snapshots are taken
             (default 1, the early-training view); ``None`` for all epochs.
         record_initial: Record the untrained state before the first batch.
@@ -808,16 +812,19 @@ class ActivationRecorder(keras.callbacks.Callback):
     def _on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Bound as ``on_train_batch_end`` only when batch snapshots are requested: a
         # batch hook makes Keras wait for every batch's logs, which slows training.
-        self._batches_done = batch + 1
+        # With ``steps_per_execution = k`` Keras calls this once per k batches, with the
+        # index of the execution's last batch (past the epoch's end in its last execution).
+        done = batch + 1 if not self._steps_per_epoch else min(batch + 1, self._steps_per_epoch)
+        before, self._batches_done = self._batches_done, done
         n = self.every_n_batches
-        if (batch + 1) % n:
+        if done // n == before // n:  # no multiple of n reached since the last call
             return
         epoch = self._epoch_number()
         if self.batch_epochs is not None and epoch > self.batch_epochs:
             return
-        if self._steps_per_epoch and batch + 1 >= self._steps_per_epoch:
+        if self._steps_per_epoch and done >= self._steps_per_epoch:
             return  # the epoch-end snapshot follows immediately
-        self._record("batch", epoch, batch + 1, logs, step=self._epoch_start_step + batch + 1)
+        self._record("batch", epoch, done, logs, step=self._epoch_start_step + done)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         number = self._epoch_number()

@@ -230,6 +230,9 @@ def record(
     every = config.every_n_batches
     if every == "auto":
         every = auto_every_n_batches(len(ds.x_train), config.batch_size)
+    # Several batches per call into the backend (the same batches in the same order, so the
+    # same weights: tested), as many as between two batch snapshots, so that each one lands.
+    model.steps_per_execution = every
     recorder = ActivationRecorder(
         out, probe, every_n_batches=every, batch_epochs=config.batch_epochs,
         mc_samples=config.mc_samples, overwrite=overwrite,
