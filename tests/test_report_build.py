@@ -73,6 +73,7 @@ def cheap_sections(monkeypatch):
     {"seed": 1.5},
     {"layout": np.zeros((12, 2))},
     {"out": 3},
+    {"workers": 0},
 ])
 def test_bad_parameters_fail_before_any_work(run, kwargs):
     before = folder_hashes(run.path)
@@ -212,3 +213,71 @@ def test_whole_report_on_a_synthetic_run(run):
     after = {k: v for k, v in folder_hashes(run.path).items() if not k.startswith("report")}
     assert after == before
     assert actconf.open_run(run.path).n_snapshots == 5
+
+
+# --------------------------------------------------------------------------- a second process
+def _report_files(path):
+    """Every file of a report folder (bytes), the page without its 'written ... in N s' subtitle."""
+    import re
+
+    folder = path.parent
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    files["report.html"] = re.sub(rb"written [^<]*? in \d+ s", b"", files["report.html"])
+    return files
+
+
+@pytest.mark.slow
+def test_a_second_process_builds_the_same_report(run, tmp_path, monkeypatch):
+    import subprocess
+
+    from actconf.report import build as build_module
+
+    started = []
+    real = subprocess.Popen
+
+    def spy(args, **kwargs):
+        started.append(list(args))
+        return real(args, **kwargs)
+
+    kwargs = {"method": "pca", "compare": False, "progress": False}
+    one = _report_files(build_report(run, out=tmp_path / "one", workers=1, **kwargs))
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    two = _report_files(build_report(run, out=tmp_path / "two", workers=2, **kwargs))
+    assert [a[1:3] for a in started] == [["-m", "actconf.report._worker"]]
+    assert sorted(one) == sorted(two) and "figures/maps_class.png" in one
+    assert {k for k in one if one[k] != two[k]} == set()  # byte for byte, the page included
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["figures", "maps_confidence.gif", "report.html"]
+    # a second process that fails: its sections are built here instead, the same report results
+    monkeypatch.setattr(subprocess, "Popen", lambda args, **kw: real([args[0], "-c", "raise SystemExit(3)"], **kw))
+    three = _report_files(build_report(run, out=tmp_path / "three", workers=2, **kwargs))
+    assert three == one
+    assert build_module.SECOND_PROCESS == ("maps_section", "animation_section")
+
+
+def test_replaced_builders_are_built_in_this_process(run, monkeypatch, cheap_sections):
+    import subprocess
+
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("no second process expected"))
+    calls = []
+    monkeypatch.setattr(sections, "maps_section", lambda ctx: calls.append(ctx.layer) or stub("maps")(ctx))
+    build_report(run, workers=2, **FAST)
+    assert calls == ["hidden_1"]  # the replacement ran here; another process would import the original
+
+
+def test_workers_default_and_environment_cap(monkeypatch):
+    import os
+
+    from actconf.report.build import check_workers
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("ACTCONF_REPORT_WORKERS", raising=False)
+    assert check_workers(None) == (2 if cores >= 2 else 1)
+    assert check_workers(1) == 1 and check_workers(3) == 3
+    monkeypatch.setenv("ACTCONF_REPORT_WORKERS", "1")
+    assert check_workers(None) == 1
+    monkeypatch.setenv("ACTCONF_REPORT_WORKERS", "two")
+    with pytest.raises(InvalidParameterError, match="ACTCONF_REPORT_WORKERS"):
+        check_workers(None)
+    for bad in (0, 1.5, "2", True):
+        with pytest.raises(InvalidParameterError, match="workers"):
+            check_workers(bad)

@@ -16,34 +16,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .._process import die_with_parent
+
 __all__ = ["compare_job", "join_tables", "train_overfit", "train_seed", "worker_setup"]
 
 _THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
                      "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
-def _die_with_parent() -> None:
-    """Linux: ask the kernel to send this worker SIGTERM when its parent process dies.
-
-    Without it, killing ``actconf replicate`` (``kill PID``) leaves its workers running
-    their current task to the end, burning the cores of the next run.
-    """
-    import ctypes
-    import signal
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-
-
 def worker_setup(threads: int) -> None:
     """Run first in every worker process: quiet TensorFlow, ``threads`` threads per library, end with the parent."""
-    _die_with_parent()
+    die_with_parent()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for name in _THREAD_VARIABLES:
         os.environ[name] = str(threads)

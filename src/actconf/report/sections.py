@@ -35,13 +35,17 @@ CLAIM_COLUMNS = ("layer", "claim", "untrained", "final", "effect", "ci_low", "ci
 SNAPSHOT_COLUMNS = ("label", "kind", "step", "progress", "loss", "accuracy", "val_loss", "val_accuracy")
 
 
+#: The section builders' names in page order.
+PAGE_ORDER = ("findings_section", "training_section", "confidence_section", "layout_section", "maps_section",
+              "animation_section", "statistics_section", "configuration_section")
+
+
 def page_builders(*, animation: bool = True) -> list[Callable[[ReportContext], Section]]:
     """The section builders in page order (looked up when called, so that they can be replaced)."""
     import sys
 
     this = sys.modules[__name__]
-    names = ["findings_section", "training_section", "confidence_section", "layout_section",
-             "maps_section", "animation_section", "statistics_section", "configuration_section"]
+    names = list(PAGE_ORDER)
     if not animation:
         names.remove("animation_section")
     return [getattr(this, name) for name in names]
@@ -413,3 +417,12 @@ def configuration_section(ctx: ReportContext) -> Section:
         Code(manifest.get("model", {}).get("summary", ""), collapsed="model"),
     ]
     return Section("config", "Configuration and versions", blocks, nav="Configuration")
+
+
+def is_original(builder: Callable[[ReportContext], Section]) -> bool:
+    """Whether ``builder`` is this module's own builder of its name (not one put in its place,
+    e.g. by a test): only those can be built by another process, which imports this module afresh."""
+    return _ORIGINALS.get(getattr(builder, "__name__", None)) is builder
+
+
+_ORIGINALS = {name: globals()[name] for name in PAGE_ORDER}
