@@ -4,7 +4,9 @@
    20 epochs) in a fresh process, wall time; goal <= 20 s once installed.
 2. The same study, stage by stage, in another fresh process: ``record`` (train +
    record), ``ensure_layout(save=True)`` and every report section (the report's
-   progress bar shows these stages), so the biggest stage is visible.
+   progress bar shows these stages), so the biggest stage is visible; the sections
+   are timed one after the other (``workers=1``), then the whole report as
+   ``actconf run`` builds it, with the maps and animation in a second process.
 3. Notebook 03 (layouts) executed headless against that run
    (``actconf.notebooks.run_notebooks``, kernel start included); goal <= 45 s.
 
@@ -59,10 +61,14 @@ def timed_builders(**kwargs):
         wrapped.append(timed)
     return wrapped
 
-build.page_builders = timed_builders
-t = time.perf_counter(); build_report(run, method=config.layout, seed=config.seed, progress=False)
-T["report (all)"] = time.perf_counter() - t
+build.page_builders = timed_builders  # timed builders are built here, one after the other
+t = time.perf_counter(); build_report(run, method=config.layout, seed=config.seed, progress=False, workers=1)
+T["report (all, one process)"] = time.perf_counter() - t
 T["total (in process)"] = time.perf_counter() - start
+build.page_builders = original
+t = time.perf_counter()
+build_report(run, method=config.layout, seed=config.seed, progress=False, workers=2, out=sys.argv[1] + "-report2")
+T["report (all, two processes)"] = time.perf_counter() - t
 print(json.dumps(T))
 """
 
@@ -183,9 +189,12 @@ def main() -> None:
                             note=f"runs: {', '.join(f'{c:.1f}' for c in results['cli_s'])} s"))
     last = results["stages"][-1]
     for name, seconds in last.items():
-        if name.startswith("total"):
+        if name.startswith("total") or name == "report (all, two processes)":
             continue
         rows.append(summary.row(f"  stage: {name}", seconds))
+    if "report (all, two processes)" in last:
+        rows.append(summary.row("report, maps + animation in a second process", last["report (all, two processes)"],
+                                baseline=last["report (all, one process)"], baseline_label="the same in one process"))
     now, before = results["layout_section"]
     rows.append(summary.row("report layout section (2 seeds, shared profiles)", now, baseline=before,
                             baseline_label="as before: 3 repeats, profiles twice"))
