@@ -307,7 +307,8 @@ def build_report(
     workers : int, optional
         Processes building the report: 1 builds everything here; 2 builds the maps
         and animation sections in a second Python process meanwhile (the same
-        figures, in about 0.6 of the time on two idle cores). Default: 2 when two
+        bytes; on digits about three quarters of the time, 32 -> 23.5 s on two
+        idle cores). Default: 2 when two
         cores are usable, capped by the environment variable
         ``ACTCONF_REPORT_WORKERS``. If the second process fails, its sections are
         built here.
