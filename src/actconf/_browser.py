@@ -361,9 +361,14 @@ class LabSession:
         self.page, self.log = browser.page(log, **page_options)
 
     def open(self, timeout: float = 120_000) -> None:
-        self.page.goto(self.lab.url(self.notebook))
-        self.page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook')",
-                                    timeout=timeout)
+        # "reset": do not restore the tabs of an earlier session in this server (a restored
+        # notebook can become the current one after this one opened, and then receive the
+        # commands meant for this one)
+        self.page.goto(self.lab.url(self.notebook) + "&reset")
+        self.page.wait_for_function(
+            "(path) => { const n = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+            " return n && n.context && n.context.path === path && document.querySelector('.jp-Notebook'); }",
+            arg=self.notebook, timeout=timeout)
         self.wait_kernel_idle(timeout)
 
     def command(self, name: str, args: dict | None = None) -> Any:
