@@ -19,7 +19,6 @@ stderr, later processes load it in milliseconds.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from typing import Any
@@ -29,6 +28,7 @@ import numpy as np
 from numba.core import config
 
 from ._paths import numba_cache_dir, writable_folder
+from ._process import usable_cores
 
 __all__ = ["colour_maps", "padded_operator"]
 
@@ -115,11 +115,7 @@ _POOL_LOCK = threading.Lock()
 
 def _threads() -> int:
     """Threads for the colour loop: the cores this process may use (at most 4)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
+    return min(4, usable_cores())
 
 
 def _pool(n: int) -> Any:

@@ -1,4 +1,4 @@
-"""Helper processes actconf starts by itself: ending them with their parent."""
+"""Helper processes and threads actconf starts by itself: how many cores it may use, ending them with their parent."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import os
 import signal
 import sys
 
-__all__ = ["die_with_parent"]
+__all__ = ["die_with_parent", "usable_cores"]
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def die_with_parent(parent: int | None = None) -> None:

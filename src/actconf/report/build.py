@@ -166,7 +166,9 @@ def check_workers(workers: Any) -> int:
     """``workers`` checked; None becomes 2 with two usable cores (capped by ``ACTCONF_REPORT_WORKERS``), else 1."""
     if workers is not None:
         return check_int("workers", workers, CALLER, min_value=1)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from .._process import usable_cores
+
+    cores = usable_cores()
     cap = os.environ.get(WORKERS_VARIABLE, "").strip()
     if cap:
         try:
