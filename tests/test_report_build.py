@@ -251,7 +251,57 @@ def test_a_second_process_builds_the_same_report(run, tmp_path, monkeypatch):
     monkeypatch.setattr(subprocess, "Popen", lambda args, **kw: real([args[0], "-c", "raise SystemExit(3)"], **kw))
     three = _report_files(build_report(run, out=tmp_path / "three", workers=2, **kwargs))
     assert three == one
-    assert build_module.SECOND_PROCESS == ("maps_section", "animation_section")
+    assert build_module.SECOND_PROCESS == ("layout_section", "animation_section", "statistics_section")
+
+
+@pytest.mark.slow
+def test_a_helper_started_early_computes_the_layout_and_builds_the_same_report(run, tmp_path, monkeypatch):
+    """``warm_helper``: one process, warmed before the work, serves a layout job and the report's sections."""
+    import subprocess
+
+    from actconf.layout import load_layout
+    from actconf.report.build import warm_helper
+
+    kwargs = {"method": "pca", "compare": False, "progress": False}
+    expected = layout_from_run(run, "hidden_1", method="pca", seed=3)
+    started = []
+    real = subprocess.Popen
+
+    def spy(args, **kw):
+        started.append(list(args))
+        return real(args, **kw)
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    with warm_helper() as helper:
+        assert helper is not None and helper.alive
+        # a job that fails (no such layer) is answered, and the helper goes on serving
+        assert helper.layout(run, "no_such_layer", method="pca", seed=3) is False and helper.alive
+        assert helper.layout(run, "hidden_1", method="pca", seed=3) is True
+        saved = load_layout(run, "hidden_1")
+        assert saved.method == "pca" and np.array_equal(saved.positions, expected.positions)
+        two = _report_files(build_report(run, out=tmp_path / "two", workers=2, **kwargs))
+        assert helper.alive and not helper.pending
+        # the helper is gone: the report starts a process of its own, with the same result
+        helper.proc.kill()
+        helper.proc.wait()
+        three = _report_files(build_report(run, out=tmp_path / "three", workers=2, **kwargs))
+    assert not helper.alive
+    assert [a[1:3] for a in started] == [["-m", "actconf.report._worker"]] * 2
+    assert started[0][3] == "--serve" and started[1][3].endswith("job.pickle")
+    monkeypatch.setattr(subprocess, "Popen", real)
+    one = _report_files(build_report(run, out=tmp_path / "one", workers=1, **kwargs))  # the saved layout
+    assert sorted(one) == sorted(two) and "figures/maps_class.png" in one
+    assert {k for k in one if one[k] != two[k]} == set() and three == one
+
+
+def test_no_helper_with_one_core_or_when_disabled(monkeypatch):
+    from actconf.report import build as build_module
+
+    with build_module.warm_helper(False) as helper:
+        assert helper is None
+    monkeypatch.setenv("ACTCONF_REPORT_WORKERS", "1")
+    with build_module.warm_helper() as helper:
+        assert helper is None and build_module._HELPER.get() is None
 
 
 def test_replaced_builders_are_built_in_this_process(run, monkeypatch, cheap_sections):

@@ -111,8 +111,14 @@ def test_run_study_saves_the_layout_before_the_report(tmp_path, monkeypatch):
         return run.path / "report" / "report.html"
 
     monkeypatch.setattr(actconf.report, "build_report", fake_report)
+    from actconf.report.build import Helper, check_workers
+
+    real_layout, helped = Helper.layout, []
+    monkeypatch.setattr(Helper, "layout", lambda self, *a, **k: helped.append(real_layout(self, *a, **k)) or helped[-1])
     run, path = run_study(_small(layout="pca", seed=5), tmp_path / "r", verbose=0, progress=False)
     assert path == tmp_path / "r" / "report" / "report.html"
+    # with two cores the layout is computed by the second process started before training
+    assert helped == ([True] if check_workers(None) >= 2 else [])
     layouts = seen["layouts"]  # already saved when the report started
     assert list(layouts["name"]) == ["default"] and list(layouts["layer"]) == ["hidden_1"]
     layout = load_layout(run, "hidden_1")

@@ -406,14 +406,20 @@ def run_study(
     config.validate()
     report = check_bool("report", report, caller)
     progress = check_bool("progress", progress, caller)
-    runs = record_study(config, out, overwrite=overwrite, verbose=verbose)
-    run, path = runs[0], None
-    if report:
-        from .layout import ensure_layout
-        from .report import build_report
+    from .report.build import warm_helper
 
-        layer = run.check_layer(None)
-        ensure_layout(run, layer, method=config.layout, seed=config.seed, save=True)
-        path = build_report(run, layer=layer, method=config.layout, seed=config.seed, progress=progress,
-                            replicates=runs[1:], out=Path(out) / "report" if config.seeds > 1 else None)
+    # With two cores, a second process imports the report's and UMAP's code while training
+    # runs, then computes the layout and part of the report (see report/_worker.py).
+    with warm_helper(report) as helper:
+        runs = record_study(config, out, overwrite=overwrite, verbose=verbose)
+        run, path = runs[0], None
+        if report:
+            from .layout import ensure_layout
+            from .report import build_report
+
+            layer = run.check_layer(None)
+            if helper is None or not helper.layout(run, layer, method=config.layout, seed=config.seed):
+                ensure_layout(run, layer, method=config.layout, seed=config.seed, save=True)
+            path = build_report(run, layer=layer, method=config.layout, seed=config.seed, progress=progress,
+                                replicates=runs[1:], out=Path(out) / "report" if config.seeds > 1 else None)
     return run, path

@@ -7,6 +7,14 @@ again, builds its sections into the same folder (their figures get distinct name
 and writes them, pickled with the warnings they raised, to the result file the job
 names; the parent reads them back, repeats the warnings and puts the sections in
 page order. The worker ends when its parent does.
+
+``python -m actconf.report._worker --serve PARENT`` is the same worker started early
+(by :func:`~actconf.report.build.warm_helper`, e.g. while a study trains): it imports
+what the report and UMAP need and loads UMAP's compiled code first, then runs the
+jobs whose paths arrive on its standard input, one per line, answering each with
+a line on its standard output (``0``: result written; ``1``: failed, see stderr).
+Besides section jobs it runs layout jobs (``kind="layout"``: compute and save a
+run's layout, as :func:`~actconf.layout.ensure_layout` with ``save=True``).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_sections", "main"]
+__all__ = ["build_sections", "main", "run_job", "serve"]
 
 
 def build_sections(job: dict[str, Any]) -> list[Any]:
@@ -33,23 +41,88 @@ def build_sections(job: dict[str, Any]) -> list[Any]:
     return [getattr(sections, name)(ctx) for name in job["sections"]]
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .._process import die_with_parent
-
-    path = Path((argv if argv is not None else sys.argv[1:])[0])
-    job = pickle.loads(path.read_bytes())
-    die_with_parent(job["parent"])
-    os.environ.setdefault("MPLBACKEND", "Agg")
+def run_job(path: Path) -> None:
+    """Run the job pickled at ``path``; write its result (with the warnings raised) next to the job's ``result``."""
     import warnings
 
+    job = pickle.loads(path.read_bytes())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
-        built = build_sections(job)
+        if job.get("kind", "sections") == "layout":
+            from ..layout import ensure_layout
+            from ..store import open_run
+
+            ensure_layout(open_run(job["run"]), job["layer"], method=job["method"], seed=job["seed"], save=True)
+            built = None
+        else:
+            built = build_sections(job)
     said = [(w.category, str(w.message)) for w in caught]  # the parent repeats them
     result = Path(job["result"])
     tmp = result.with_name(result.name + ".tmp")
     tmp.write_bytes(pickle.dumps({"sections": built, "warnings": said}, protocol=pickle.HIGHEST_PROTOCOL))
     os.replace(tmp, result)
+
+
+def warm() -> None:
+    """Import what reports and layouts need, load UMAP's compiled code, draw one figure (font cache)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import matplotlib.pyplot as plt
+
+            from .. import analysis, naps, plots  # noqa: F401 - imported for later jobs
+            from ..layout import warm_up
+            from . import sections  # noqa: F401
+
+            warm_up()
+            fig = plt.figure(figsize=(1, 1))
+            fig.text(0.5, 0.5, "ρ")
+            fig.canvas.draw()
+            plt.close(fig)
+        except Exception:  # noqa: BLE001 - a job that needs what failed raises the real error
+            pass
+
+
+def serve(parent: int) -> int:
+    """Warm up, then run the jobs named on stdin (one path per line) until an empty line or EOF."""
+    import traceback
+
+    from .._process import die_with_parent
+
+    die_with_parent(parent)
+    answers = os.fdopen(os.dup(1), "w")  # the answers' own channel: whatever a job prints goes to stderr
+    os.dup2(2, 1)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    warm()
+    for line in sys.stdin:
+        path = line.strip()
+        if not path:
+            break
+        try:
+            run_job(Path(path))
+            answer = "0"
+        except Exception:  # noqa: BLE001 - reported to the parent, which builds the part itself
+            traceback.print_exc()
+            sys.stderr.flush()
+            answer = "1"
+        answers.write(answer + "\n")
+        answers.flush()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .._process import die_with_parent
+
+    args = argv if argv is not None else sys.argv[1:]
+    if args[:1] == ["--serve"]:
+        return serve(int(args[1]))
+    path = Path(args[0])
+    job = pickle.loads(path.read_bytes())
+    die_with_parent(job["parent"])
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    run_job(path)
     return 0
 
 

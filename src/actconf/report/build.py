@@ -9,6 +9,7 @@ removed.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import secrets
@@ -27,8 +28,10 @@ logger = logging.getLogger(__name__)
 
 CALLER = "build_report()"
 #: Sections built in a second process when there are two cores (about half of a report's
-#: time; they share no cached results with the others).
-SECOND_PROCESS = ("maps_section", "animation_section")
+#: time; they share no cached results with the others). The layout comparison is the
+#: only part that needs UMAP: a second process started early (:func:`warm_helper`) has
+#: it loaded already, and the process building the rest never imports it.
+SECOND_PROCESS = ("layout_section", "animation_section", "statistics_section")
 #: Environment variable capping ``build_report(workers=None)`` (e.g. 1 where processes are scarce).
 WORKERS_VARIABLE = "ACTCONF_REPORT_WORKERS"
 #: What a report folder holds; an existing folder with anything else is not replaced.
@@ -188,7 +191,7 @@ class SecondProcess:
     """
 
     def __init__(self, ctx: ReportContext, names: list[str]):
-        self.ctx, self.names, self.proc = ctx, names, None
+        self.ctx, self.names, self.proc, self.helper = ctx, names, None, None
 
     def __enter__(self) -> SecondProcess:
         if self.names:
@@ -208,6 +211,10 @@ class SecondProcess:
                "layout_given": ctx.layout_given, "replicates": [str(r.path) for r in ctx.replicates],
                "sections": self.names, "parent": os.getpid(), "result": str(work / "result.pickle")}
         (work / "job.pickle").write_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+        helper = _HELPER.get()
+        if helper is not None and helper.send(work / "job.pickle"):
+            self.helper = helper  # started early: warm already
+            return
         self.log = open(work / "stderr.txt", "wb")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen([sys.executable, "-m", "actconf.report._worker", str(work / "job.pickle")],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
@@ -218,7 +225,8 @@ class SecondProcess:
         import warnings
 
         work = self.ctx.folder / ".worker"
-        if self.proc is not None and self.proc.wait() == 0 and (work / "result.pickle").is_file():
+        done = self.helper.wait() if self.helper is not None else self.proc is not None and self.proc.wait() == 0
+        if done and (work / "result.pickle").is_file():
             data = pickle.loads((work / "result.pickle").read_bytes())
             for category, message in data["warnings"]:
                 warnings.warn(message, category, stacklevel=3)
@@ -231,12 +239,127 @@ class SecondProcess:
         return {name: by_name[name](self.ctx) for name in self.names}
 
     def __exit__(self, *exc: Any) -> None:
+        if self.helper is not None:
+            if self.helper.pending:  # left before its answer (an error here): stop it writing into the folder
+                self.helper.close()
+            shutil.rmtree(self.ctx.folder / ".worker", ignore_errors=True)
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.kill()
             self.proc.wait()
             self.log.close()
             shutil.rmtree(self.ctx.folder / ".worker", ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- a second process started early
+class Helper:
+    """``python -m actconf.report._worker --serve``: a second process that warms up now and runs jobs later.
+
+    Started before a long step (training), it imports what the report needs and
+    loads UMAP's compiled code on the core training leaves idle; later jobs (a
+    layout to compute and save, report sections) then start at once. Every job
+    can fail without harm: :meth:`run` returns False and the caller does the work
+    itself.
+    """
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+        import tempfile
+
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "actconf.report._worker", "--serve", str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1)
+        self.pending = False
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, job_path: Path) -> bool:
+        """Hand over a job; False if the process is gone."""
+        if self.pending or not self.alive:
+            return False
+        try:
+            self.proc.stdin.write(f"{job_path}\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        self.pending = True
+        return True
+
+    def wait(self) -> bool:
+        """Wait for the job handed over; True if it succeeded."""
+        if not self.pending:
+            return False
+        self.pending = False
+        answer = self.proc.stdout.readline().strip()
+        if answer != "0":
+            self.log.seek(0)
+            logger.info("actconf's second process could not do a job (answer %r); doing it here.\n%s",
+                        answer, self.log.read()[-2000:].decode(errors="replace"))
+        return answer == "0"
+
+    def run(self, job_path: Path) -> bool:
+        """Hand over a job and wait for it."""
+        return self.send(job_path) and self.wait()
+
+    def layout(self, run: Any, layer: str, *, method: str, seed: int) -> bool:
+        """Compute and save the run's ``"default"`` layout of ``layer`` there; True if it was."""
+        import pickle
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="actconf-layout-") as tmp:
+            job = {"kind": "layout", "run": str(run.path), "layer": layer, "method": method, "seed": seed,
+                   "result": str(Path(tmp) / "result.pickle")}
+            path = Path(tmp) / "job.pickle"
+            path.write_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            if not self.run(path):
+                return False
+            import warnings
+
+            for category, message in pickle.loads((Path(tmp) / "result.pickle").read_bytes())["warnings"]:
+                warnings.warn(message, category, stacklevel=3)
+            return True
+
+    def close(self) -> None:
+        """End the process (it holds nothing worth keeping between jobs)."""
+        if self.alive:
+            self.proc.kill()
+        self.proc.wait()
+        self.pending = False
+        for stream in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
+        self.log.close()
+
+
+_HELPER: contextvars.ContextVar[Helper | None] = contextvars.ContextVar("actconf_report_helper", default=None)
+
+
+@contextlib.contextmanager
+def warm_helper(enabled: bool = True) -> Iterator[Helper | None]:
+    """A :class:`Helper` for the block, used by every :func:`build_report` in it (None when disabled).
+
+    Disabled, or with fewer than two usable cores (see :func:`check_workers`), the
+    block runs without one.
+    """
+    if not enabled or check_workers(None) < 2:
+        yield None
+        return
+    try:
+        helper = Helper()
+    except OSError as exc:
+        logger.info("actconf could not start a second process (%s); working in one.", exc)
+        yield None
+        return
+    token = _HELPER.set(helper)
+    try:
+        yield helper
+    finally:
+        _HELPER.reset(token)
+        helper.close()
 
 
 # --------------------------------------------------------------------------- the report
