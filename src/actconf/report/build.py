@@ -430,13 +430,13 @@ def build_report(
         test the claim across ``[run, *replicates]`` (each run one replicate; see
         docs/statistics.md); maps, calibration and the other sections show ``run``.
     workers : int, optional
-        Processes building the report: 1 builds everything here; 2 builds the maps
-        and animation sections in a second Python process meanwhile (the same
-        bytes; on digits about three quarters of the time, 32 -> 23.5 s on two
-        idle cores). Default: 2 when two
-        cores are usable, capped by the environment variable
-        ``ACTCONF_REPORT_WORKERS``. If the second process fails, its sections are
-        built here.
+        Processes building the report: 1 builds everything here; 2 builds the
+        layout, animation and statistics sections in a second Python process
+        meanwhile (the same bytes). Default: 2 when two cores are usable, capped
+        by the environment variable ``ACTCONF_REPORT_WORKERS``. Inside
+        :func:`warm_helper` (as :func:`actconf.study.run_study` does around
+        training) that process is the one started early, with UMAP already
+        loaded. If the second process fails, its sections are built here.
 
     Returns
     -------
