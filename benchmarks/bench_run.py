@@ -2,18 +2,19 @@
 
 1. ``actconf run --out DIR --overwrite`` (the default study: digits, the paper's MLP,
    20 epochs) in a fresh process, wall time; goal <= 20 s once installed.
-2. The same study, stage by stage, in another fresh process: ``record`` (train +
-   record), ``ensure_layout(save=True)`` and every report section (the report's
-   progress bar shows these stages), so the biggest stage is visible; the sections
-   are timed one after the other (``workers=1``), then the whole report as
-   ``actconf run`` builds it, with the maps and animation in a second process.
+2. The same study, stage by stage, in another fresh process: ``run_study`` as
+   ``actconf run`` calls it, timed by its own DEBUG log lines (train + record, the
+   layout, the report) and the report's (each section, and which process built it).
+   With ``--full`` also without the second process started before training (the
+   baseline of this round's change), and the report's layout section against the
+   way it was built before round 4.
 3. Notebook 03 (layouts) executed headless against that run
    (``actconf.notebooks.run_notebooks``, kernel start included); goal <= 45 s.
 
 The UMAP disk cache is the user's (``~/.cache/actconf/numba``): "once installed"
 means after a first UMAP layout has filled it; the script fills it first if needed.
 
-    python benchmarks/bench_run.py [--repeats 1] [--skip-notebook]
+    python benchmarks/bench_run.py [--repeats 1] [--skip-notebook] [--full]
 """
 
 from __future__ import annotations
@@ -33,42 +34,34 @@ OUT = Path(__file__).resolve().parent / "out"
 GOALS = {"actconf run": 20.0, "notebook 03": 45.0}
 
 STAGES = r"""
-import json, os, sys, time
+import json, logging, os, re, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 T = {}
 start = time.perf_counter()
-from actconf.layout import ensure_layout
-from actconf.report import build_report, sections
+
+
+class Stages(logging.Handler):
+    # run_study's and build_report's DEBUG lines: "stage NAME took S s", "section NAME took S s in WHERE"
+    def emit(self, record):
+        m = re.fullmatch(r"(stage|section) (.+) took ([0-9.]+) s(?: in (.+))?", record.getMessage())
+        if m:
+            kind, name, seconds, where = m.groups()
+            name = name if kind == "stage" else "  section " + name.removesuffix("_section") + \
+                (" (second process)" if where == "the second process" else "")
+            T[name] = float(seconds)
+
+
+for name in ("actconf.study", "actconf.report.build"):
+    logging.getLogger(name).addHandler(Stages())
+    logging.getLogger(name).setLevel(logging.DEBUG)
 import actconf.report.build as build
-from actconf.study import StudyConfig, record
+from actconf.study import StudyConfig, run_study
 
-config = StudyConfig().validate()
-t = time.perf_counter(); run = record(config, sys.argv[1], overwrite=True, verbose=0)
-T["train + record"] = time.perf_counter() - t
-t = time.perf_counter(); ensure_layout(run, run.check_layer(None), method=config.layout, seed=config.seed, save=True)
-T["ensure_layout (UMAP, saved)"] = time.perf_counter() - t
-original = sections.page_builders
-
-def timed_builders(**kwargs):
-    wrapped = []
-    for builder in original(**kwargs):
-        def timed(ctx, builder=builder):
-            t = time.perf_counter(); section = builder(ctx)
-            T["report: " + builder.__name__.removesuffix("_section")] = time.perf_counter() - t
-            return section
-        timed.__name__ = builder.__name__
-        wrapped.append(timed)
-    return wrapped
-
-build.page_builders = timed_builders  # timed builders are built here, one after the other
-t = time.perf_counter(); build_report(run, method=config.layout, seed=config.seed, progress=False, workers=1)
-T["report (all, one process)"] = time.perf_counter() - t
+if sys.argv[2] == "one":  # the study as before this round: no early second process, the report's own
+    build.warm_helper = lambda enabled=True, real=build.warm_helper: real(False)
+run_study(StudyConfig().validate(), sys.argv[1], overwrite=True, verbose=0, progress=False)
 T["total (in process)"] = time.perf_counter() - start
-build.page_builders = original
-t = time.perf_counter()
-build_report(run, method=config.layout, seed=config.seed, progress=False, workers=2, out=sys.argv[1] + "-report2")
-T["report (all, two processes)"] = time.perf_counter() - t
 print(json.dumps(T))
 """
 
@@ -95,9 +88,10 @@ def time_cli(out: Path) -> float:
     return time.perf_counter() - t0
 
 
-def time_stages(out: Path) -> dict[str, float]:
-    done = subprocess.run([sys.executable, "-c", STAGES, str(out)], capture_output=True, text=True, timeout=900,
-                          env=_env())
+def time_stages(out: Path, helper: bool = True) -> dict[str, float]:
+    """``run_study`` stage by stage (its and the report's DEBUG timings) in a fresh process."""
+    done = subprocess.run([sys.executable, "-c", STAGES, str(out), "helper" if helper else "one"],
+                          capture_output=True, text=True, timeout=900, env=_env())
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -156,32 +150,36 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs of each measurement")
     parser.add_argument("--skip-notebook", action="store_true")
     parser.add_argument("--full", action="store_true",
-                        help="the report's layout section now vs before: best of 3 interleaved rounds (default 1)")
+                        help="also: the study without the early second process, and the report's layout section "
+                             "now vs before (best of 3 interleaved rounds)")
     args = parser.parse_args()
     from actconf.layout import warm_up
 
     t = warm_up()  # fills the user's UMAP cache if this is the first UMAP layout on the machine
     print(f"UMAP warm-up in this process: {t:.1f} s")
-    results: dict[str, object] = {"cli_s": [], "stages": [], "notebook": []}
+    results: dict[str, object] = {"cli_s": [], "stages": [], "stages_one": [], "notebook": []}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for i in range(args.repeats):
             results["cli_s"].append(time_cli(tmp / "cli"))
             print(f"actconf run (fresh process, wall): {results['cli_s'][-1]:.1f} s")
-            stages = time_stages(tmp / "staged")
-            results["stages"].append(stages)
-            print("stages (fresh process):")
-            for name, seconds in stages.items():
-                print(f"  {name:32s} {seconds:6.2f} s")
+            variants = [("stages", True), ("stages_one", False)] if args.full else [("stages", True)]
+            for key, helper in variants:
+                stages = time_stages(tmp / "staged", helper=helper)
+                results[key].append(stages)
+                print("stages (fresh process" + ("" if helper else ", no second process started early") + "):")
+                for name, seconds in stages.items():
+                    print(f"  {name:40s} {seconds:6.2f} s")
             if not args.skip_notebook:
                 (tmp / f"nb{i}").mkdir()
                 wall, own = time_notebook(tmp / "staged", tmp / f"nb{i}")
                 results["notebook"].append({"wall_s": wall, "notebook_s": own})
                 print(f"notebook 03: {wall:.1f} s wall (kernel start included), {own:.1f} s executing")
-        (tmp / "section").mkdir()
-        results["layout_section"] = time_layout_section(tmp / "staged", tmp / "section", 3 if args.full else 1)
-        print("report layout section: {:.1f} s now, {:.1f} s as before".format(*results["layout_section"]))
+        if args.full:
+            (tmp / "section").mkdir()
+            results["layout_section"] = time_layout_section(tmp / "staged", tmp / "section", 3)
+            print("report layout section: {:.1f} s now, {:.1f} s as before".format(*results["layout_section"]))
     cli = sorted(results["cli_s"])[len(results["cli_s"]) // 2]
     record_s = sorted(s["train + record"] for s in results["stages"])[len(results["stages"]) // 2]
     rows.append(summary.row("actconf run on digits, fresh process (wall)", cli, baseline=record_s,
@@ -189,15 +187,15 @@ def main() -> None:
                             note=f"runs: {', '.join(f'{c:.1f}' for c in results['cli_s'])} s"))
     last = results["stages"][-1]
     for name, seconds in last.items():
-        if name.startswith("total") or name == "report (all, two processes)":
-            continue
-        rows.append(summary.row(f"  stage: {name}", seconds))
-    if "report (all, two processes)" in last:
-        rows.append(summary.row("report, maps + animation in a second process", last["report (all, two processes)"],
-                                baseline=last["report (all, one process)"], baseline_label="the same in one process"))
-    now, before = results["layout_section"]
-    rows.append(summary.row("report layout section (2 seeds, shared profiles)", now, baseline=before,
-                            baseline_label="as before: 3 repeats, profiles twice"))
+        rows.append(summary.row(f"  stage: {name.strip()}", seconds))
+    if results["stages_one"]:
+        rows.append(summary.row("run_study, second process started before training", last["total (in process)"],
+                                baseline=results["stages_one"][-1]["total (in process)"],
+                                baseline_label="without it (the report's own)"))
+    if "layout_section" in results:
+        now, before = results["layout_section"]
+        rows.append(summary.row("report layout section (2 seeds, shared profiles)", now, baseline=before,
+                                baseline_label="as before: 3 repeats, profiles twice"))
     if results["notebook"]:
         walls = sorted(n["wall_s"] for n in results["notebook"])
         wall = walls[len(walls) // 2]

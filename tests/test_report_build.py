@@ -309,7 +309,8 @@ def test_replaced_builders_are_built_in_this_process(run, monkeypatch, cheap_sec
 
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("no second process expected"))
     calls = []
-    monkeypatch.setattr(sections, "maps_section", lambda ctx: calls.append(ctx.layer) or stub("maps")(ctx))
+    # the second process's sections: statistics is a stub (cheap_sections), animation is off (FAST)
+    monkeypatch.setattr(sections, "layout_section", lambda ctx: calls.append(ctx.layer) or stub("layout")(ctx))
     build_report(run, workers=2, **FAST)
     assert calls == ["hidden_1"]  # the replacement ran here; another process would import the original
 

@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import numbers
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -411,15 +412,23 @@ def run_study(
     # With two cores, a second process imports the report's and UMAP's code while training
     # runs, then computes the layout and part of the report (see report/_worker.py).
     with warm_helper(report) as helper:
+        start = time.perf_counter()
         runs = record_study(config, out, overwrite=overwrite, verbose=verbose)
         run, path = runs[0], None
+        logger.debug("stage %s took %.2f s", "train + record", time.perf_counter() - start)
         if report:
             from .layout import ensure_layout
             from .report import build_report
 
+            start = time.perf_counter()
             layer = run.check_layer(None)
-            if helper is None or not helper.layout(run, layer, method=config.layout, seed=config.seed):
+            helped = helper is not None and helper.layout(run, layer, method=config.layout, seed=config.seed)
+            if not helped:
                 ensure_layout(run, layer, method=config.layout, seed=config.seed, save=True)
+            logger.debug("stage %s took %.2f s", "layout (second process)" if helped else "layout",
+                         time.perf_counter() - start)
+            start = time.perf_counter()
             path = build_report(run, layer=layer, method=config.layout, seed=config.seed, progress=progress,
                                 replicates=runs[1:], out=Path(out) / "report" if config.seeds > 1 else None)
+            logger.debug("stage %s took %.2f s", "report", time.perf_counter() - start)
     return run, path

@@ -38,7 +38,14 @@ def build_sections(job: dict[str, Any]) -> list[Any]:
                         measure=job["measure"], seed=job["seed"], folder=Path(job["folder"]),
                         compare=job["compare"], layout_given=job["layout_given"],
                         replicates=[open_run(path) for path in job["replicates"]])
-    return [getattr(sections, name)(ctx) for name in job["sections"]]
+    import time
+
+    built = []
+    for name in job["sections"]:
+        start = time.perf_counter()
+        built.append(getattr(sections, name)(ctx))
+        job.setdefault("seconds", {})[name] = time.perf_counter() - start
+    return built
 
 
 def run_job(path: Path) -> None:
@@ -59,7 +66,8 @@ def run_job(path: Path) -> None:
     said = [(w.category, str(w.message)) for w in caught]  # the parent repeats them
     result = Path(job["result"])
     tmp = result.with_name(result.name + ".tmp")
-    tmp.write_bytes(pickle.dumps({"sections": built, "warnings": said}, protocol=pickle.HIGHEST_PROTOCOL))
+    tmp.write_bytes(pickle.dumps({"sections": built, "warnings": said, "seconds": job.get("seconds", {})},
+                                 protocol=pickle.HIGHEST_PROTOCOL))
     os.replace(tmp, result)
 
 

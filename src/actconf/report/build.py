@@ -182,6 +182,14 @@ def check_workers(workers: Any) -> int:
     return 2 if cores >= 2 else 1
 
 
+def timed_section(builder: Any, ctx: ReportContext) -> Section:
+    """``builder(ctx)``, its time logged (DEBUG) as the second process's are."""
+    start = time.perf_counter()
+    section = builder(ctx)
+    logger.debug("section %s took %.2f s in %s", builder.__name__, time.perf_counter() - start, "this process")
+    return section
+
+
 class SecondProcess:
     """The report sections ``names`` built by ``python -m actconf.report._worker`` while the caller builds the rest.
 
@@ -230,13 +238,15 @@ class SecondProcess:
             data = pickle.loads((work / "result.pickle").read_bytes())
             for category, message in data["warnings"]:
                 warnings.warn(message, category, stacklevel=3)
+            for name, seconds in data.get("seconds", {}).items():
+                logger.debug("section %s took %.2f s in %s", name, seconds, "the second process")
             return dict(zip(self.names, data["sections"], strict=True))
         if self.proc is not None:
             tail = (work / "stderr.txt").read_text(errors="replace")[-2000:] if (work / "stderr.txt").is_file() else ""
             logger.info("build_report(): the second process failed (exit %s); building its sections here.\n%s",
                         self.proc.returncode, tail)
         by_name = {b.__name__: b for b in builders}
-        return {name: by_name[name](self.ctx) for name in self.names}
+        return {name: timed_section(by_name[name], self.ctx) for name in self.names}
 
     def __exit__(self, *exc: Any) -> None:
         if self.helper is not None:
@@ -479,7 +489,7 @@ def build_report(
             for builder in builders:
                 if builder.__name__ not in remote:
                     bar.set_postfix_str(builder.__name__.removesuffix("_section"))
-                    built[builder.__name__] = builder(ctx)
+                    built[builder.__name__] = timed_section(builder, ctx)
                     bar.update()
             if remote:
                 bar.set_postfix_str(", ".join(n.removesuffix("_section") for n in remote) + " (second process)")
