@@ -1,11 +1,11 @@
 """Cost of recording activations during training (results: benchmarks/README.md, "Recording").
 
 1. Per-epoch recording: the paper's MLP on digits, 20 epochs, a 500-sample probe.
-   Fit time with ActivationRecorder / without any callback, next to a callback that
-   calls ``model.predict`` on a probe sub-model (what users usually write first).
+   Fit time with ActivationRecorder / without any callback; with ``--full`` also a
+   callback that calls ``model.predict`` on a probe sub-model (what users usually write first).
 2. Per-batch capture through one epoch: ActivationRecorder(every_n_batches=1) vs the
    reference method of the TAM study: save a checkpoint after every batch, then reload
-   each one and run the probe inference.
+   each one and run the probe inference (median of 2; ``--full``: of ``--repeats``).
 3. Where the time goes: the time spent inside the recorder's hooks as a share of the
    same fit (start, forward pass and writing per snapshot), measured in the fits of 1
    (``compiled="auto"``; ``--full``: also fits with the other two probe-call modes).
@@ -128,14 +128,14 @@ def time_fit(data, epochs, callbacks_factory, seed=0, build=None, batch_size=32)
     return time.perf_counter() - t0, callbacks
 
 
-def bench_per_epoch(ds, probe, epochs, repeats):
+def bench_per_epoch(ds, probe, epochs, repeats, predict=True):
     """Measure 1, and measure 3 for ``compiled="auto"`` in the same fits: the recorder is a
     :class:`TimedRecorder` (a clock read per hook call: microseconds against the milliseconds measured).
 
     Returns ``(per-variant times, the hook share as bench_hook_share gives it)``.
     """
     tmp = Path(tempfile.mkdtemp(prefix="actconf-bench-"))
-    times = {"no callback": [], "ActivationRecorder": [], "predict() callback": []}
+    times = {"no callback": [], "ActivationRecorder": []} | ({"predict() callback": []} if predict else {})
     data = (ds.x_train, ds.y_train)
     time_fit(data, 1, list)  # warm-up: tracing, first-call costs
     shares = []
@@ -145,7 +145,8 @@ def bench_per_epoch(ds, probe, epochs, repeats):
             data, epochs, lambda r=r: [TimedRecorder(tmp / f"rec{r}", probe, record_initial=True)])
         times["ActivationRecorder"].append(total)
         shares.append(hook_share_row(recorder.spent, total, epochs + 1))
-        times["predict() callback"].append(time_fit(data, epochs, lambda: [PredictProbe(probe.x)])[0])
+        if predict:
+            times["predict() callback"].append(time_fit(data, epochs, lambda: [PredictProbe(probe.x)])[0])
     run = actconf.open_run(tmp / "rec0")
     assert run.n_snapshots == epochs + 1
     shutil.rmtree(tmp)
@@ -320,7 +321,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--full", action="store_true",
-                        help="measure 3 (time inside the recorder's hooks) for all three probe-call modes, not only 'auto'")
+                        help="measure 3 for all three probe-call modes (not only 'auto'), the predict() callback of measure 1, "
+                             "measure 2 with --repeats")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--skip-batch", action="store_true", help="only the per-epoch measures (1 and 3)")
     parser.add_argument("--other-train", type=int, default=3000,
@@ -332,7 +334,7 @@ def main():
     probe = actconf.make_probe(ds, n_per_class=50, seed=0)
     print(f"digits: {len(ds.x_train)} training samples, probe {len(probe)}; backend {keras.backend.backend()}")
 
-    epoch, auto_share = bench_per_epoch(ds, probe, args.epochs, args.repeats)
+    epoch, auto_share = bench_per_epoch(ds, probe, args.epochs, args.repeats, predict=args.full)
     print(f"\n1. Per-epoch recording, {args.epochs} epochs, median of {args.repeats}:")
     print("| variant | fit time (s) | ratio to no callback |\n| --- | --- | --- |")
     for k, v in epoch.items():
@@ -357,8 +359,9 @@ def main():
                                                         "other_models": others}, indent=1))
         summary_rows(epoch, shares, others)
         return
-    batch = bench_per_batch(ds, probe, args.repeats)
-    print(f"\n2. Per-batch capture, one epoch = {batch['steps']} snapshots, median of {args.repeats}:")
+    batch_repeats = args.repeats if args.full else min(args.repeats, 2)
+    batch = bench_per_batch(ds, probe, batch_repeats)
+    print(f"\n2. Per-batch capture, one epoch = {batch['steps']} snapshots, median of {batch_repeats}:")
     print("| variant | seconds |\n| --- | --- |")
     for k, v in batch["median_s"].items():
         print(f"| {k} | {v:.2f} |")

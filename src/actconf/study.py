@@ -422,7 +422,10 @@ def run_study(
 
             start = time.perf_counter()
             layer = run.check_layer(None)
-            helped = helper is not None and helper.layout(run, layer, method=config.layout, seed=config.seed)
+            from .report.build import load_analysis_code
+
+            helped = helper is not None and helper.layout(run, layer, method=config.layout, seed=config.seed,
+                                                          meanwhile=load_analysis_code)
             if not helped:
                 ensure_layout(run, layer, method=config.layout, seed=config.seed, save=True)
             logger.debug("stage %s took %.2f s", "layout (second process)" if helped else "layout",

@@ -315,8 +315,11 @@ class Helper:
         """Hand over a job and wait for it."""
         return self.send(job_path) and self.wait()
 
-    def layout(self, run: Any, layer: str, *, method: str, seed: int) -> bool:
-        """Compute and save the run's ``"default"`` layout of ``layer`` there; True if it was."""
+    def layout(self, run: Any, layer: str, *, method: str, seed: int, meanwhile: Any = None) -> bool:
+        """Compute and save the run's ``"default"`` layout of ``layer`` there; True if it was.
+
+        ``meanwhile()``, if given, runs here while the helper works.
+        """
         import pickle
         import tempfile
 
@@ -325,7 +328,10 @@ class Helper:
                    "result": str(Path(tmp) / "result.pickle")}
             path = Path(tmp) / "job.pickle"
             path.write_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
-            if not self.run(path):
+            sent = self.send(path)
+            if meanwhile is not None:
+                meanwhile()
+            if not (sent and self.wait()):
                 return False
             import warnings
 
@@ -343,6 +349,21 @@ class Helper:
             with contextlib.suppress(OSError, ValueError):
                 stream.close()
         self.log.close()
+
+
+def load_analysis_code() -> None:
+    """Import what the report's own sections need first (xarray, dask; xarray's look for optional array types)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import dask.array  # noqa: F401
+        import xarray
+
+        from .. import analysis, naps, plots  # noqa: F401
+        from . import sections  # noqa: F401
+
+        xarray.DataArray([0.0, 1.0])  # its first array imports the optional array libraries it knows
 
 
 _HELPER: contextvars.ContextVar[Helper | None] = contextvars.ContextVar("actconf_report_helper", default=None)
