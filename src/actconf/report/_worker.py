@@ -78,17 +78,15 @@ def warm() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            import matplotlib.pyplot as plt
-
             from .. import analysis, naps, plots  # noqa: F401 - imported for later jobs
             from ..layout import warm_up
+            from ..plots._figure import new_figure
             from . import sections  # noqa: F401
 
             warm_up()
-            fig = plt.figure(figsize=(1, 1))
+            fig = new_figure((1, 1))  # an Agg canvas, whatever MPLBACKEND the parent had
             fig.text(0.5, 0.5, "ρ")
             fig.canvas.draw()
-            plt.close(fig)
         except Exception:  # noqa: BLE001 - a job that needs what failed raises the real error
             pass
 
