@@ -407,7 +407,7 @@ def run_study(
     config.validate()
     report = check_bool("report", report, caller)
     progress = check_bool("progress", progress, caller)
-    from .report.build import warm_helper
+    from .report.build import load_analysis_code, warm_helper
 
     # With two cores, a second process imports the report's and UMAP's code while training
     # runs, then computes the layout and part of the report (see report/_worker.py).
@@ -422,8 +422,6 @@ def run_study(
 
             start = time.perf_counter()
             layer = run.check_layer(None)
-            from .report.build import load_analysis_code
-
             helped = helper is not None and helper.layout(run, layer, method=config.layout, seed=config.seed,
                                                           meanwhile=load_analysis_code)
             if not helped:

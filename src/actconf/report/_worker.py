@@ -22,14 +22,15 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 __all__ = ["build_sections", "main", "run_job", "serve"]
 
 
-def build_sections(job: dict[str, Any]) -> list[Any]:
-    """The sections ``job["sections"]`` names, built from the settings the job holds."""
+def build_sections(job: dict[str, Any]) -> tuple[list[Any], dict[str, float]]:
+    """The sections ``job["sections"]`` names, built from the settings the job holds, and their seconds."""
     from ..store import open_run
     from . import sections
     from .context import ReportContext
@@ -38,14 +39,12 @@ def build_sections(job: dict[str, Any]) -> list[Any]:
                         measure=job["measure"], seed=job["seed"], folder=Path(job["folder"]),
                         compare=job["compare"], layout_given=job["layout_given"],
                         replicates=[open_run(path) for path in job["replicates"]])
-    import time
-
-    built = []
+    built, seconds = [], {}
     for name in job["sections"]:
         start = time.perf_counter()
         built.append(getattr(sections, name)(ctx))
-        job.setdefault("seconds", {})[name] = time.perf_counter() - start
-    return built
+        seconds[name] = time.perf_counter() - start
+    return built, seconds
 
 
 def run_job(path: Path) -> None:
@@ -60,13 +59,13 @@ def run_job(path: Path) -> None:
             from ..store import open_run
 
             ensure_layout(open_run(job["run"]), job["layer"], method=job["method"], seed=job["seed"], save=True)
-            built = None
+            built, seconds = None, {}
         else:
-            built = build_sections(job)
+            built, seconds = build_sections(job)
     said = [(w.category, str(w.message)) for w in caught]  # the parent repeats them
     result = Path(job["result"])
     tmp = result.with_name(result.name + ".tmp")
-    tmp.write_bytes(pickle.dumps({"sections": built, "warnings": said, "seconds": job.get("seconds", {})},
+    tmp.write_bytes(pickle.dumps({"sections": built, "warnings": said, "seconds": seconds},
                                  protocol=pickle.HIGHEST_PROTOCOL))
     os.replace(tmp, result)
 
@@ -78,11 +77,11 @@ def warm() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            from .. import analysis, naps, plots  # noqa: F401 - imported for later jobs
             from ..layout import warm_up
             from ..plots._figure import new_figure
-            from . import sections  # noqa: F401
+            from .build import load_analysis_code
 
+            load_analysis_code()
             warm_up()
             fig = new_figure((1, 1))  # an Agg canvas, whatever MPLBACKEND the parent had
             fig.text(0.5, 0.5, "ρ")

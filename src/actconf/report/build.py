@@ -182,6 +182,19 @@ def check_workers(workers: Any) -> int:
     return 2 if cores >= 2 else 1
 
 
+def worker_result(path: Path) -> dict[str, Any]:
+    """A job's result written by the second process: its warnings repeated here, its section times logged."""
+    import pickle
+    import warnings
+
+    data = pickle.loads(path.read_bytes())
+    for category, message in data["warnings"]:
+        warnings.warn(message, category, stacklevel=4)
+    for name, seconds in data["seconds"].items():
+        logger.debug("section %s took %.2f s in %s", name, seconds, "the second process")
+    return data
+
+
 def timed_section(builder: Any, ctx: ReportContext) -> Section:
     """``builder(ctx)``, its time logged (DEBUG) as the second process's are."""
     start = time.perf_counter()
@@ -229,18 +242,10 @@ class SecondProcess:
 
     def result(self, builders: list[Any]) -> dict[str, Section]:
         """The sections by builder name: the worker's, or built here if it failed."""
-        import pickle
-        import warnings
-
         work = self.ctx.folder / ".worker"
         done = self.helper.wait() if self.helper is not None else self.proc is not None and self.proc.wait() == 0
         if done and (work / "result.pickle").is_file():
-            data = pickle.loads((work / "result.pickle").read_bytes())
-            for category, message in data["warnings"]:
-                warnings.warn(message, category, stacklevel=3)
-            for name, seconds in data.get("seconds", {}).items():
-                logger.debug("section %s took %.2f s in %s", name, seconds, "the second process")
-            return dict(zip(self.names, data["sections"], strict=True))
+            return dict(zip(self.names, worker_result(work / "result.pickle")["sections"], strict=True))
         if self.proc is not None:
             tail = (work / "stderr.txt").read_text(errors="replace")[-2000:] if (work / "stderr.txt").is_file() else ""
             logger.info("build_report(): the second process failed (exit %s); building its sections here.\n%s",
@@ -249,15 +254,14 @@ class SecondProcess:
         return {name: timed_section(by_name[name], self.ctx) for name in self.names}
 
     def __exit__(self, *exc: Any) -> None:
-        if self.helper is not None:
-            if self.helper.pending:  # left before its answer (an error here): stop it writing into the folder
-                self.helper.close()
-            shutil.rmtree(self.ctx.folder / ".worker", ignore_errors=True)
+        if self.helper is not None and self.helper.pending:  # left before its answer (an error here)
+            self.helper.close()  # stop it writing into the folder
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.kill()
             self.proc.wait()
             self.log.close()
+        if self.helper is not None or self.proc is not None:
             shutil.rmtree(self.ctx.folder / ".worker", ignore_errors=True)
 
 
@@ -268,7 +272,7 @@ class Helper:
     Started before a long step (training), it imports what the report needs and
     loads UMAP's compiled code on the core training leaves idle; later jobs (a
     layout to compute and save, report sections) then start at once. Every job
-    can fail without harm: :meth:`run` returns False and the caller does the work
+    can fail without harm: :meth:`wait` returns False and the caller does the work
     itself.
     """
 
@@ -311,10 +315,6 @@ class Helper:
                         answer, self.log.read()[-2000:].decode(errors="replace"))
         return answer == "0"
 
-    def run(self, job_path: Path) -> bool:
-        """Hand over a job and wait for it."""
-        return self.send(job_path) and self.wait()
-
     def layout(self, run: Any, layer: str, *, method: str, seed: int, meanwhile: Any = None) -> bool:
         """Compute and save the run's ``"default"`` layout of ``layer`` there; True if it was.
 
@@ -333,10 +333,7 @@ class Helper:
                 meanwhile()
             if not (sent and self.wait()):
                 return False
-            import warnings
-
-            for category, message in pickle.loads((Path(tmp) / "result.pickle").read_bytes())["warnings"]:
-                warnings.warn(message, category, stacklevel=3)
+            worker_result(Path(tmp) / "result.pickle")
             return True
 
     def close(self) -> None:
